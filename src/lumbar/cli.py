@@ -1,0 +1,176 @@
+"""The ``lumbar`` command line.
+
+Each sub-command is a small function that parses, calls the library and prints.
+Errors of the project (:class:`~lumbar.errors.LumbarError`) are printed as one
+plain line without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lumbar import __version__
+from lumbar.errors import LumbarError
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_ERROR = 2
+
+DEMO_FILE = "lumbar-demo.h5"
+
+
+def _add_simulation_args(p: argparse.ArgumentParser) -> None:
+    from lumbar.simulate import MOVEMENTS
+
+    p.add_argument("--protocol", default="flexion", choices=sorted(MOVEMENTS), help="movement to simulate")
+    p.add_argument("--duration", type=float, default=60.0, metavar="S", help="duration in seconds (default 60)")
+    p.add_argument("--seed", type=int, default=1, help="random seed; same seed, same session (default 1)")
+    p.add_argument("--reps", type=int, default=None, help="number of repetitions (movement default if omitted)")
+    p.add_argument("--amplitude-deg", type=float, default=None, help="amplitude of the main movement, degrees")
+    p.add_argument("--speed", type=float, default=None, metavar="DEG_PER_S",
+                   help="mean angular speed of the main movement, deg/s")
+    p.add_argument("--quality", choices=("good", "poor"), default="good", help="movement control quality")
+    p.add_argument("--eyes", choices=("open", "closed"), default="open", help="quiet standing: eyes open or closed")
+    p.add_argument("--sensors", default="lumbar,sacrum",
+                   help="comma-separated placements (lumbar, sacrum, thigh_left, thigh_right)")
+    p.add_argument("--rate-hz", type=float, default=100.0, help="sample rate, Hz (default 100)")
+    p.add_argument("--ideal", action="store_true", help="ideal sensors: no noise, bias or other imperfections")
+    p.add_argument("--subject", default="SIM001", help="pseudonymous subject code (default SIM001)")
+
+
+def _simulate_to_file(args: argparse.Namespace, out: Path, overwrite: bool) -> Path:
+    from lumbar.simulate import ImuErrorModel, simulate
+    from lumbar.storage.writer import write_simulated
+    from lumbar.types import SessionInfo
+
+    sensors = tuple(s.strip() for s in args.sensors.split(",") if s.strip())
+    sim = simulate(
+        args.protocol,
+        duration_s=args.duration,
+        seed=args.seed,
+        reps=args.reps,
+        amplitude_deg=args.amplitude_deg,
+        speed_dps=args.speed,
+        quality=args.quality,
+        sensors=sensors,
+        rate_hz=args.rate_hz,
+        eyes=args.eyes,
+        imu=ImuErrorModel.ideal() if args.ideal else ImuErrorModel.commodity(),
+    )
+    info = SessionInfo(
+        subject_code=args.subject,
+        operator="emulator",
+        protocol=args.protocol,
+        notes=f"emulated patient: seed {args.seed}, quality {args.quality}"
+        + (f", eyes {args.eyes}" if args.protocol == "quiet-standing" else ""),
+    )
+    return write_simulated(out, sim, info, overwrite=overwrite)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    out = _simulate_to_file(args, Path(args.output), args.force)
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB): {args.protocol}, {args.duration:g} s, seed {args.seed}")
+    return EXIT_OK
+
+
+def _print_info(path: Path, as_json: bool) -> None:
+    from lumbar.storage import read_session, summarize
+    from lumbar.storage.summary import format_summary
+
+    s = summarize(read_session(path, load_truth=True))
+    print(json.dumps(s, indent=2) if as_json else format_summary(s))
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    _print_info(Path(args.file), args.json)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lumbar.storage import validate_file
+
+    worst = EXIT_OK
+    for f in args.files:
+        rep = validate_file(f)
+        if rep.ok:
+            print(f"{f}: valid" + (f" ({len(rep.warnings)} warning(s))" if rep.warnings else ""))
+        else:
+            worst = EXIT_INVALID
+            print(f"{f}: INVALID")
+            for p in rep.problems:
+                print(f"  problem: {p}")
+        for w in rep.warnings:
+            print(f"  warning: {w}")
+    return worst
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Main job on the embedded default: emulated patient → session file → summary."""
+    args.protocol, args.duration, args.seed = "flexion", 60.0, 1
+    out = Path(args.output)
+    print(f"Simulating 60 s of repeated forward flexion (emulated sensors at L1 and S1) → {out}")
+    _simulate_to_file(args, out, overwrite=True)
+    print()
+    _print_info(out, as_json=False)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lumbar", description="Lumbar motor control measured with wearable IMUs."
+    )
+    parser.add_argument("--version", action="version", version=f"lumbar {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write a session from the emulated patient")
+    _add_simulation_args(p)
+    p.add_argument("-o", "--output", required=True, help="session file to write (.h5)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("info", help="summarise a session file")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("validate", help="check session files (exit 0 valid, 1 invalid)")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="simulate a flexion session with emulated sensors and summarise it")
+    _add_simulation_args(p)
+    p.add_argument("-o", "--output", default=DEMO_FILE, help=f"session file to write (default {DEMO_FILE})")
+    p.set_defaults(func=cmd_demo)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: Any) -> None:
+    """Sub-commands contributed by other parts of the distribution."""
+    try:
+        from lumbar_sensors.cli_decode import add_decode_parser
+    except ImportError:
+        return
+    add_decode_parser(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except LumbarError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

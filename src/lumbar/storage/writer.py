@@ -1,0 +1,316 @@
+"""Live, crash-safe writer of session files.
+
+The writer creates every group and dataset first, then switches HDF5 into
+single-writer/multiple-reader (SWMR) mode, after which it only appends. Appended
+samples are buffered in memory and written + flushed at least every
+``flush_interval_s`` (default 0.5 s), so a process killed at any moment leaves a
+readable file holding everything up to its last flush.
+
+The owner must give the writer a chance to flush: every :meth:`SessionWriter.append`
+and :meth:`SessionWriter.add_event` does, and a recorder whose input can stall calls
+:meth:`SessionWriter.flush_if_due` from a timer.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from lumbar.errors import SessionFileError, ValidationError
+from lumbar.storage import schema
+from lumbar.types import Event, ImuBatch, SensorInfo, SessionInfo, software_version
+
+__all__ = ["SessionWriter", "write_group", "write_session", "write_simulated"]
+
+
+def _encode_fixed(text: str, n_bytes: int) -> bytes:
+    """UTF-8 encode and cut to at most n_bytes without splitting a character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= n_bytes:
+        return raw
+    return raw[:n_bytes].decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def _create_appendable(group: h5py.Group, spec: schema.DatasetSpec) -> h5py.Dataset:
+    chunks = (schema.CHUNK_ROWS, *spec.tail)
+    kwargs: dict[str, Any] = {}
+    if not spec.dtype.startswith("|S"):
+        kwargs = dict(compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL, shuffle=True)
+    ds = group.create_dataset(
+        spec.name, shape=(0, *spec.tail), maxshape=(None, *spec.tail), chunks=chunks, dtype=spec.dtype, **kwargs
+    )
+    if spec.unit:
+        ds.attrs["unit"] = spec.unit
+    ds.attrs["description"] = spec.doc
+    return ds
+
+
+class SessionWriter:
+    """Write one session file, live.
+
+    Parameters
+    ----------
+    path : str or Path
+        File to create. An existing file is refused unless ``overwrite=True``.
+    session : SessionInfo
+        Session metadata (pseudonymous subject code).
+    sensors : sequence of SensorInfo
+        Every sensor that will send data; their ``sensor_id`` must be unique.
+    flush_interval_s : float
+        Longest time appended data may stay only in memory, s (≤ 1 s; default 0.5 s).
+    live : bool
+        Use SWMR mode so readers can follow the file and a crash leaves it readable.
+        Off for files written in one go (slightly smaller, no recovery needed).
+    overwrite : bool
+        Replace an existing file.
+
+    Examples
+    --------
+    >>> with SessionWriter("s.h5", SessionInfo("S001"), [SensorInfo("lumbar", "lumbar")]) as w:  # doctest: +SKIP
+    ...     w.append(batch)
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        session: SessionInfo,
+        sensors: Sequence[SensorInfo],
+        *,
+        flush_interval_s: float = 0.5,
+        live: bool = True,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if not 0 < flush_interval_s <= 1.0:
+            raise ValidationError(f"flush_interval_s must be in (0, 1] s; got {flush_interval_s}")
+        ids = [s.sensor_id for s in sensors]
+        if len(set(ids)) != len(ids):
+            raise ValidationError(f"sensor ids must be unique; got {ids}")
+        if self.path.exists() and not overwrite:
+            raise SessionFileError(str(self.path), "file already exists; choose another name or allow overwriting")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.session = session
+        self.sensors = {s.sensor_id: s for s in sensors}
+        self.flush_interval_s = flush_interval_s
+        self._pending: dict[str, list[ImuBatch]] = {sid: [] for sid in self.sensors}
+        self._pending_events: list[Event] = []
+        self._last_time: dict[str, float] = {sid: -np.inf for sid in self.sensors}
+        self._counts: dict[str, int] = {sid: 0 for sid in self.sensors}
+        self._last_flush = time.monotonic()
+        self._file = h5py.File(self.path, "w", libver="latest")
+        try:
+            self._build_layout()
+        except Exception:
+            self._file.close()
+            raise
+        self.live = live
+        if live:
+            self._file.swmr_mode = True
+        self._closed = False
+
+    # -- layout -------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        f = self._file
+        f.attrs[schema.ATTR_FORMAT_NAME] = schema.FORMAT_NAME
+        f.attrs[schema.ATTR_FORMAT_VERSION] = schema.FORMAT_VERSION
+        f.attrs[schema.ATTR_CREATED_UTC] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        f.attrs[schema.ATTR_SOFTWARE_VERSION] = software_version()
+        f.attrs[schema.ATTR_COMPLETE] = False
+        g = f.create_group(schema.SESSION)
+        for key, value in self.session.to_dict().items():
+            g.attrs[key] = value
+        sensors = f.create_group(schema.SENSORS)
+        self._datasets: dict[str, dict[str, h5py.Dataset]] = {}
+        for sid, info in self.sensors.items():
+            sg = sensors.create_group(sid)
+            for key, value in info.to_dict().items():
+                sg.attrs[key] = value
+            sg.create_group(schema.CALIBRATION)
+            self._datasets[sid] = {spec.name: _create_appendable(sg, spec) for spec in schema.SENSOR_DATASETS}
+        eg = f.create_group(schema.EVENTS)
+        self._event_ds = {spec.name: _create_appendable(eg, spec) for spec in schema.EVENT_DATASETS}
+        f.create_group(schema.DERIVED)
+        f.create_group(schema.METRICS)
+
+    # -- appending ----------------------------------------------------------------------
+    def append(self, batch: ImuBatch) -> None:
+        """Queue samples of one sensor; written at the next flush (≤ ``flush_interval_s``).
+
+        Raises
+        ------
+        ValidationError
+            Unknown sensor, non-finite time, or time running backwards: such data are
+            refused rather than written as garbage (the caller reports them).
+        """
+        self._check_open()
+        sid = batch.sensor_id
+        if sid not in self.sensors:
+            raise ValidationError(f"sensor {sid!r} was not declared for this session (declared: {list(self.sensors)})")
+        if len(batch):
+            t = batch.time_s
+            if not np.all(np.isfinite(t)):
+                raise ValidationError(f"sensor {sid!r}: sample times must be finite numbers")
+            if t[0] < self._last_time[sid] or np.any(np.diff(t) < 0):
+                raise ValidationError(
+                    f"sensor {sid!r}: sample times run backwards (at {t[0]:.3f} s after {self._last_time[sid]:.3f} s); "
+                    "times must be put on the host clock before writing"
+                )
+            self._last_time[sid] = float(t[-1])
+            self._pending[sid].append(batch)
+        self.flush_if_due()
+
+    def add_event(self, event: Event) -> None:
+        """Queue a marker; written at the next flush."""
+        self._check_open()
+        if not np.isfinite(event.time_s):
+            raise ValidationError(f"event {event.label!r}: time must be a finite number of seconds")
+        self._pending_events.append(event)
+        self.flush_if_due()
+
+    def flush_if_due(self) -> bool:
+        """Flush if the flush interval has passed; returns True if it flushed."""
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            self.flush()
+            return True
+        return False
+
+    def flush(self) -> None:
+        """Write all queued data and make it durable in the file."""
+        self._check_open()
+        for sid, batches in self._pending.items():
+            if not batches:
+                continue
+            b = ImuBatch.concat(batches) if len(batches) > 1 else batches[0]
+            n0 = self._counts[sid]
+            n1 = n0 + len(b)
+            for name, ds in self._datasets[sid].items():
+                ds.resize(n1, axis=0)
+                ds[n0:n1] = getattr(b, name)
+            self._counts[sid] = n1
+            batches.clear()
+        if self._pending_events:
+            ev = self._pending_events
+            n0 = self._event_ds["time_s"].shape[0]
+            n1 = n0 + len(ev)
+            columns = {
+                "time_s": np.array([e.time_s for e in ev], dtype=np.float64),
+                "label": np.array([_encode_fixed(e.label, schema.EVENT_LABEL_BYTES) for e in ev],
+                                  dtype=f"S{schema.EVENT_LABEL_BYTES}"),
+                "note": np.array([_encode_fixed(e.note, schema.EVENT_NOTE_BYTES) for e in ev],
+                                 dtype=f"S{schema.EVENT_NOTE_BYTES}"),
+            }
+            for name, ds in self._event_ds.items():
+                ds.resize(n1, axis=0)
+                ds[n0:n1] = columns[name]
+            ev.clear()
+        if self.live:
+            for dsets in self._datasets.values():
+                for ds in dsets.values():
+                    ds.flush()
+            for ds in self._event_ds.values():
+                ds.flush()
+        self._file.flush()
+        self._last_flush = time.monotonic()
+
+    @property
+    def sample_counts(self) -> dict[str, int]:
+        """Samples written to the file so far, per sensor (excludes queued ones)."""
+        return dict(self._counts)
+
+    # -- closing ------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush, close, and mark the file complete."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+            self._closed = True
+        # Attributes cannot be changed in SWMR mode: reopen briefly to mark completion.
+        with h5py.File(self.path, "r+") as f:
+            f.attrs[schema.ATTR_COMPLETE] = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionFileError(str(self.path), "the recording is already closed")
+
+    def __enter__(self) -> "SessionWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def write_group(
+    path: str | Path,
+    group: str,
+    arrays: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any] | None = None,
+    *,
+    replace: bool = True,
+) -> None:
+    """Store derived data, metrics or truth in a closed session file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A complete session file.
+    group : str
+        Target group, e.g. ``"truth"`` or ``"derived/orientation"``; replaced if it exists.
+    arrays : mapping of str to ndarray
+        Dataset name → array. Names may contain ``/`` to make sub-groups.
+    attrs : mapping, optional
+        Scalars or strings stored as attributes of the group (None values are skipped).
+    """
+    with h5py.File(path, "r+") as f:
+        if group in f:
+            if not replace:
+                raise SessionFileError(str(path), f"group {group!r} already exists")
+            del f[group]
+        g = f.create_group(group)
+        for key, value in (attrs or {}).items():
+            if value is not None:
+                g.attrs[key] = value
+        for name, arr in arrays.items():
+            arr = np.asarray(arr)
+            big = arr.size >= 1024
+            g.create_dataset(
+                name,
+                data=arr,
+                compression=schema.COMPRESSION if big else None,
+                compression_opts=schema.COMPRESSION_LEVEL if big else None,
+                shuffle=big,
+            )
+
+
+def write_session(
+    path: str | Path,
+    session: SessionInfo,
+    sensors: Iterable[SensorInfo],
+    batches: Mapping[str, ImuBatch],
+    events: Iterable[Event] = (),
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a whole session in one go (e.g. from the emulated patient or an import)."""
+    with SessionWriter(path, session, list(sensors), live=False, overwrite=overwrite) as w:
+        for b in batches.values():
+            w.append(b)
+        for e in sorted(events, key=lambda e: e.time_s):
+            w.add_event(e)
+    return Path(path)
+
+
+def write_simulated(path: str | Path, sim: Any, session: SessionInfo, *, overwrite: bool = False) -> Path:
+    """Write an emulated-patient session, its ground truth in the separate group ``truth``.
+
+    ``sim`` is a :class:`lumbar.simulate.SimulatedSession` (sensors, batches, events, truth).
+    """
+    write_session(path, session, sim.sensors.values(), sim.batches, sim.events, overwrite=overwrite)
+    write_group(path, schema.TRUTH, sim.truth.to_arrays(), sim.truth.attrs())
+    return Path(path)

@@ -1,0 +1,110 @@
+"""Session files: what is written is what is read."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from lumbar.errors import SessionFileError, ValidationError
+from lumbar.storage import SessionWriter, read_channel, read_session, write_group, write_session
+from lumbar.storage.reader import open_h5
+from lumbar.types import Event, SessionInfo
+
+from tests.storage.synthetic import make_batch
+
+
+def test_round_trip_equal(tmp_path, two_sensors, session_info):
+    p = tmp_path / "s.h5"
+    batches = {s.sensor_id: make_batch(s.sensor_id, 5000, seed=i) for i, s in enumerate(two_sensors)}
+    events = [Event(1.5, "rep_start", "first rep"), Event(0.5, "trial_start")]
+    write_session(p, session_info, two_sensors, batches, events)
+    s = read_session(p)
+    assert s.complete and s.format_version == 1
+    assert s.info == session_info
+    assert s.sensors == {x.sensor_id: x for x in two_sensors}
+    for sid, b in batches.items():
+        r = s.data[sid]
+        np.testing.assert_array_equal(r.time_s, b.time_s)
+        np.testing.assert_array_equal(r.device_time_s, b.device_time_s)
+        np.testing.assert_array_equal(r.seq, b.seq)
+        np.testing.assert_array_equal(r.flags, b.flags)
+        # acc/gyro are stored as float32 (24-bit mantissa > the sensors' 16 bits)
+        np.testing.assert_allclose(r.acc, b.acc, rtol=1e-7, atol=1e-6)
+        np.testing.assert_allclose(r.gyro, b.gyro, rtol=1e-7, atol=1e-7)
+    assert [e.label for e in s.events] == ["trial_start", "rep_start"]
+    assert s.events[1] == Event(1.5, "rep_start", "first rep")
+    np.testing.assert_allclose(read_channel(p, "lumbar", "acc"), batches["lumbar"].acc, atol=1e-6)
+
+
+def test_live_appends_in_pieces_equal_one_piece(tmp_path, two_sensors, session_info):
+    p = tmp_path / "live.h5"
+    whole = make_batch("lumbar", 3000)
+    with SessionWriter(p, session_info, two_sensors[:1], flush_interval_s=0.01) as w:
+        for i in range(0, 3000, 7):
+            w.append(whole[i:i + 7])
+    r = read_session(p).data["lumbar"]
+    np.testing.assert_array_equal(r.time_s, whole.time_s)
+    np.testing.assert_array_equal(r.seq, whole.seq)
+
+
+def test_reader_follows_live_file(tmp_path, two_sensors, session_info):
+    """A second reader (SWMR) sees flushed samples while the recording goes on."""
+    p = tmp_path / "follow.h5"
+    w = SessionWriter(p, session_info, two_sensors)
+    w.append(make_batch("lumbar", 400))
+    w.flush()
+    with h5py.File(p, "r", swmr=True) as f:
+        assert f["sensors/lumbar/time_s"].shape == (400,)
+        w.append(make_batch("lumbar", 100, start=400))
+        w.flush()
+        f["sensors/lumbar/time_s"].refresh()
+        assert f["sensors/lumbar/time_s"].shape == (500,)
+    w.close()
+
+
+def test_long_event_note_cut_at_character_boundary(tmp_path, two_sensors, session_info):
+    p = tmp_path / "ev.h5"
+    note = "é" * 300  # 600 bytes in UTF-8
+    write_session(p, session_info, two_sensors, {}, [Event(0.0, "x", note)])
+    got = read_session(p).events[0].note
+    assert got == "é" * 128
+
+
+def test_write_group_for_derived_data(tmp_path, two_sensors, session_info):
+    p = tmp_path / "d.h5"
+    write_session(p, session_info, two_sensors, {"lumbar": make_batch("lumbar", 10)})
+    write_group(p, "truth", {"time_s": np.arange(3.0), "segment/lumbar/quat": np.eye(4)[:3]}, {"movement": "flexion"})
+    s = read_session(p)
+    assert s.truth_attrs["movement"] == "flexion"
+    np.testing.assert_array_equal(s.truth["segment/lumbar/quat"], np.eye(4)[:3])
+
+
+def test_writer_refuses_bad_input(tmp_path, two_sensors, session_info):
+    p = tmp_path / "bad.h5"
+    with SessionWriter(p, session_info, two_sensors) as w:
+        w.append(make_batch("lumbar", 100, start=100))
+        with pytest.raises(ValidationError, match="backwards"):
+            w.append(make_batch("lumbar", 10, start=0))
+        with pytest.raises(ValidationError, match="not declared"):
+            w.append(make_batch("thigh_left", 10))
+        with pytest.raises(ValidationError, match="finite"):
+            w.add_event(Event(float("nan"), "x"))
+    # nothing refused made it into the file, everything accepted did
+    assert len(read_session(p).data["lumbar"]) == 100
+    with pytest.raises(SessionFileError, match="already exists"):
+        SessionWriter(p, session_info, two_sensors)
+
+
+def test_subject_code_must_be_pseudonymous():
+    with pytest.raises(ValidationError, match="pseudonymous"):
+        SessionInfo("Jane Doe")
+
+
+def test_closed_file_marked_complete(tmp_path, two_sensors, session_info):
+    p = tmp_path / "c.h5"
+    w = SessionWriter(p, session_info, two_sensors)
+    with open_h5(p) as (f, interrupted):
+        assert not f.attrs["complete"]  # in-process the library shares the open file, so only the flag tells
+    w.close()
+    with open_h5(p) as (f, interrupted):
+        assert not interrupted and f.attrs["complete"]
