@@ -1,0 +1,38 @@
+"""Signal-processing filters: orientation (this package), IIR, calibration.
+
+Public names are resolved lazily (PEP 562) so that ``import lumbar.filters`` does not import
+numba; kernels compile, or load from the on-disk cache, on first use.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_LAZY = {
+    "estimate_orientation": "lumbar.filters.orientation",
+    "vqf_offline": "lumbar.filters.orientation",
+    "OrientationDiagnostics": "lumbar.filters.orientation",
+    "OrientationFilter": "lumbar.filters.orientation",
+    "MadgwickFilter": "lumbar.filters.orientation",
+    "MahonyFilter": "lumbar.filters.orientation",
+    "VQFFilter": "lumbar.filters.orientation",
+    "MadgwickParams": "lumbar.filters.orientation",
+    "MahonyParams": "lumbar.filters.orientation",
+    "VQFParams": "lumbar.filters.orientation",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'lumbar.filters' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
