@@ -37,3 +37,7 @@ class DecodeError(LumbarError):
 
 class SimulationError(LumbarError, ValueError):
     """The emulated patient was asked for something it cannot do."""
+
+
+class CalibrationError(LumbarError):
+    """A calibration trial cannot be used (the patient moved, the movement was not sagittal, …)."""

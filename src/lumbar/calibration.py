@@ -1,0 +1,215 @@
+"""Sensor calibration: gyroscope bias at rest and sensor-to-segment alignment (METRICS.md §3).
+
+* :func:`detect_static` — rest detection over a sliding window (§3.4 thresholds).
+* :func:`gyro_bias` — mean angular rate over rest.
+* :func:`calibrate_segment` — static upright posture gives the segment's superior axis Y (gravity),
+  a functional sagittal movement gives its mediolateral axis Z (principal rotation axis);
+  X = Y × Z. The result ``r_sb`` maps sensor coordinates into segment coordinates
+  (rows = segment axes in sensor coordinates), see ``docs/conventions.md``.
+
+Quality indicators are outputs, and an unusable trial raises :class:`~lumbar.errors.CalibrationError`
+with a message a clinician can act on ("the patient moved during the static trial — repeat it").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from lumbar.errors import CalibrationError, ValidationError
+from lumbar.types import STANDARD_G
+
+__all__ = ["SegmentCalibration", "detect_static", "gyro_bias", "calibrate_segment"]
+
+#: Rest thresholds of METRICS.md §3.4 (project defaults).
+STATIC_ACC_NORM_TOL = 0.05 * STANDARD_G  # | |a| - g | < 0.05 g
+STATIC_GYRO_NORM = 0.05  # |w| < 0.05 rad/s (before bias correction)
+STATIC_ACC_SD = 0.01 * STANDARD_G  # SD of each axis < 0.01 g
+#: Gyro samples above this norm (after bias removal) define the functional axis, rad/s (§3.2).
+FUNCTIONAL_MIN_RATE = 0.2
+#: Quality limits of §3.2.
+MAX_AXIS_OFF_HORIZONTAL_DEG = 20.0
+MAX_SINGULAR_RATIO = 0.30
+
+
+@dataclass(frozen=True)
+class SegmentCalibration:
+    """Calibration of one sensor on its segment.
+
+    Attributes
+    ----------
+    r_sb : ndarray (3, 3)
+        Sensor → segment rotation (rows: segment X anterior, Y superior, Z right, in sensor coordinates).
+    gyro_bias_rads : ndarray (3,)
+        Gyroscope bias in the sensor frame, rad/s (from the static trial).
+    static_acc_sd_mps2 : float
+        Largest per-axis SD of the accelerometer during the static trial, m/s² (motion indicator).
+    static_gyro_rms_rads : float
+        RMS angular rate during the static trial after bias removal, rad/s.
+    axis_off_horizontal_deg : float
+        Angle between the functional rotation axis and the horizontal plane, deg (0 = sagittal movement).
+    singular_ratio : float
+        Second / first singular value of the functional gyro samples (0 = one clean axis).
+    n_functional : int
+        Gyro samples used for the functional axis.
+    warnings : list of str
+        Non-fatal quality remarks.
+    """
+
+    r_sb: np.ndarray
+    gyro_bias_rads: np.ndarray
+    static_acc_sd_mps2: float
+    static_gyro_rms_rads: float
+    axis_off_horizontal_deg: float
+    singular_ratio: float
+    n_functional: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"r_sb": self.r_sb, "gyro_bias_rads": self.gyro_bias_rads}
+
+    def attrs(self) -> dict[str, float | int | str]:
+        return {
+            "static_acc_sd_mps2": self.static_acc_sd_mps2,
+            "static_gyro_rms_rads": self.static_gyro_rms_rads,
+            "axis_off_horizontal_deg": self.axis_off_horizontal_deg,
+            "singular_ratio": self.singular_ratio,
+            "n_functional": self.n_functional,
+            "warnings": "; ".join(self.warnings),
+        }
+
+
+def _check_samples(name: str, x: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise ValidationError(f"{name} must have shape (N, 3); got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValidationError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def detect_static(acc: np.ndarray, gyro: np.ndarray, rate_hz: float, window_s: float = 1.0) -> np.ndarray:
+    """Rest mask (N,): every criterion of METRICS.md §3.4 holds over the centred ``window_s`` window.
+
+    Parameters
+    ----------
+    acc : ndarray (N, 3), m/s²
+    gyro : ndarray (N, 3), rad/s (uncorrected)
+    rate_hz : float
+    window_s : float
+        Sliding window length, s.
+    """
+    acc = _check_samples("acc", acc)
+    gyro = _check_samples("gyro", gyro)
+    w = max(1, int(round(window_s * rate_hz)))
+    mean = uniform_filter1d(acc, w, axis=0, mode="nearest")
+    sd = np.sqrt(np.maximum(uniform_filter1d(acc**2, w, axis=0, mode="nearest") - mean**2, 0.0))
+    acc_ok = uniform_filter1d((np.abs(np.linalg.norm(acc, axis=1) - STANDARD_G) < STATIC_ACC_NORM_TOL).astype(float),
+                              w, mode="nearest") > 1 - 1e-9
+    gyro_ok = uniform_filter1d((np.linalg.norm(gyro, axis=1) < STATIC_GYRO_NORM).astype(float), w,
+                               mode="nearest") > 1 - 1e-9
+    return acc_ok & gyro_ok & np.all(sd < STATIC_ACC_SD, axis=1)
+
+
+def gyro_bias(gyro: np.ndarray, static: np.ndarray | None = None) -> np.ndarray:
+    """Mean angular rate (3,) over the static samples (all samples if ``static`` is None), rad/s."""
+    g = _check_samples("gyro", gyro)
+    sel = g if static is None else g[np.asarray(static, dtype=bool)]
+    if sel.shape[0] == 0:
+        raise CalibrationError("no period of rest was found, so the gyroscope bias cannot be measured")
+    return sel.mean(axis=0)
+
+
+def calibrate_segment(
+    static_acc: np.ndarray,
+    static_gyro: np.ndarray,
+    functional_acc: np.ndarray,
+    functional_gyro: np.ndarray,
+    rate_hz: float,
+    *,
+    label: str = "sensor",
+) -> SegmentCalibration:
+    """Sensor-to-segment alignment from a static upright trial and a functional forward bend.
+
+    Parameters
+    ----------
+    static_acc, static_gyro : ndarray (N, 3)
+        Standing upright and still (≥ 2 s; 5 s recommended), m/s² and rad/s.
+    functional_acc, functional_gyro : ndarray (M, 3)
+        3–5 slow forward bends (the pelvis also tilts forward, so this serves the sacral sensor
+        too), m/s² and rad/s.
+    rate_hz : float
+        Sampling rate, Hz.
+    label : str
+        Name used in messages (e.g. ``"lumbar sensor"``).
+
+    Raises
+    ------
+    CalibrationError
+        The static trial contains movement, too short, or the functional movement has no clear
+        sagittal axis.
+    """
+    sa = _check_samples("static_acc", static_acc)
+    sg = _check_samples("static_gyro", static_gyro)
+    fa = _check_samples("functional_acc", functional_acc)
+    fg = _check_samples("functional_gyro", functional_gyro)
+    if sa.shape[0] < 2 * rate_hz:
+        raise CalibrationError(f"{label}: the static trial is shorter than 2 s; record at least 5 s standing still")
+    # --- static trial: motion check, gyro bias, vertical axis
+    acc_sd = float(np.max(sa.std(axis=0)))
+    bias = sg.mean(axis=0)
+    gyro_rms = float(np.sqrt(np.mean(np.sum((sg - bias) ** 2, axis=1))))
+    norm = float(np.linalg.norm(sa.mean(axis=0)))
+    if acc_sd > STATIC_ACC_SD or np.max(np.linalg.norm(sg, axis=1)) > 3 * STATIC_GYRO_NORM:
+        raise CalibrationError(
+            f"{label}: the patient moved during the static trial (accelerometer SD {acc_sd / STANDARD_G * 1000:.0f} mg, "
+            f"limit {STATIC_ACC_SD / STANDARD_G * 1000:.0f} mg); ask them to stand still and repeat it"
+        )
+    if abs(norm - STANDARD_G) > STATIC_ACC_NORM_TOL:
+        raise CalibrationError(
+            f"{label}: the accelerometer reads {norm:.2f} m/s² at rest instead of about 9.81; "
+            "check the sensor's units and range"
+        )
+    y = sa.mean(axis=0) / norm
+    # --- functional trial: principal rotation axis
+    w = fg - bias
+    moving = np.linalg.norm(w, axis=1) > FUNCTIONAL_MIN_RATE
+    if moving.sum() < 0.5 * rate_hz:
+        raise CalibrationError(
+            f"{label}: the functional trial has too little movement (needs slow forward bends faster than "
+            f"{np.rad2deg(FUNCTIONAL_MIN_RATE):.0f}°/s); repeat it"
+        )
+    _, s, vt = np.linalg.svd(w[moving], full_matrices=False)
+    m = vt[0]
+    ratio = float(s[1] / s[0])
+    off_horizontal = float(np.rad2deg(np.arcsin(min(1.0, abs(m @ y)))))
+    z = m - (m @ y) * y
+    z /= np.linalg.norm(z)
+    x = np.cross(y, z)
+    # Sign: bending forward points the anterior axis down, so the specific force (pointing up) gets a
+    # negative X component; it is zero when upright, so its mean over the bends is negative. (A mean is
+    # robust to brief accelerations, where a single extreme sample would not be.)
+    if float(np.mean(fa @ x)) > 0:
+        z, x = -z, -x
+    if ratio > MAX_SINGULAR_RATIO:
+        raise CalibrationError(
+            f"{label}: functional calibration unusable: the rotation axis is not well defined (singular value "
+            f"ratio {ratio:.2f}, limit {MAX_SINGULAR_RATIO}); repeat slow forward bends without twisting"
+        )
+    warnings = []
+    if off_horizontal > MAX_AXIS_OFF_HORIZONTAL_DEG:
+        warnings.append(
+            f"the bends were not purely sagittal (axis {off_horizontal:.0f}° from horizontal, limit "
+            f"{MAX_AXIS_OFF_HORIZONTAL_DEG:.0f}°); side bending or twisting may be mixed into flexion"
+        )
+    return SegmentCalibration(
+        r_sb=np.vstack([x, y, z]),
+        gyro_bias_rads=bias,
+        static_acc_sd_mps2=acc_sd,
+        static_gyro_rms_rads=gyro_rms,
+        axis_off_horizontal_deg=off_horizontal,
+        singular_ratio=ratio,
+        n_functional=int(moving.sum()),
+        warnings=warnings,
+    )
