@@ -98,6 +98,7 @@ class RefStream:
     """Per-stream state: expected next sequence number, last device time, wrap count."""
 
     next_seq: int | None = None
+    last_seq: int = 0
     seq_wraps: int = 0
     last_t_us: int | None = None
 
@@ -150,7 +151,7 @@ def decode(payload: bytes, stream: RefStream | None = None) -> Decoded:
             stream.last_t_us = None
             raise decode_error(FAMILY.name, f"sequence number {seq} goes backwards (expected {expected})")
         n_lost = ahead
-        if seq < stream.next_seq:
+        if seq < stream.last_seq:
             wraps += 1
     if stream.last_t_us is not None and t_us <= stream.last_t_us:
         last = stream.last_t_us
@@ -170,6 +171,7 @@ def decode(payload: bytes, stream: RefStream | None = None) -> Decoded:
     t_last = t_us + (n - 1) * period
     stream.seq_wraps = wraps
     stream.next_seq = (seq + n) % (1 << 32)  # a wrap is counted when the next packet's seq is seen
+    stream.last_seq = seq
     stream.last_t_us = t_last
     seq0 = wraps * (1 << 32) + seq
     t = (t_us + period * np.arange(n, dtype=np.float64)) * 1e-6
