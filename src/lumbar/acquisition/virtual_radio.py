@@ -1,0 +1,747 @@
+"""An in-process virtual radio: Bumble peripherals and one Bumble central on a ``LocalLink``.
+
+The harness gives tests, the demo and ``lumbar emulate`` a real BLE host stack (HCI, L2CAP,
+ATT, GATT, advertising, connections) without any Bluetooth adapter. Each emulated sensor is a
+Bumble :class:`~bumble.device.Device` with its own virtual controller and a GATT server whose
+content the caller describes as plain data (:class:`PeripheralSpec`): UUIDs, properties, bytes
+in, bytes out. Sensor-family profiles live in ``lumbar_sensors`` and plug in by building
+those specs and driving :meth:`VirtualPeripheral.notify`.
+
+The central side is consumed through bleak: :attr:`VirtualRadio.scanner_backend` and
+:attr:`VirtualRadio.client_backend` are bleak backend classes bound to this radio (see
+:mod:`lumbar.acquisition.bumble_backend`), so a reader written against ``BleakScanner`` /
+``BleakClient`` runs unchanged.
+
+Everything runs in the asyncio loop that calls :meth:`VirtualRadio.start`; the radio is not
+thread-safe and must be used from that loop only.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import struct
+import uuid as uuid_module
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bumble import gatt, hci
+from bumble.controller import Controller
+from bumble.core import UUID
+from bumble.device import Connection, Device
+from bumble.host import Host
+from bumble.link import LocalLink
+from bumble.transport.common import AsyncPipeSink
+
+from lumbar.errors import ValidationError
+
+if TYPE_CHECKING:
+    from lumbar.acquisition.bumble_backend import BumbleBleakClient, BumbleBleakScanner
+
+__all__ = [
+    "CharacteristicSpec",
+    "DescriptorSpec",
+    "PeripheralSpec",
+    "ServiceSpec",
+    "VirtualPeripheral",
+    "VirtualRadio",
+    "normalize_uuid",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Characteristic property names, spelled as bleak spells them.
+PROPERTY_NAMES: Mapping[str, gatt.Characteristic.Properties] = {
+    "broadcast": gatt.Characteristic.Properties.BROADCAST,
+    "read": gatt.Characteristic.Properties.READ,
+    "write-without-response": gatt.Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
+    "write": gatt.Characteristic.Properties.WRITE,
+    "notify": gatt.Characteristic.Properties.NOTIFY,
+    "indicate": gatt.Characteristic.Properties.INDICATE,
+}
+
+_BLUETOOTH_BASE_UUID_SUFFIX = "-0000-1000-8000-00805f9b34fb"
+_CENTRAL_ADDRESS = "C0:00:00:00:00:00"
+# Advertising-data (AD) types, Core Supplement Part A.
+_AD_FLAGS = 0x01
+_AD_UUID16_COMPLETE = 0x03
+_AD_UUID32_COMPLETE = 0x05
+_AD_UUID128_COMPLETE = 0x07
+_AD_COMPLETE_LOCAL_NAME = 0x09
+_AD_TX_POWER = 0x0A
+_AD_SERVICE_DATA_16 = 0x16
+_AD_MANUFACTURER = 0xFF
+_FLAGS_LE_GENERAL_NO_BREDR = 0x06
+
+
+def normalize_uuid(value: str | int | uuid_module.UUID) -> str:
+    """Return a UUID as bleak writes it: 128-bit, lower case, dashed.
+
+    Parameters
+    ----------
+    value : str or int or uuid.UUID
+        A 16-bit or 32-bit assigned number (``0x180F``, ``"180f"``) or a full 128-bit UUID.
+
+    Returns
+    -------
+    str
+        ``"0000180f-0000-1000-8000-00805f9b34fb"`` style string.
+    """
+    if isinstance(value, int):
+        return f"{value:08x}{_BLUETOOTH_BASE_UUID_SUFFIX}"
+    text = str(value).strip().lower()
+    if len(text) in (4, 8):
+        try:
+            return normalize_uuid(int(text, 16))
+        except ValueError:
+            pass
+    try:
+        return str(uuid_module.UUID(text))
+    except ValueError as exc:
+        raise ValidationError(f"UUID {value!r} is neither a 16/32-bit number nor a 128-bit UUID") from exc
+
+
+def _bumble_uuid(value: str) -> UUID:
+    """A Bumble UUID, 16-bit when the value sits on the Bluetooth base UUID (as on air)."""
+    text = normalize_uuid(value)
+    if text.endswith(_BLUETOOTH_BASE_UUID_SUFFIX) and text.startswith("0000"):
+        return UUID.from_16_bits(int(text[4:8], 16))
+    return UUID(text)
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """A GATT descriptor other than the CCCD (Bumble adds the CCCD for notify/indicate).
+
+    Parameters
+    ----------
+    uuid : str
+        Descriptor type, 16-bit or 128-bit.
+    value : bytes
+        Value returned on read.
+    writable : bool
+        Whether the client may write it (the written bytes replace ``value``).
+    """
+
+    uuid: str
+    value: bytes = b""
+    writable: bool = False
+
+
+WriteHandler = Callable[[bytes], "None | Awaitable[None]"]
+ReadHandler = Callable[[], bytes]
+
+
+@dataclass(frozen=True)
+class CharacteristicSpec:
+    """A GATT characteristic served by a virtual peripheral.
+
+    Parameters
+    ----------
+    uuid : str
+        Characteristic UUID, 16-bit or 128-bit.
+    properties : iterable of str
+        Any of ``"read"``, ``"write"``, ``"write-without-response"``, ``"notify"``,
+        ``"indicate"``, ``"broadcast"`` (bleak's spelling).
+    value : bytes
+        Initial value, returned on read when ``on_read`` is not given; a write without an
+        ``on_write`` handler replaces it.
+    on_read : callable, optional
+        ``on_read() -> bytes``, called for every read request.
+    on_write : callable, optional
+        ``on_write(data: bytes)``, plain or async, called for every write (with or without
+        response) after the bytes arrive at the peripheral.
+    descriptors : sequence of DescriptorSpec
+        Extra descriptors.
+    """
+
+    uuid: str
+    properties: frozenset[str] | Iterable[str]
+    value: bytes = b""
+    on_read: ReadHandler | None = None
+    on_write: WriteHandler | None = None
+    descriptors: tuple[DescriptorSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        props = frozenset(self.properties)
+        unknown = props - set(PROPERTY_NAMES)
+        if unknown or not props:
+            raise ValidationError(
+                f"characteristic {self.uuid}: properties must be a non-empty subset of "
+                f"{sorted(PROPERTY_NAMES)}, got {sorted(props)}"
+            )
+        object.__setattr__(self, "properties", props)
+        object.__setattr__(self, "uuid", normalize_uuid(self.uuid))
+        object.__setattr__(self, "descriptors", tuple(self.descriptors))
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A primary GATT service.
+
+    Parameters
+    ----------
+    uuid : str
+        Service UUID, 16-bit or 128-bit.
+    characteristics : sequence of CharacteristicSpec
+        Its characteristics, in handle order.
+    """
+
+    uuid: str
+    characteristics: tuple[CharacteristicSpec, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "uuid", normalize_uuid(self.uuid))
+        object.__setattr__(self, "characteristics", tuple(self.characteristics))
+
+
+@dataclass(frozen=True)
+class PeripheralSpec:
+    """Everything a virtual peripheral shows on air.
+
+    Parameters
+    ----------
+    name : str
+        Advertised complete local name (also the GAP Device Name).
+    services : sequence of ServiceSpec
+        The GATT database (Bumble adds the GAP and GATT services in front).
+    advertised_service_uuids : sequence of str, optional
+        Service UUIDs put in the advertisement; ``None`` advertises every service in
+        ``services``.
+    manufacturer_data : mapping of int to bytes
+        Company identifier → payload, advertised as manufacturer-specific data.
+    service_data : mapping of str to bytes
+        16-bit service UUID → payload, advertised as service data.
+    tx_power_dbm : int, optional
+        Advertised TX power level.
+    address : str, optional
+        Static random address ``"C0:..:.."`` (two top bits set); assigned by the radio when
+        omitted.
+    advertising_interval_ms : float
+        Advertising interval; also bounds how long a connection attempt waits (the virtual
+        controller connects on the next advertising event). At least 10 ms.
+    """
+
+    name: str
+    services: tuple[ServiceSpec, ...]
+    advertised_service_uuids: tuple[str, ...] | None = None
+    manufacturer_data: Mapping[int, bytes] = field(default_factory=dict)
+    service_data: Mapping[str, bytes] = field(default_factory=dict)
+    tx_power_dbm: int | None = None
+    address: str | None = None
+    advertising_interval_ms: float = 20.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "services", tuple(self.services))
+        if self.advertised_service_uuids is not None:
+            object.__setattr__(
+                self, "advertised_service_uuids",
+                tuple(normalize_uuid(u) for u in self.advertised_service_uuids),
+            )
+        if self.address is not None:
+            _check_static_random(self.address)
+        if self.advertising_interval_ms < 10.0:
+            raise ValidationError(
+                f"peripheral {self.name!r}: advertising_interval_ms must be >= 10, "
+                f"got {self.advertising_interval_ms}"
+            )
+
+    def advertising_data(self) -> bytes:
+        """The advertising payload (AD structures) this peripheral sends.
+
+        Returns
+        -------
+        bytes
+            Flags, complete local name, complete service-UUID lists, service data, TX power
+            and manufacturer data. The virtual controller does not model scan responses nor
+            enforce the 31-byte legacy limit, so everything goes in one payload.
+        """
+        uuids = (
+            self.advertised_service_uuids
+            if self.advertised_service_uuids is not None
+            else tuple(s.uuid for s in self.services)
+        )
+        structures: list[tuple[int, bytes]] = [(_AD_FLAGS, bytes([_FLAGS_LE_GENERAL_NO_BREDR]))]
+        structures.append((_AD_COMPLETE_LOCAL_NAME, self.name.encode("utf-8")))
+        by_size: dict[int, bytes] = {2: b"", 4: b"", 16: b""}
+        for text in uuids:
+            raw = bytes(_bumble_uuid(text).to_bytes())  # little-endian, as on air
+            by_size[len(raw)] += raw
+        for size, ad_type in ((2, _AD_UUID16_COMPLETE), (4, _AD_UUID32_COMPLETE), (16, _AD_UUID128_COMPLETE)):
+            if by_size[size]:
+                structures.append((ad_type, by_size[size]))
+        for text, payload in self.service_data.items():
+            short = _bumble_uuid(text).to_bytes()
+            if len(short) != 2:
+                raise ValidationError(f"peripheral {self.name!r}: service data needs a 16-bit UUID, got {text}")
+            structures.append((_AD_SERVICE_DATA_16, bytes(short) + bytes(payload)))
+        if self.tx_power_dbm is not None:
+            structures.append((_AD_TX_POWER, struct.pack("<b", self.tx_power_dbm)))
+        for company_id, payload in self.manufacturer_data.items():
+            structures.append((_AD_MANUFACTURER, struct.pack("<H", company_id) + bytes(payload)))
+        out = bytearray()
+        for ad_type, payload in structures:
+            if len(payload) > 254:
+                raise ValidationError(f"peripheral {self.name!r}: AD structure 0x{ad_type:02X} too long")
+            out += bytes([len(payload) + 1, ad_type]) + payload
+        return bytes(out)
+
+
+def _check_static_random(address: str) -> None:
+    try:
+        first = int(address.split(":")[0], 16)
+        valid = len(address.split(":")) == 6 and first >> 6 == 0b11
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValidationError(
+            f"address {address!r}: expected a static random address 'C0:00:00:00:00:01' "
+            "style (six hex octets, first octet 0xC0..0xFF)"
+        )
+
+
+class _QuietController(Controller):
+    """Bumble's virtual controller without the per-packet debug string.
+
+    Bumble builds a coloured f-string for every HCI packet even when debug logging is off,
+    which costs more than the packet itself; skipping it roughly doubles notifications/s.
+    The string is still produced when debug logging is on.
+    """
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        if logger.isEnabledFor(logging.DEBUG) or self.host is None:
+            super().send_hci_packet(packet)
+            return
+        asyncio.get_running_loop().call_soon(self.host.on_packet, bytes(packet))
+
+
+class _PeripheralDevice(Device):
+    """A Bumble device that can be told to stop answering ATT requests (fault injection)."""
+
+    answering: bool = True
+
+    def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
+        # Even op codes are client -> server (requests, commands); odd ones are server ->
+        # client. A mute peripheral drops the former, so the central's request times out.
+        if not self.answering and pdu and pdu[0] & 1 == 0:
+            return
+        super().on_gatt_pdu(connection_handle, pdu)
+
+
+def _make_device(link: LocalLink, name: str, address: str, cls: type[Device] = Device) -> Device:
+    controller = _QuietController(name, link=link)
+    host = Host(controller, AsyncPipeSink(controller))
+    return cls(name=name, address=hci.Address(address), host=host)
+
+
+class VirtualPeripheral:
+    """One emulated BLE peripheral: a Bumble device advertising and serving a GATT database.
+
+    Create through :meth:`VirtualRadio.add_peripheral`. The peripheral keeps advertising
+    while connected-to is possible (after a disconnect it advertises again), so a central
+    can reconnect.
+
+    Parameters
+    ----------
+    spec : PeripheralSpec
+        What it shows on air.
+    device : bumble.device.Device
+        The Bumble device (escape hatch for tests that need the stack itself).
+    """
+
+    def __init__(self, spec: PeripheralSpec, device: _PeripheralDevice) -> None:
+        self.spec = spec
+        self.device = device
+        self._characteristics: dict[str, gatt.Characteristic[bytes]] = {}
+        self._values: dict[str, bytes] = {}
+        self._subscribed: dict[str, set[Connection]] = {}
+        self._subscription_changed = asyncio.Event()
+        self._advertising = False
+        self._build_gatt()
+
+    # ------------------------------------------------------------------ set-up
+    def _build_gatt(self) -> None:
+        services = []
+        for service_spec in self.spec.services:
+            characteristics = []
+            for char_spec in service_spec.characteristics:
+                characteristics.append(self._build_characteristic(char_spec))
+            services.append(gatt.Service(_bumble_uuid(service_spec.uuid), characteristics))
+        self.device.add_services(services)
+
+    def _build_characteristic(self, spec: CharacteristicSpec) -> gatt.Characteristic[bytes]:
+        properties = gatt.Characteristic.Properties(0)
+        for name in spec.properties:
+            properties |= PROPERTY_NAMES[name]
+        permissions = gatt.Attribute.Permissions(0)
+        if "read" in spec.properties:
+            permissions |= gatt.Attribute.READABLE
+        if spec.properties & {"write", "write-without-response"}:
+            permissions |= gatt.Attribute.WRITEABLE
+        key = spec.uuid
+        self._values[key] = bytes(spec.value)
+
+        def read(_connection: Connection) -> bytes:
+            return bytes(spec.on_read()) if spec.on_read is not None else self._values[key]
+
+        async def write(_connection: Connection, value: bytes) -> None:
+            if spec.on_write is None:
+                self._values[key] = bytes(value)
+                return
+            result = spec.on_write(bytes(value))
+            if inspect.isawaitable(result):
+                await result
+
+        descriptors = [
+            gatt.Descriptor(
+                _bumble_uuid(d.uuid),
+                gatt.Attribute.READABLE | (gatt.Attribute.WRITEABLE if d.writable else 0),
+                d.value,
+            )
+            for d in spec.descriptors
+        ]
+        characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
+            _bumble_uuid(spec.uuid),
+            properties,
+            permissions,
+            gatt.CharacteristicValue(read=read, write=write),
+            descriptors=descriptors,
+        )
+        if key in self._characteristics:
+            raise ValidationError(f"peripheral {self.spec.name!r}: characteristic {key} declared twice")
+        self._characteristics[key] = characteristic
+        self._subscribed[key] = set()
+
+        def on_subscription(bearer: Any, notify: bool, indicate: bool) -> None:
+            connection = getattr(bearer, "connection", bearer)
+            if notify or indicate:
+                self._subscribed[key].add(connection)
+            else:
+                self._subscribed[key].discard(connection)
+            self._subscription_changed.set()
+
+        characteristic.on(characteristic.EVENT_SUBSCRIPTION, on_subscription)
+        return characteristic
+
+    async def _start(self) -> None:
+        self.device.on(self.device.EVENT_CONNECTION, self._on_connection)
+        await self.device.power_on()
+        await self.start_advertising()
+
+    def _on_connection(self, connection: Connection) -> None:
+        def forget(*_args: Any) -> None:
+            for connections in self._subscribed.values():
+                connections.discard(connection)
+            self._subscription_changed.set()
+
+        connection.on(connection.EVENT_DISCONNECTION, forget)
+
+    async def _stop(self) -> None:
+        await self.stop_advertising()
+        for connection in list(self.device.connections.values()):
+            await _disconnect_quietly(connection)
+        await self.device.power_off()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def name(self) -> str:
+        """The advertised name."""
+        return self.spec.name
+
+    @property
+    def address(self) -> str:
+        """The Bluetooth address, as bleak reports it (``"C0:00:00:00:00:01"``)."""
+        return self.device.random_address.to_string(False)
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether a central is connected."""
+        return bool(self.device.connections)
+
+    @property
+    def is_advertising(self) -> bool:
+        """Whether the peripheral is advertising (and so discoverable and connectable)."""
+        return self._advertising
+
+    def characteristic(self, uuid: str) -> gatt.Characteristic[bytes]:
+        """The Bumble characteristic for ``uuid`` (raises a clear error when unknown)."""
+        key = normalize_uuid(uuid)
+        try:
+            return self._characteristics[key]
+        except KeyError:
+            raise ValidationError(
+                f"peripheral {self.spec.name!r} has no characteristic {key}; it has "
+                f"{sorted(self._characteristics)}"
+            ) from None
+
+    def value(self, uuid: str) -> bytes:
+        """The stored value of a characteristic (last written, or the initial value)."""
+        self.characteristic(uuid)
+        return self._values[normalize_uuid(uuid)]
+
+    def set_value(self, uuid: str, data: bytes) -> None:
+        """Replace the value returned on read (when the spec has no ``on_read``)."""
+        self.characteristic(uuid)
+        self._values[normalize_uuid(uuid)] = bytes(data)
+
+    def is_subscribed(self, uuid: str) -> bool:
+        """Whether any connected central has enabled notifications/indications on ``uuid``."""
+        self.characteristic(uuid)
+        return bool(self._subscribed[normalize_uuid(uuid)])
+
+    async def wait_subscribed(self, uuid: str, subscribed: bool = True) -> None:
+        """Wait until a central (un)subscribes ``uuid`` (wrap in ``asyncio.timeout``)."""
+        while self.is_subscribed(uuid) != subscribed:
+            self._subscription_changed.clear()
+            await self._subscription_changed.wait()
+
+    # ------------------------------------------------------------------ traffic
+    async def notify(self, uuid: str, data: bytes) -> int:
+        """Send one notification on characteristic ``uuid`` to every subscribed central.
+
+        Parameters
+        ----------
+        uuid : str
+            The characteristic.
+        data : bytes
+            Payload; at most ``ATT_MTU - 3`` bytes of it reach the central.
+
+        Returns
+        -------
+        int
+            Number of connections notified (0 when nobody subscribed: data is dropped, as a
+            real peripheral would).
+        """
+        characteristic = self.characteristic(uuid)
+        connections = self._subscribed[normalize_uuid(uuid)]
+        for connection in tuple(connections):
+            await self.device.notify_subscriber(connection, characteristic, bytes(data))
+        return len(connections)
+
+    async def indicate(self, uuid: str, data: bytes) -> int:
+        """Send one indication (waits for each central's confirmation); see :meth:`notify`."""
+        characteristic = self.characteristic(uuid)
+        connections = self._subscribed[normalize_uuid(uuid)]
+        for connection in tuple(connections):
+            await self.device.indicate_subscriber(connection, characteristic, bytes(data))
+        return len(connections)
+
+    # ------------------------------------------------------------------ faults
+    async def disconnect(self, reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR) -> None:
+        """Drop every connection from the peripheral side (the central sees a remote disconnect).
+
+        Parameters
+        ----------
+        reason : int
+            HCI reason code sent to the central (default: remote user terminated).
+        """
+        for connection in list(self.device.connections.values()):
+            await _disconnect_quietly(connection, reason)
+
+    @property
+    def answering(self) -> bool:
+        """Whether ATT requests are answered. Set to ``False`` to emulate a hung sensor.
+
+        A mute peripheral keeps its link (and keeps sending notifications when told to) but
+        silently drops every request and command from the central, so reads, writes,
+        MTU exchange and service discovery time out on the central side.
+        """
+        return self.device.answering
+
+    @answering.setter
+    def answering(self, value: bool) -> None:
+        self.device.answering = bool(value)
+
+    async def start_advertising(self) -> None:
+        """Advertise (connectable, scannable); restarts by itself after each disconnect."""
+        interval = self.spec.advertising_interval_ms
+        await self.device.start_advertising(
+            auto_restart=True,
+            advertising_data=self.spec.advertising_data(),
+            advertising_interval_min=interval,
+            advertising_interval_max=interval,
+        )
+        self._advertising = True
+
+    async def stop_advertising(self) -> None:
+        """Stop advertising: the peripheral vanishes from scans and cannot be connected."""
+        if self._advertising:
+            await self.device.stop_advertising()
+            self._advertising = False
+
+    def __repr__(self) -> str:
+        return f"<VirtualPeripheral {self.spec.name!r} {self.address}>"
+
+
+async def _disconnect_quietly(
+    connection: Connection, reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+) -> None:
+    # A link may already be going down from the other side; that is not an error here.
+    try:
+        await connection.disconnect(reason)
+    except Exception as exc:  # noqa: BLE001 - Bumble raises several unrelated types here
+        logger.debug("disconnect of %s ignored: %s", connection, exc)
+
+
+class VirtualRadio:
+    """One virtual BLE link with N emulated peripherals and one central.
+
+    Parameters
+    ----------
+    peripherals : iterable of PeripheralSpec, optional
+        Peripherals to create now (more can be added with :meth:`add_peripheral`).
+    mtu : int
+        ATT MTU the central asks for on connect (bleak backends exchange MTU on connect);
+        peripherals accept up to 517.
+
+    Examples
+    --------
+    >>> async def main():                                     # doctest: +SKIP
+    ...     async with VirtualRadio([spec_a, spec_b]) as radio:
+    ...         devices = await BleakScanner.discover(1.0, backend=radio.scanner_backend)
+    ...         async with BleakClient(devices[0], backend=radio.client_backend) as client:
+    ...             print(await client.read_gatt_char(CHAR_UUID))
+    """
+
+    def __init__(self, peripherals: Iterable[PeripheralSpec] = (), *, mtu: int = 247) -> None:
+        if not 23 <= mtu <= 517:
+            raise ValidationError(f"mtu must be within 23..517, got {mtu}")
+        self.mtu = mtu
+        self.link = LocalLink()
+        self.central: Device = _make_device(self.link, "lumbar-central", _CENTRAL_ADDRESS)
+        self.peripherals: list[VirtualPeripheral] = []
+        self._started = False
+        self._scan_users = 0
+        self._scan_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
+        self._scanner_backend: type[BumbleBleakScanner] | None = None
+        self._client_backend: type[BumbleBleakClient] | None = None
+        for spec in peripherals:
+            self.add_peripheral(spec)
+
+    # ------------------------------------------------------------------ peripherals
+    def add_peripheral(self, spec: PeripheralSpec) -> VirtualPeripheral:
+        """Create a peripheral on this link (started with the radio, or at once if running).
+
+        Parameters
+        ----------
+        spec : PeripheralSpec
+            What it shows on air.
+
+        Returns
+        -------
+        VirtualPeripheral
+            Handle to drive notifications and faults. When the radio is already running,
+            call ``await radio.start_peripheral(p)`` to power it on.
+        """
+        address = spec.address or f"C0:00:00:00:{(len(self.peripherals) + 1) >> 8:02X}:{(len(self.peripherals) + 1) & 0xFF:02X}"
+        if any(p.address == address for p in self.peripherals) or address == _CENTRAL_ADDRESS:
+            raise ValidationError(f"peripheral {spec.name!r}: address {address} is already on this link")
+        device = _make_device(self.link, spec.name, address, _PeripheralDevice)
+        assert isinstance(device, _PeripheralDevice)
+        peripheral = VirtualPeripheral(spec, device)
+        self.peripherals.append(peripheral)
+        return peripheral
+
+    async def start_peripheral(self, peripheral: VirtualPeripheral) -> None:
+        """Power on and start advertising a peripheral added after :meth:`start`."""
+        await peripheral._start()
+
+    def peripheral(self, name_or_address: str) -> VirtualPeripheral:
+        """Find a peripheral by advertised name or address."""
+        for p in self.peripherals:
+            if name_or_address in (p.name, p.address):
+                return p
+        raise ValidationError(
+            f"no virtual peripheral named or addressed {name_or_address!r}; have "
+            f"{[p.name for p in self.peripherals]}"
+        )
+
+    # ------------------------------------------------------------------ life cycle
+    async def start(self) -> None:
+        """Power on the central and every peripheral; peripherals start advertising."""
+        if self._started:
+            return
+        await self.central.power_on()
+        for peripheral in self.peripherals:
+            await peripheral._start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Drop every link, stop advertising and scanning, power everything off."""
+        if not self._started:
+            return
+        self._started = False
+        for connection in list(self.central.connections.values()):
+            await _disconnect_quietly(connection)
+        if self.central.scanning:
+            await self.central.stop_scanning()
+        self._scan_users = 0
+        for peripheral in self.peripherals:
+            await peripheral._stop()
+        await self.central.power_off()
+        # Let the link deliver the last queued packets so nothing is left for a closed loop.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    @property
+    def is_running(self) -> bool:
+        """Whether :meth:`start` has run (and :meth:`stop` has not)."""
+        return self._started
+
+    async def __aenter__(self) -> VirtualRadio:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ used by the backend
+    async def _acquire_scan(self) -> None:
+        async with self._scan_lock:
+            self._check_running()
+            if self._scan_users == 0:
+                await self.central.start_scanning(filter_duplicates=False)
+            self._scan_users += 1
+
+    async def _release_scan(self) -> None:
+        async with self._scan_lock:
+            if self._scan_users == 0:
+                return
+            self._scan_users -= 1
+            if self._scan_users == 0 and self._started and self.central.scanning:
+                await self.central.stop_scanning()
+
+    def _check_running(self) -> None:
+        if not self._started:
+            from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+
+            raise BleakBluetoothNotAvailableError(
+                "the virtual radio is not running: use 'async with VirtualRadio(...)' or "
+                "'await radio.start()' before scanning or connecting",
+                BleakBluetoothNotAvailableReason.POWERED_OFF,
+            )
+
+    # ------------------------------------------------------------------ bleak backends
+    @property
+    def scanner_backend(self) -> type[BumbleBleakScanner]:
+        """A bleak scanner backend class bound to this radio: ``BleakScanner(backend=...)``."""
+        if self._scanner_backend is None:
+            from lumbar.acquisition.bumble_backend import BumbleBleakScanner
+
+            self._scanner_backend = BumbleBleakScanner.bind(self)
+        return self._scanner_backend
+
+    @property
+    def client_backend(self) -> type[BumbleBleakClient]:
+        """A bleak client backend class bound to this radio: ``BleakClient(..., backend=...)``."""
+        if self._client_backend is None:
+            from lumbar.acquisition.bumble_backend import BumbleBleakClient
+
+            self._client_backend = BumbleBleakClient.bind(self)
+        return self._client_backend
+
+    def __repr__(self) -> str:
+        state = "running" if self._started else "stopped"
+        return f"<VirtualRadio {state}, peripherals={[p.name for p in self.peripherals]}>"
