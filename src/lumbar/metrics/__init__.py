@@ -18,6 +18,10 @@ _MODULES = {
         "area_ce", "area_prediction", "area_chi2", "area_cc", "area_sw", "jerk", "spectral_measures", "axis_sway",
         "planar_sway", "sway_measures", "sway_from_acc", "angular_sway", "romberg_ratio",
     ],
+    "segmental": [
+        "lumbar_contribution", "lumbar_pelvic_ratio", "lumbo_pelvic_rhythm", "rhythm_curve", "onset_lag",
+        "crp_hilbert", "crp_phase_plane", "crp_cycles", "cross_correlation", "dissociation", "rom_per_plane",
+    ],
     "smoothness": ["sparc", "sparc_spectrum", "dimensionless_jerk", "ldlj"],
     "results": [
         "Result", "AxisSway", "PlanarSway", "SpectralMeasures", "SwayResult", "RhythmResult", "OnsetLag",
