@@ -96,7 +96,8 @@ MADGWICK_N_COEFFS = 5
 
 #: state layout
 S_MW_Q = 0  # quaternion (4)
-S_MW_INIT = 4  # 1.0 once initialised from the first usable accelerometer sample
+S_MW_INIT = 4  # 1.0 once initialised: the first usable accelerometer sample sets the
+#                inclination (heading zero) and is not otherwise used
 MADGWICK_N_STATE = 5
 
 
@@ -124,6 +125,7 @@ def _madgwick_update(gx, gy, gz, ax, ay, az, coeffs, state):
         qw, qx, qy, qz = _tilt_quat(ax / an, ay / an, az / an)
         state[0], state[1], state[2], state[3] = qw, qx, qy, qz
         state[S_MW_INIT] = 1.0
+        return False  # this sample's job was to set the inclination
     beta = coeffs[C_MW_BETA]
     dt = coeffs[C_MW_DT]
     qw, qx, qy, qz = state[0], state[1], state[2], state[3]
@@ -195,6 +197,7 @@ def _mahony_update(gx, gy, gz, ax, ay, az, coeffs, state):
         qw, qx, qy, qz = _tilt_quat(ax / an, ay / an, az / an)
         state[0], state[1], state[2], state[3] = qw, qx, qy, qz
         state[S_MH_INIT] = 1.0
+        return False  # this sample's job was to set the inclination
     dt = coeffs[C_MH_DT]
     qw, qx, qy, qz = state[0], state[1], state[2], state[3]
     bx, by, bz = state[4], state[5], state[6]

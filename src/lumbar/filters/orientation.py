@@ -301,7 +301,6 @@ class OrientationFilter:
             )
         self.params = params
         self._coeffs = self._make_coeffs(params, 1.0 / self.rate_hz)
-        self._coeffs.setflags(write=False)
         self._state = np.zeros(self._n_state())
         self.reset()
 
@@ -318,8 +317,8 @@ class OrientationFilter:
     # -- public API
     @property
     def coefficients(self) -> np.ndarray:
-        """Derived coefficients (read-only float64 vector; layout in the kernel module)."""
-        return self._coeffs
+        """A copy of the derived coefficients (float64 vector; layout in the kernel module)."""
+        return self._coeffs.copy()
 
     @property
     def state(self) -> np.ndarray:
