@@ -117,6 +117,7 @@ def new_stream(payload_mode: int = 21, rate_hz: float = 60.0, acc_range_g: float
     return DotStream(int(payload_mode), float(rate_hz), float(acc_range_g), float(gyro_range_dps))
 
 
+@np.errstate(all="ignore")  # forged floats (NaN, inf) are rejected below, not warned about
 def decode(payload: bytes, stream: DotStream | None = None) -> Decoded:
     """Decode one payload notification (one sample).
 

@@ -133,6 +133,7 @@ def decode(payload: bytes, stream: GspStream | None = None) -> Decoded:
     raise decode_error(FAMILY.name, f"unknown packet type {kind_byte}")
 
 
+@np.errstate(all="ignore")  # forged floats (NaN, inf) are rejected below, not warned about
 def _decode_data(data: bytes, stream: GspStream, block: int) -> Decoded:
     n = (len(data) - 6) // block
     if n > _MAX_SAMPLES:

@@ -239,6 +239,7 @@ def _raw(content: bytes, width: int) -> np.ndarray:
     return np.frombuffer(content, {1: "i1", 2: "<i2"}[width]).astype(np.int64).reshape(-1, 3)
 
 
+@np.errstate(all="ignore")  # forged floats (NaN, inf) are rejected below, not warned about
 def decode(payload: bytes, stream: PolarStream | None = None) -> Decoded:
     """Decode one PMD data notification (an ACC or a GYRO frame).
 
@@ -304,6 +305,14 @@ def decode(payload: bytes, stream: PolarStream | None = None) -> Decoded:
         raise decode_error(FAMILY.name, f"timestamp {ts} ns does not advance past the previous frame's {prev} ns")
     if prev is not None:
         step = (ts - prev) / n
+        if step < 0.25 * nominal_ns:
+            # n samples in far less time than the configured rate allows: clock jump or forgery
+            stream.previous_ns.pop(key, None)
+            stream.seed_previous_ns = None
+            raise decode_error(
+                FAMILY.name,
+                f"{n} samples in {ts - prev} ns is impossible at {ch.rate_hz:g} Hz (previous frame {prev} ns)",
+            )
         if step > 1.5 * nominal_ns:
             gap = True
         else:

@@ -58,7 +58,10 @@ def polar_acc_delta_type0(v: dict) -> None:
 
 def polar_acc_delta_type1(v: dict) -> None:
     e = v["expected"]
-    d = polar_pmd.decode(_b(v), polar_pmd.new_stream(acc_factor=e["conversion_factor"], previous_timestamp_ns=100))
+    # the SDK test's timestamps are 1 ns apart: declare a matching (GHz) rate, or the decoder
+    # rightly refuses 2 samples in 1 ns as an impossible timestamp
+    stream = polar_pmd.new_stream(acc_factor=e["conversion_factor"], acc_rate_hz=1e9, previous_timestamp_ns=100)
+    d = polar_pmd.decode(_b(v), stream)
     _close(d.acc / MG, e["samples_mG"], 1e-9)
     # previous frame at 100 ns: samples fall in (100, 101] ns, the last exactly at 101
     assert d.meta["timestamp_ns"] == e["timestamp_ns_of_last_sample"]
