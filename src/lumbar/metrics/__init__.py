@@ -22,6 +22,11 @@ _MODULES = {
         "lumbar_contribution", "lumbar_pelvic_ratio", "lumbo_pelvic_rhythm", "rhythm_curve", "onset_lag",
         "crp_hilbert", "crp_phase_plane", "crp_cycles", "cross_correlation", "dissociation", "rom_per_plane",
     ],
+    "repetitions": [
+        "hysteresis_events", "threshold_crossings", "thresholds_from_trial", "repetition_bounds",
+        "repetition_metrics", "segment_repetitions", "RepetitionSegmenter", "movement_window",
+        "coefficient_of_variation", "dtw_distance", "consistency", "trend", "symmetry_index",
+    ],
     "smoothness": ["sparc", "sparc_spectrum", "dimensionless_jerk", "ldlj"],
     "results": [
         "Result", "AxisSway", "PlanarSway", "SpectralMeasures", "SwayResult", "RhythmResult", "OnsetLag",

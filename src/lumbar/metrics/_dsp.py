@@ -1,6 +1,8 @@
 """Small signal helpers shared by the metric modules (zero-lag filters, derivatives, time normalisation)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import signal
 
@@ -12,7 +14,9 @@ def lowpass_zero_lag(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 4)
     """Zero-lag Butterworth low-pass along axis 0 (forward–backward, METRICS.md §0.3).
 
     ``order`` is the order of the design before it is run forwards and backwards.
-    ``x`` (N,) or (N, k); returns the same shape.
+    ``x`` (N,) or (N, k); returns the same shape. Edges: odd extension over three periods of the
+    cut-off (scipy's default of 3·(2·sections+1) samples leaves a start-up transient that biases
+    values at the ends, e.g. the ROM of a first repetition starting at the signal's first sample).
     """
     fs = check_fs(fs)
     cutoff_hz = check_positive("cutoff_hz", cutoff_hz)
@@ -21,7 +25,7 @@ def lowpass_zero_lag(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 4)
             f"cutoff_hz must be below the Nyquist frequency ({fs / 2:g} Hz at fs = {fs:g} Hz); got {cutoff_hz:g}"
         )
     sos = signal.butter(int(order), cutoff_hz, btype="low", fs=fs, output="sos")
-    padlen = min(x.shape[0] - 1, 3 * (2 * sos.shape[0] + 1))
+    padlen = min(x.shape[0] - 1, max(3 * (2 * sos.shape[0] + 1), int(math.ceil(3.0 * fs / cutoff_hz))))
     return signal.sosfiltfilt(sos, x, axis=0, padlen=padlen)
 
 
