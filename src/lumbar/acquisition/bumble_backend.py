@@ -360,6 +360,11 @@ class BumbleBleakClient(BaseBleakClient):
             ) from exc
         except core.BaseBumbleError as exc:
             raise BleakError(f"{self.address}: connection failed: {exc}") from exc
+        except asyncio.CancelledError:
+            # Our caller gave up (its own timeout). Bumble leaves the controller's
+            # connection attempt pending in that case; cancel it so the next one is allowed.
+            await self._radio._cancel_pending_connection(self._peer_address)
+            raise
 
         self._connection = connection
         self._closing = False
