@@ -145,17 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=DEMO_FILE, help=f"session file to write (default {DEMO_FILE})")
     p.set_defaults(func=cmd_demo)
 
-    _add_optional_commands(sub)
-    return parser
+    from lumbar_sensors.cli_decode import add_decode_parser
 
-
-def _add_optional_commands(sub: Any) -> None:
-    """Sub-commands contributed by other parts of the distribution."""
-    try:
-        from lumbar_sensors.cli_decode import add_decode_parser
-    except ImportError:
-        return
     add_decode_parser(sub)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
