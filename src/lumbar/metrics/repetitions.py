@@ -416,53 +416,15 @@ def coefficient_of_variation(values: Sequence[float] | np.ndarray, ddof: int = 1
     return float(100.0 * np.std(v, ddof=ddof) / np.mean(v))
 
 
-def _dtw_kernel():  # noqa: ANN202 - compiled lazily so importing this module stays cheap
-    global _DTW
-    if _DTW is None:
-        import numba
-
-        @numba.njit(cache=True)
-        def dtw(a, b):  # noqa: ANN001, ANN202
-            n, m = a.size, b.size
-            d = np.full((n + 1, m + 1), np.inf)
-            d[0, 0] = 0.0
-            for i in range(1, n + 1):
-                for j in range(1, m + 1):
-                    c = abs(a[i - 1] - b[j - 1])
-                    d[i, j] = c + min(d[i - 1, j], d[i, j - 1], d[i - 1, j - 1])
-            # backtrack for the warping-path length (ties: prefer the diagonal)
-            i, j, steps = n, m, 1
-            while i > 1 or j > 1:
-                if i == 1:
-                    j -= 1
-                elif j == 1:
-                    i -= 1
-                else:
-                    diag, up, left = d[i - 1, j - 1], d[i - 1, j], d[i, j - 1]
-                    if diag <= up and diag <= left:
-                        i -= 1
-                        j -= 1
-                    elif up <= left:
-                        i -= 1
-                    else:
-                        j -= 1
-                steps += 1
-            return d[n, m], steps
-
-        _DTW = dtw
-    return _DTW
-
-
-_DTW = None
-
-
 def dtw_distance(a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float]) -> tuple[float, int]:
     """Classic DTW (Sakoe & Chiba 1978): absolute-difference cost, steps (1,0), (0,1), (1,1) of weight 1,
     no window. Returns (distance in the unit of the inputs, warping-path length in steps)."""
     x, y = as_1d("a", a, min_len=1), as_1d("b", b, min_len=1)
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValidationError("DTW inputs must not contain NaN")
-    dist, steps = _dtw_kernel()(np.ascontiguousarray(x), np.ascontiguousarray(y))
+    from lumbar.metrics._dtw_numba import dtw  # numba loads only when DTW is first needed
+
+    dist, steps = dtw(np.ascontiguousarray(x), np.ascontiguousarray(y))
     return float(dist), int(steps)
 
 
