@@ -411,6 +411,7 @@ class VirtualPeripheral:
         self._characteristics: dict[str, gatt.Characteristic[bytes]] = {}
         self._values: dict[str, bytes] = {}
         self._subscribed: dict[str, set[Connection]] = {}
+        self._keys: dict[str, str] = {}
         self._subscription_changed = asyncio.Event()
         self._advertising = False
         self._build_gatt()
@@ -528,9 +529,18 @@ class VirtualPeripheral:
         """Whether the peripheral is advertising (and so discoverable and connectable)."""
         return self._advertising
 
+    def _key(self, uuid: str) -> str:
+        # notify() runs thousands of times a second: skip normalising known spellings.
+        key = self._keys.get(uuid)
+        if key is None:
+            key = normalize_uuid(uuid)
+            if key in self._characteristics:
+                self._keys[uuid] = key
+        return key
+
     def characteristic(self, uuid: str) -> gatt.Characteristic[bytes]:
         """The Bumble characteristic for ``uuid`` (raises a clear error when unknown)."""
-        key = normalize_uuid(uuid)
+        key = self._key(uuid)
         try:
             return self._characteristics[key]
         except KeyError:
@@ -542,17 +552,17 @@ class VirtualPeripheral:
     def value(self, uuid: str) -> bytes:
         """The stored value of a characteristic (last written, or the initial value)."""
         self.characteristic(uuid)
-        return self._values[normalize_uuid(uuid)]
+        return self._values[self._key(uuid)]
 
     def set_value(self, uuid: str, data: bytes) -> None:
         """Replace the value returned on read (when the spec has no ``on_read``)."""
         self.characteristic(uuid)
-        self._values[normalize_uuid(uuid)] = bytes(data)
+        self._values[self._key(uuid)] = bytes(data)
 
     def is_subscribed(self, uuid: str) -> bool:
         """Whether any connected central has enabled notifications/indications on ``uuid``."""
         self.characteristic(uuid)
-        return bool(self._subscribed[normalize_uuid(uuid)])
+        return bool(self._subscribed[self._key(uuid)])
 
     async def wait_subscribed(self, uuid: str, subscribed: bool = True) -> None:
         """Wait until a central (un)subscribes ``uuid`` (wrap in ``asyncio.timeout``)."""
@@ -578,7 +588,7 @@ class VirtualPeripheral:
             real peripheral would).
         """
         characteristic = self.characteristic(uuid)
-        connections = self._subscribed[normalize_uuid(uuid)]
+        connections = self._subscribed[self._key(uuid)]
         for connection in tuple(connections):
             await self.device.notify_subscriber(connection, characteristic, bytes(data))
         return len(connections)
@@ -586,7 +596,7 @@ class VirtualPeripheral:
     async def indicate(self, uuid: str, data: bytes) -> int:
         """Send one indication (waits for each central's confirmation); see :meth:`notify`."""
         characteristic = self.characteristic(uuid)
-        connections = self._subscribed[normalize_uuid(uuid)]
+        connections = self._subscribed[self._key(uuid)]
         for connection in tuple(connections):
             await self.device.indicate_subscriber(connection, characteristic, bytes(data))
         return len(connections)
