@@ -210,7 +210,8 @@ builds("SEG-03")(lambda c: _seg_angles()[2])
 @builds("SEG-04")
 def _seg04(c: Case) -> float:
     wrong = math.degrees(Rotation.from_matrix(_r_lum_quats()[2]).as_euler("zxy")[0])
-    assert abs(wrong - _seg_angles()[0] * -1) > 0.1  # the project's sequence differs from the wrong one
+    alpha = -_seg_angles()[0]  # flexion = −α with the project's Z–X′–Y″ sequence
+    assert abs(wrong - alpha) > 0.1  # the wrong sequence gives a different first angle
     return wrong
 
 

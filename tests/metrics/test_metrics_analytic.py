@@ -49,6 +49,16 @@ def test_collinear_range_uses_extremes():
     assert sw.range_max_distance(x, 2 * x) == pytest.approx(2 * math.sqrt(5))
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_max_distance_range_equals_brute_force(seed):
+    from scipy.spatial.distance import pdist
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=300)
+    y = rng.normal(size=300) + 0.5 * x
+    assert sw.range_max_distance(x, y) == pytest.approx(pdist(np.column_stack([x, y])).max(), rel=1e-12)
+
+
 def test_tilt_correction_recovers_horizontal_signal_any_tilt():
     t = np.arange(3000) / FS
     a_h = 0.1 * np.sin(2 * np.pi * 0.5 * t)

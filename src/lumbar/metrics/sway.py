@@ -210,8 +210,30 @@ def range_max_distance(ap: np.ndarray, ml: np.ndarray) -> float:
         u = np.linalg.svd(c, full_matrices=False)[2][0] if np.any(c) else np.array([1.0, 0.0])
         p = c @ u
         return float(p.max() - p.min())
-    d = hull[:, None, :] - hull[None, :, :]
-    return float(np.sqrt(np.max(np.einsum("ijk,ijk->ij", d, d))))
+    return _polygon_diameter(hull)
+
+
+def _polygon_diameter(p: np.ndarray) -> float:
+    """Largest vertex distance of a convex polygon (H, 2), counter-clockwise, by rotating calipers, O(H).
+
+    (A pairwise distance matrix would need H² memory: a smooth sway trace can have every sample on its hull.)
+    """
+    n = p.shape[0]
+    xs, ys = p[:, 0].tolist(), p[:, 1].tolist()
+
+    def d2(i: int, k: int) -> float:
+        return (xs[i] - xs[k]) ** 2 + (ys[i] - ys[k]) ** 2
+
+    def area2(i: int, k: int, m: int) -> float:  # twice the triangle area, ≥ 0 for a convex CCW polygon
+        return abs((xs[k] - xs[i]) * (ys[m] - ys[i]) - (ys[k] - ys[i]) * (xs[m] - xs[i]))
+
+    best, j = 0.0, 1
+    for i in range(n):
+        ni = (i + 1) % n
+        while area2(i, ni, (j + 1) % n) > area2(i, ni, j):
+            j = (j + 1) % n
+        best = max(best, d2(i, j), d2(ni, j))
+    return math.sqrt(best)
 
 
 def range_rss(ap: np.ndarray, ml: np.ndarray) -> float:
