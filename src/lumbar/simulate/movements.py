@@ -161,7 +161,7 @@ def _resolve_reps(p: MovementParams, rep_s: float, cv: float, default: int) -> i
         raise SimulationError(
             f"{p.reps} repetitions of {p.movement!r} do not fit in {p.duration_s:g} s: they need up to "
             f"{need:.1f} s ({STATIC_S:g} s still at the start, up to {worst:.1f} s per repetition at this speed, "
-            f"{END_S:g} s at the end); ask for at most {fit} repetitions or a longer duration"
+            f"{END_S:g} s at the end); ask for at most {fit} repetition{'' if fit == 1 else 's'} or a longer duration"
         )
     return p.reps
 
@@ -342,14 +342,15 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
         lift_l = PulseTrain(amp=np.where(lift_left_rep, A, 0.0) * sc.amp_factor, **lift_kw)
         lift_r = PulseTrain(amp=np.where(lift_left_rep, 0.0, A) * sc.amp_factor, **lift_kw)
         ap, ml, _, _ = _sway(sway_rng, p, 1.5 if poor else 1.0)
-        trunk = Tabulated(SumOfSines.random(sway_rng, (2.5 if poor else 0.5) * D2R, 0.5, 0.1, 3.0), _t_end(p))
+        trunk_rms = 1.5 if poor else 0.4  # deg, lateral trunk sway while on one leg
+        trunk = Tabulated(SumOfSines.random(sway_rng, trunk_rms * D2R, 0.5, 0.1, 3.0), _t_end(p))
         drop = (6.0 if poor else 1.0) * D2R  # pelvis drops on the lifted side (Trendelenburg)
-        lean = (9.0 if poor else 1.0) * D2R  # compensating trunk lean over the stance leg
+        lean = (6.0 if poor else 1.0) * D2R  # compensating trunk lean over the stance leg
         pel_lat = sc.train(-drop * side)  # stance right: the left side drops (superior axis to the left)
         lum_lat = sc.train(lean * side)
         bounds = np.stack([sc.t0, sc.t0 + sc.rise + 0.5 * sc.hold, sc.t_end], 1)
         attrs.update(posture="standing", pelvic_drop_deg=drop / D2R, trunk_lean_deg=lean / D2R,
-                     trunk_sway_rms_deg=(2.5 if poor else 0.5))
+                     trunk_sway_rms_deg=trunk_rms)
 
         def channels(t: np.ndarray) -> Channels:
             m = len(t)
