@@ -669,6 +669,11 @@ class VirtualRadio:
         ATT MTU the central asks for on connect (bleak backends exchange MTU on connect);
         peripherals accept up to 517.
 
+    Notes
+    -----
+    Create the radio (and add peripherals) inside the running asyncio loop that will use
+    it: Bumble's controllers bind to the running loop when they are constructed.
+
     Examples
     --------
     >>> async def main():                                     # doctest: +SKIP
