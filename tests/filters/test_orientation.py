@@ -14,6 +14,7 @@ from lumbar.filters import (
     MadgwickFilter,
     MadgwickParams,
     MahonyFilter,
+    MahonyParams,
     VQFFilter,
     VQFParams,
     estimate_orientation,
@@ -222,3 +223,12 @@ def test_import_does_not_load_numba() -> None:
     code = "import sys, lumbar, lumbar.filters; from lumbar.filters import VQFParams; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+@pytest.mark.parametrize("params_type", [MadgwickParams, MahonyParams, VQFParams])
+def test_every_parameter_is_documented(params_type) -> None:  # noqa: ANN001
+    import dataclasses
+
+    doc = params_type.__doc__ or ""
+    for f in dataclasses.fields(params_type):
+        assert f"{f.name} :" in doc, f"{params_type.__name__}.{f.name} is not documented"
