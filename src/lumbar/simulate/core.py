@@ -20,6 +20,8 @@ __all__ = ["simulate", "SimulatedSession"]
 
 #: Samples evaluated per block (bounds memory: a few (n, 3, 3) arrays per block).
 CHUNK = 65536
+#: Longest trial, s.
+MAX_DURATION_S = 4 * 3600.0
 _G_EARTH = np.array([0.0, 0.0, STANDARD_G])
 
 
@@ -216,8 +218,9 @@ def simulate(
            f"unknown movement {movement!r}; choose one of: {', '.join(MOVEMENTS)}")
     _check(quality in QUALITIES, f"unknown quality {quality!r}; choose 'good' or 'poor'")
     _check(eyes in EYES, f"unknown eyes setting {eyes!r}; choose 'open' or 'closed'")
-    _check(isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and 0 < duration_s <= 24 * 3600,
-           f"duration_s must be a number of seconds in (0, 86400]; got {duration_s!r}")
+    # 4 h keeps the truth arrays of a few sensors at 200 Hz within a few GB of memory
+    _check(isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S,
+           f"duration_s must be a number of seconds in (0, {MAX_DURATION_S:g}]; got {duration_s!r}")
     _check(isinstance(rate_hz, (int, float)) and math.isfinite(rate_hz) and 1.0 <= rate_hz <= 2000.0,
            f"rate_hz must be between 1 and 2000 Hz; got {rate_hz!r}")
     _check(isinstance(seed, (int, np.integer)) and int(seed) >= 0, f"seed must be a non-negative integer; got {seed!r}")
