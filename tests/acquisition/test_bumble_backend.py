@@ -313,6 +313,22 @@ def test_mute_peripheral_times_out_and_drop_during_request_is_a_bleak_error() ->
         with pytest.raises(TimeoutError, match="MTU exchange or service discovery"):
             await BleakClient(device, backend=radio.client_backend, timeout=0.3).connect()
         assert not peripheral.is_connected or await _eventually_disconnected(peripheral)
+
+        # The link dropping while connect() waits in set-up is a BleakError, not a
+        # cancellation leaking out of the stack.
+        lost: list[BleakClient] = []
+        pending = asyncio.ensure_future(
+            BleakClient(device, lost.append, backend=radio.client_backend, timeout=5).connect()
+        )
+        for _ in range(200):
+            if peripheral.is_connected:
+                break
+            await asyncio.sleep(0.001)
+        await peripheral.disconnect()
+        with pytest.raises(BleakError, match="disconnected during connection set-up"):
+            await pending
+        await asyncio.sleep(0)
+        assert lost == []  # connect() raised; the callback is for established links only
         peripheral.answering = True
 
         # Not advertising: the connection attempt itself times out.

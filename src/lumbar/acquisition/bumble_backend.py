@@ -133,6 +133,13 @@ def _parse_ad_structures(data: bytes) -> _ParsedAdvertisement:
     return out
 
 
+def _being_cancelled() -> bool:
+    """Whether the current task has a cancellation request pending (Python >= 3.11)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
+
+
 def _no_radio_error(what: str) -> BleakError:
     return BleakError(
         f"{what}: no virtual radio. Pass backend=radio.{'scanner' if 'Scanner' in what else 'client'}_backend "
@@ -306,6 +313,7 @@ class BumbleBleakClient(BaseBleakClient):
         self._connection: Connection | None = None
         self._peer: Peer | None = None
         self._closing = False
+        self._established = False
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
 
     @classmethod
@@ -374,7 +382,11 @@ class BumbleBleakClient(BaseBleakClient):
             remaining = max(deadline - loop.time(), 0.001)
             await asyncio.wait_for(self._set_up_link(), remaining)
         except BaseException as exc:
+            link_lost = self._connection is None  # dropped by the peer during set-up
             await self._abort_connection()
+            if isinstance(exc, asyncio.CancelledError) and link_lost and not _being_cancelled():
+                # Bumble cancels the pending request when the link drops.
+                raise BleakError(f"{self.address}: disconnected during connection set-up") from None
             if isinstance(exc, (asyncio.TimeoutError, core.TimeoutError)):
                 raise TimeoutError(
                     f"{self.address}: connected, but MTU exchange or service discovery did not "
@@ -383,6 +395,7 @@ class BumbleBleakClient(BaseBleakClient):
             if isinstance(exc, att.ATT_Error):
                 raise BleakGATTProtocolError(exc.error_code) from exc
             raise
+        self._established = True
 
     async def _set_up_link(self) -> None:
         assert self._peer is not None
@@ -436,10 +449,13 @@ class BumbleBleakClient(BaseBleakClient):
             self._connection.remove_listener(self._connection.EVENT_DISCONNECTION, self._on_disconnection)
         self._connection = None
         self._peer = None
+        self._established = False
         self._subscribers.clear()
 
     def _on_disconnection(self, reason: int) -> None:
-        unsolicited = not self._closing
+        # Only a link that connect() handed over counts: a drop during set-up is reported
+        # by connect() raising, not by the callback.
+        unsolicited = not self._closing and self._established
         logger.debug("%s: disconnected (reason 0x%02X, unsolicited=%s)", self.address, reason, unsolicited)
         self._forget_connection()
         if unsolicited and self._disconnected_callback is not None:
@@ -488,9 +504,7 @@ class BumbleBleakClient(BaseBleakClient):
         except asyncio.CancelledError:
             # Bumble cancels the pending request when the link drops; report that as a
             # BLE error, but let a genuine cancellation of our caller through.
-            task = asyncio.current_task()
-            cancelling = task.cancelling() if task is not None and hasattr(task, "cancelling") else 0
-            if cancelling == 0 and not self.is_connected:
+            if not _being_cancelled() and not self.is_connected:
                 raise BleakError(f"{self.address}: disconnected during {what}") from None
             raise
 
