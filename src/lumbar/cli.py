@@ -107,6 +107,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from lumbar.analysis import analyze_file, format_analysis
+
+    for f in args.files:
+        a = analyze_file(f, store=not args.no_store, method=args.method)
+        if args.json:
+            print(json.dumps({"file": f, **a.to_dict(display=args.degrees)}, indent=2))
+        else:
+            print(f"{f}")
+            print(format_analysis(a))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Main job on the embedded default: emulated patient → session file → summary."""
     args.protocol, args.duration, args.seed = "flexion", 60.0, 1
@@ -115,6 +128,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _simulate_to_file(args, out, overwrite=True)
     print()
     _print_info(out, as_json=False)
+    from lumbar.analysis import analyze_file, format_analysis
+
+    print()
+    print(format_analysis(analyze_file(out)))
     return EXIT_OK
 
 
@@ -139,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check session files (exit 0 valid, 1 invalid)")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("analyze", help="compute the metrics of session files and store them in the files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="machine-readable output (SI units unless --degrees)")
+    p.add_argument("--degrees", action="store_true", help="with --json: angles in degrees")
+    p.add_argument("--no-store", action="store_true", help="do not write results into the files")
+    p.add_argument("--method", default="offline", choices=("offline", "default", "vqf", "madgwick", "mahony"),
+                   help="orientation filter (default: offline, the most accurate for recordings)")
+    p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("demo", help="simulate a flexion session with emulated sensors and summarise it")
     _add_simulation_args(p)

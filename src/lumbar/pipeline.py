@@ -1,0 +1,258 @@
+"""Offline processing of a session: common time grid → orientation → calibration → segment angles.
+
+The stages are the library's own (``lumbar.sync``, ``lumbar.filters``, ``lumbar.calibration``,
+``lumbar.kinematics``); this module only composes them and decides which samples serve as
+calibration trials:
+
+* **Static trial**: between the events ``calibration_start`` (or ``trial_start``, or time 0) and
+  ``calibration_end``; without such events, the first rest period of ≥ 2 s in the first 15 s.
+* **Functional trial** (forward bends, for the mediolateral axis): between ``functional_start`` and
+  ``functional_end`` events; or, in a forward-flexion session, the bends after the static trial.
+  Without one, the calibration is *static only*: the vertical axis comes from gravity and the sensor
+  is assumed mounted with its axes along the segment's (documented in ``docs/conventions.md``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lumbar import kinematics
+from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_static
+from lumbar.errors import CalibrationError, ValidationError
+from lumbar.storage.reader import Session
+from lumbar.sync import to_common_grid
+from lumbar.types import STANDARD_G, Event
+
+__all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
+
+#: Movements whose repetitions double as a functional calibration (forward bends).
+FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
+UPPER, LOWER = "lumbar", "sacrum"
+
+
+@dataclass
+class Processed:
+    """Derived signals of a session on one time grid.
+
+    Attributes
+    ----------
+    rate_hz : float
+    time_s : ndarray (N,)
+        Common grid, s.
+    flags : dict of str to ndarray (N,) uint8
+        Grid flags per sensor (interpolated, inside a gap, saturated).
+    quat_sensor, quat_segment : dict of str to ndarray (N, 4)
+        Sensor and segment orientations (w, x, y, z), earth z up; heading free per sensor.
+    calibration : dict of str to SegmentCalibration
+    calibration_kind : dict of str to str
+        ``"static+functional"`` or ``"static only"``.
+    static_window : slice
+        Samples of the static calibration posture (angles are zero there).
+    lumbar_angles : ndarray (N, 3) or None
+        Flexion, right lateral bending, axial rotation (left +), rad; needs lumbar and sacrum sensors.
+    pelvic_tilt, trunk_flexion : ndarray (N,) or None
+        Anterior tilt of the pelvis (sacral sensor) and forward tilt of the upper segment, rad.
+    tilt : dict of str to ndarray (N,)
+        Sagittal tilt of every sensor's segment, rad.
+    frontal_tilt : dict of str to ndarray (N,)
+        Lateral (frontal-plane) tilt of every segment, rad (right side down positive).
+    method : str
+        Orientation method used.
+    """
+
+    rate_hz: float
+    time_s: np.ndarray
+    flags: dict[str, np.ndarray]
+    acc: dict[str, np.ndarray]
+    gyro: dict[str, np.ndarray]
+    quat_sensor: dict[str, np.ndarray]
+    quat_segment: dict[str, np.ndarray]
+    calibration: dict[str, SegmentCalibration]
+    calibration_kind: dict[str, str]
+    static_window: slice
+    tilt: dict[str, np.ndarray]
+    frontal_tilt: dict[str, np.ndarray]
+    lumbar_angles: np.ndarray | None
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pelvic_tilt(self) -> np.ndarray | None:
+        return self.tilt.get(LOWER)
+
+    @property
+    def trunk_flexion(self) -> np.ndarray | None:
+        return self.tilt.get(UPPER)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat name → array, for the session file's ``derived`` group."""
+        out: dict[str, np.ndarray] = {"time_s": self.time_s}
+        for sid in self.quat_sensor:
+            out[f"{sid}/quat_sensor"] = self.quat_sensor[sid]
+            out[f"{sid}/quat_segment"] = self.quat_segment[sid]
+            out[f"{sid}/sagittal_tilt_rad"] = self.tilt[sid]
+            out[f"{sid}/frontal_tilt_rad"] = self.frontal_tilt[sid]
+            out[f"{sid}/flags"] = self.flags[sid]
+        if self.lumbar_angles is not None:
+            out["lumbar_angles_rad"] = self.lumbar_angles
+        return out
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            "rate_hz": self.rate_hz,
+            "orientation_method": self.method,
+            "static_window_s": f"{self.time_s[self.static_window.start]:.3f},{self.time_s[self.static_window.stop - 1]:.3f}",
+            "lumbar_angles": "flexion (+forward), right lateral bending (+), axial rotation (left +); rad; "
+            "Cardan Z-X'-Y'' relative to the static calibration posture",
+            "notes": "; ".join(self.notes),
+            **{f"calibration/{sid}": kind for sid, kind in self.calibration_kind.items()},
+        }
+
+
+def _event_time(events: list[Event], *labels: str) -> float | None:
+    for label in labels:
+        for e in events:
+            if e.label == label:
+                return e.time_s
+    return None
+
+
+def calibration_windows(
+    time_s: np.ndarray, events: list[Event], protocol: str, acc: np.ndarray, gyro: np.ndarray, rate_hz: float
+) -> tuple[slice, slice | None]:
+    """Sample ranges of the static and (if any) functional calibration trials on ``time_s``."""
+    t0 = _event_time(events, "calibration_start", "trial_start")
+    t1 = _event_time(events, "calibration_end")
+    if t1 is not None:
+        start = int(np.searchsorted(time_s, t0 if t0 is not None else time_s[0]))
+        stop = int(np.searchsorted(time_s, t1))
+        # leave 0.5 s at the end: the movement may start right at the marker
+        stop = max(start + 1, stop - int(0.5 * rate_hz))
+        static = slice(start, stop)
+    else:
+        head = time_s < time_s[0] + 15.0
+        rest = detect_static(acc[head], gyro[head], rate_hz)
+        idx = np.flatnonzero(rest)
+        if idx.size < 2 * rate_hz:
+            raise CalibrationError(
+                "no calibration marker and no 2 s of standing still in the first 15 s: record a static upright "
+                "trial (5 s) before the movement"
+            )
+        # the first continuous run of rest
+        breaks = np.flatnonzero(np.diff(idx) > 1)
+        end = idx[breaks[0]] + 1 if breaks.size else idx[-1] + 1
+        static = slice(int(idx[0]), int(end))
+    f0 = _event_time(events, "functional_start")
+    f1 = _event_time(events, "functional_end")
+    if f0 is not None and f1 is not None:
+        functional = slice(int(np.searchsorted(time_s, f0)), int(np.searchsorted(time_s, f1)))
+    elif protocol in FUNCTIONAL_MOVEMENTS:
+        functional = slice(static.stop, len(time_s))
+    else:
+        functional = None
+    return static, functional
+
+
+def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str) -> SegmentCalibration:
+    """Sensor-to-segment rotation from gravity alone: the smallest rotation taking the measured up
+    direction onto the segment's Y axis (so the sensor's own axes are taken as the segment's)."""
+    mean = acc.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if abs(norm - STANDARD_G) > 0.05 * STANDARD_G:
+        raise CalibrationError(f"{label}: the accelerometer reads {norm:.2f} m/s² at rest instead of about 9.81")
+    y_s = mean / norm
+    e_y = np.array([0.0, 1.0, 0.0])
+    v = np.cross(y_s, e_y)
+    c = float(y_s @ e_y)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    r_sb = np.eye(3) + vx + vx @ vx / (1.0 + c)  # Rodrigues: rotates y_s onto e_y
+    bias = gyro.mean(axis=0)
+    return SegmentCalibration(
+        r_sb=r_sb,
+        gyro_bias_rads=bias,
+        static_acc_sd_mps2=float(np.max(acc.std(axis=0))),
+        static_gyro_rms_rads=float(np.sqrt(np.mean(np.sum((gyro - bias) ** 2, axis=1)))),
+        axis_off_horizontal_deg=float("nan"),
+        singular_ratio=float("nan"),
+        n_functional=0,
+        warnings=["static calibration only: the sensor's axes are taken as the segment's anterior/right axes"],
+    )
+
+
+def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
+    """Lateral tilt of the segment's superior axis toward its right side, rad, relative to calibration."""
+    from lumbar import conventions as cv
+
+    r = cv.quat_to_matrix(q_gb)
+    y_e, z_e = r[:, :, 1], r[:, :, 2]
+    right_h = z_e.copy()
+    right_h[:, 2] = 0.0
+    right_h /= np.linalg.norm(right_h, axis=1, keepdims=True)
+    tilt = np.arctan2(np.sum(y_e * right_h, axis=1), y_e[:, 2])
+    return tilt - float(np.mean(tilt[calib]))
+
+
+def process_session(session: Session, method: str = "offline", rate_hz: float | None = None) -> Processed:
+    """Run orientation, calibration and kinematics over a whole session.
+
+    Parameters
+    ----------
+    session : Session
+        From :func:`lumbar.storage.read_session`.
+    method : str
+        Orientation method (``lumbar.filters.estimate_orientation``); ``"offline"`` is the most
+        accurate for recordings, ``"default"`` is what the live view computes.
+    rate_hz : float, optional
+        Common grid rate; default: the highest nominal rate among the sensors.
+
+    Raises
+    ------
+    CalibrationError
+        When no usable static trial is found.
+    ValidationError
+        When the session has no sensor data.
+    """
+    from lumbar.filters import estimate_orientation
+
+    data = {sid: b for sid, b in session.data.items() if len(b) >= 2}
+    if not data:
+        raise ValidationError(f"{session.path}: the session has no sensor data to process")
+    if rate_hz is None:
+        rates = [session.sensors[sid].nominal_rate_hz for sid in data if session.sensors[sid].nominal_rate_hz > 0]
+        rate_hz = max(rates) if rates else float(1.0 / np.median(np.diff(next(iter(data.values())).time_s)))
+    grid = to_common_grid(data, rate_hz)
+    time_s = next(iter(grid.values())).time_s
+    first = next(iter(grid.values()))
+    static, functional = calibration_windows(time_s, session.events, session.info.protocol, first.acc, first.gyro,
+                                             rate_hz)
+    out = Processed(rate_hz=rate_hz, time_s=time_s, flags={}, acc={}, gyro={}, quat_sensor={}, quat_segment={},
+                    calibration={}, calibration_kind={}, static_window=static, tilt={}, frontal_tilt={},
+                    lumbar_angles=None, method=method)
+    for sid, b in grid.items():
+        q, _diag = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)
+        label = f"{sid} sensor"
+        if functional is not None and functional.stop - functional.start > 2 * rate_hz:
+            cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
+                                    label=label)
+            kind = "static+functional"
+        else:
+            cal = static_only_calibration(b.acc[static], b.gyro[static], label)
+            kind = "static only"
+        q_seg = kinematics.segment_quat(q, cal.r_sb)
+        out.flags[sid] = b.flags
+        out.acc[sid] = b.acc
+        out.gyro[sid] = b.gyro
+        out.quat_sensor[sid] = q
+        out.quat_segment[sid] = q_seg
+        out.calibration[sid] = cal
+        out.calibration_kind[sid] = kind
+        out.tilt[sid] = kinematics.sagittal_tilt(q_seg, static)
+        out.frontal_tilt[sid] = _frontal_tilt(q_seg, static)
+        out.notes.extend(f"{sid}: {w}" for w in cal.warnings)
+    if UPPER in out.quat_segment and LOWER in out.quat_segment:
+        out.lumbar_angles = kinematics.lumbar_angles(out.quat_segment[UPPER], out.quat_segment[LOWER], static)
+    else:
+        out.notes.append("lumbar angles need both a lumbar (T12/L1) and a sacrum (S1) sensor")
+    return out
