@@ -36,8 +36,10 @@ ATTR_COMPLETE = "complete"
 EVENT_LABEL_BYTES = 64
 EVENT_NOTE_BYTES = 256
 
-#: Rows per chunk of every appendable 1-D/2-D dataset (see benchmarks in docs/file-format.md).
+#: Rows per chunk of every appendable sensor dataset (see benchmarks in docs/file-format.md).
 CHUNK_ROWS = 4096
+#: Rows per chunk of the event columns: sessions have tens to hundreds of markers, not thousands.
+EVENT_CHUNK_ROWS = 64
 COMPRESSION = "gzip"
 COMPRESSION_LEVEL = 4
 

@@ -35,13 +35,16 @@ def _encode_fixed(text: str, n_bytes: int) -> bytes:
     return raw[:n_bytes].decode("utf-8", errors="ignore").encode("utf-8")
 
 
-def _create_appendable(group: h5py.Group, spec: schema.DatasetSpec) -> h5py.Dataset:
-    chunks = (schema.CHUNK_ROWS, *spec.tail)
-    kwargs: dict[str, Any] = {}
-    if not spec.dtype.startswith("|S"):
-        kwargs = dict(compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL, shuffle=True)
+def _create_appendable(group: h5py.Group, spec: schema.DatasetSpec, chunk_rows: int) -> h5py.Dataset:
     ds = group.create_dataset(
-        spec.name, shape=(0, *spec.tail), maxshape=(None, *spec.tail), chunks=chunks, dtype=spec.dtype, **kwargs
+        spec.name,
+        shape=(0, *spec.tail),
+        maxshape=(None, *spec.tail),
+        chunks=(chunk_rows, *spec.tail),
+        dtype=spec.dtype,
+        compression=schema.COMPRESSION,
+        compression_opts=schema.COMPRESSION_LEVEL,
+        shuffle=True,
     )
     if spec.unit:
         ds.attrs["unit"] = spec.unit
@@ -130,9 +133,13 @@ class SessionWriter:
             for key, value in info.to_dict().items():
                 sg.attrs[key] = value
             sg.create_group(schema.CALIBRATION)
-            self._datasets[sid] = {spec.name: _create_appendable(sg, spec) for spec in schema.SENSOR_DATASETS}
+            self._datasets[sid] = {
+                spec.name: _create_appendable(sg, spec, schema.CHUNK_ROWS) for spec in schema.SENSOR_DATASETS
+            }
         eg = f.create_group(schema.EVENTS)
-        self._event_ds = {spec.name: _create_appendable(eg, spec) for spec in schema.EVENT_DATASETS}
+        self._event_ds = {
+            spec.name: _create_appendable(eg, spec, schema.EVENT_CHUNK_ROWS) for spec in schema.EVENT_DATASETS
+        }
         f.create_group(schema.DERIVED)
         f.create_group(schema.METRICS)
 
@@ -311,6 +318,9 @@ def write_simulated(path: str | Path, sim: Any, session: SessionInfo, *, overwri
 
     ``sim`` is a :class:`lumbar.simulate.SimulatedSession` (sensors, batches, events, truth).
     """
-    write_session(path, session, sim.sensors.values(), sim.batches, sim.events, overwrite=overwrite)
+    # Repetition markers are the patient model's ground truth (truth/rep_bounds_s), not something an
+    # operator marked: keep them out of the measured events so no analysis can lean on them.
+    events = [e for e in sim.events if not e.label.startswith("rep_")]
+    write_session(path, session, sim.sensors.values(), sim.batches, events, overwrite=overwrite)
     write_group(path, schema.TRUTH, sim.truth.to_arrays(), sim.truth.attrs())
     return Path(path)
