@@ -19,6 +19,10 @@ _LAZY = {
     "MadgwickParams": "lumbar.filters.orientation",
     "MahonyParams": "lumbar.filters.orientation",
     "VQFParams": "lumbar.filters.orientation",
+    "SOSFilter": "lumbar.filters.iir",
+    "derivative": "lumbar.filters.iir",
+    "derivative_step": "lumbar.filters.iir",
+    "resample": "lumbar.filters.iir",
 }
 
 __all__ = sorted(_LAZY)
