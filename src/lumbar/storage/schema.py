@@ -36,8 +36,12 @@ ATTR_COMPLETE = "complete"
 EVENT_LABEL_BYTES = 64
 EVENT_NOTE_BYTES = 256
 
-#: Rows per chunk of every appendable sensor dataset (see benchmarks in docs/file-format.md).
+#: Rows per chunk of every sensor dataset in a finished file (see benchmarks in docs/file-format.md).
 CHUNK_ROWS = 4096
+#: Rows per chunk while recording live. Each flush rewrites the last, partial chunk to a new place in
+#: the file and SWMR cannot reuse the old space, so live chunks are small (≈ 2.5 s at 200 Hz); the
+#: writer rewrites the file with CHUNK_ROWS chunks when it closes cleanly.
+LIVE_CHUNK_ROWS = 512
 #: Rows per chunk of the event columns: sessions have tens to hundreds of markers, not thousands.
 EVENT_CHUNK_ROWS = 64
 COMPRESSION = "gzip"

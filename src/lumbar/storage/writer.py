@@ -104,13 +104,14 @@ class SessionWriter:
         self._last_time: dict[str, float] = {sid: -np.inf for sid in self.sensors}
         self._counts: dict[str, int] = {sid: 0 for sid in self.sensors}
         self._last_flush = time.monotonic()
+        self.live = live
+        self._chunk_rows = schema.LIVE_CHUNK_ROWS if live else schema.CHUNK_ROWS
         self._file = h5py.File(self.path, "w", libver="latest")
         try:
             self._build_layout()
         except Exception:
             self._file.close()
             raise
-        self.live = live
         if live:
             self._file.swmr_mode = True
         self._closed = False
@@ -134,7 +135,7 @@ class SessionWriter:
                 sg.attrs[key] = value
             sg.create_group(schema.CALIBRATION)
             self._datasets[sid] = {
-                spec.name: _create_appendable(sg, spec, schema.CHUNK_ROWS) for spec in schema.SENSOR_DATASETS
+                spec.name: _create_appendable(sg, spec, self._chunk_rows) for spec in schema.SENSOR_DATASETS
             }
         eg = f.create_group(schema.EVENTS)
         self._event_ds = {
@@ -238,9 +239,14 @@ class SessionWriter:
         finally:
             self._file.close()
             self._closed = True
-        # Attributes cannot be changed in SWMR mode: reopen briefly to mark completion.
-        with h5py.File(self.path, "r+") as f:
-            f.attrs[schema.ATTR_COMPLETE] = True
+        if self.live:
+            # Rewrite with large chunks: reclaims the space of partial chunks rewritten at each flush
+            # and makes whole-channel reads fast. Atomic: the live file stays until the copy is whole.
+            _compact(self.path)
+        else:
+            # Attributes cannot be changed in SWMR mode; this file was not in it, but keep one path.
+            with h5py.File(self.path, "r+") as f:
+                f.attrs[schema.ATTR_COMPLETE] = True
 
     def _check_open(self) -> None:
         if self._closed:
@@ -251,6 +257,40 @@ class SessionWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:
+    for k, v in src.attrs.items():
+        dst.attrs[k] = v
+
+
+def _compact(path: Path) -> None:
+    """Copy a closed live recording into a new file with final chunking, mark it complete, and
+    atomically replace the original."""
+    tmp = path.with_name(path.name + ".compact-tmp")
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver="latest") as dst:
+        _copy_attrs(src, dst)
+
+        def visit(name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Group):
+                _copy_attrs(obj, dst.require_group(name))
+                return
+            rows = schema.EVENT_CHUNK_ROWS if name.startswith(schema.EVENTS + "/") else schema.CHUNK_ROWS
+            appendable = obj.maxshape and obj.maxshape[0] is None
+            ds = dst.create_dataset(
+                name,
+                data=obj[()],
+                maxshape=obj.maxshape if appendable else None,
+                chunks=(rows, *obj.shape[1:]) if appendable else obj.chunks,
+                compression=obj.compression,
+                compression_opts=obj.compression_opts,
+                shuffle=obj.shuffle,
+            )
+            _copy_attrs(obj, ds)
+
+        src.visititems(visit)
+        dst.attrs[schema.ATTR_COMPLETE] = True
+    tmp.replace(path)
 
 
 def write_group(
