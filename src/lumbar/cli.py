@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -135,6 +136,119 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from lumbar.interop.export_bids import export_bids
+    from lumbar.interop.export_csv import export_csv
+
+    for f in args.files:
+        if args.format == "bids":
+            paths = export_bids(f, args.output, session_label=args.session_label)
+        else:
+            paths = export_csv(f, args.output)
+        print(f"{f}: {len(paths)} file(s) written to {args.output} ({args.format})")
+    return EXIT_OK
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise LumbarError(f"{what} must be NAME=VALUE; got {it!r}")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    fmt = args.format
+    if fmt == "auto":
+        first = args.inputs[0].split("=", 1)[-1]
+        fmt = "apdm" if first.endswith((".h5", ".hdf5")) else "csv-export" if first.endswith(".json") else "csv"
+    if fmt == "apdm":
+        from lumbar.interop.import_apdm import import_apdm
+
+        if len(args.inputs) != 1:
+            raise LumbarError("an APDM import takes one .h5 file")
+        out = import_apdm(args.inputs[0], args.output, subject_code=_need(args.subject, "--subject"),
+                          protocol=args.protocol, placement_map=_pairs(args.map, "--map"), overwrite=args.force)
+    elif fmt == "csv-export":
+        from lumbar.interop.import_csv import import_csv_export
+
+        out = import_csv_export(args.inputs[0], args.output, overwrite=args.force)
+    else:
+        from lumbar.interop.import_csv import CsvColumns, import_csv
+
+        cols = CsvColumns.parse(_need(args.time, "--time"), _need(args.acc, "--acc"), _need(args.gyro, "--gyro"),
+                                seq=args.seq, delimiter=args.delimiter)
+        sources = _pairs(args.inputs, "a CSV input") if any("=" in i for i in args.inputs) else \
+            {"lumbar" if len(args.inputs) == 1 else "": args.inputs[0]}
+        if "" in sources:
+            raise LumbarError("several CSV files: give each as PLACEMENT=FILE (e.g. lumbar=up.csv sacrum=low.csv)")
+        out = import_csv(sources, args.output, cols, subject_code=_need(args.subject, "--subject"),
+                         protocol=args.protocol, rate_hz=args.rate_hz, start_time_utc=args.start_time,
+                         overwrite=args.force)
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _need(value: Any, option: str) -> Any:
+    if value is None:
+        raise LumbarError(f"{option} is required for this import")
+    return value
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from lumbar.interop.batch import run_batch
+
+    s = run_batch(args.dir, args.output, jobs=args.jobs, scheduler=args.scheduler, store=args.store,
+                  method=args.method, retry_failed=args.retry_failed, progress=not args.quiet)
+    print(f"{s.total} session file(s): {s.analysed} analysed, {s.skipped} already done, {s.failed} failed "
+          f"({s.sessions_per_min:.1f} sessions/min); table {s.table}")
+    for f, reason in s.failures:
+        print(f"  failed: {f}: {reason}")
+    return EXIT_OK if not s.failures else EXIT_INVALID
+
+
+def _add_interop_parsers(sub: Any) -> None:
+    p = sub.add_parser("export", help="export session files as Motion-BIDS or plain CSV")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--format", choices=("bids", "csv"), required=True)
+    p.add_argument("-o", "--output", required=True, help="output folder (the BIDS dataset root for bids)")
+    p.add_argument("--session-label", default=None, help="bids: the ses- label (default: from the session id)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", help="import APDM Opal HDF5 or CSV recordings into a session file")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="APDM .h5 file; CSV file(s), as PLACEMENT=FILE when several; or a *_session.json "
+                        "of our CSV export")
+    p.add_argument("--format", choices=("auto", "apdm", "csv", "csv-export"), default="auto")
+    p.add_argument("-o", "--output", required=True, help="session file to write (.h5)")
+    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
+    p.add_argument("--subject", default=None, help="pseudonymous subject code")
+    p.add_argument("--protocol", default="", help="the movement (flexion, quiet-standing, …)")
+    p.add_argument("--map", action="append", default=[], metavar="LABEL=PLACEMENT",
+                   help="apdm: monitor label to placement (default: Lumbar=sacrum)")
+    p.add_argument("--time", default=None, metavar="COL[:UNIT]", help="csv: time column; unit s, ms, us or ns")
+    p.add_argument("--acc", default=None, metavar="X,Y,Z[:UNIT]", help="csv: accelerometer columns; m/s^2, g or mg")
+    p.add_argument("--gyro", default=None, metavar="X,Y,Z[:UNIT]", help="csv: gyroscope columns; rad/s or deg/s")
+    p.add_argument("--seq", default=None, metavar="COL", help="csv: sample counter column")
+    p.add_argument("--delimiter", default=None, help="csv: field separator (default: sniffed)")
+    p.add_argument("--rate-hz", type=float, default=None, help="csv: nominal rate (default: from the time column)")
+    p.add_argument("--start-time", default=None, help="csv: ISO 8601 UTC time of the first sample")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("batch", help="analyse every session file in a folder tree into one table")
+    p.add_argument("dir")
+    p.add_argument("-o", "--output", default=None, help="output folder (default DIR/lumbar-batch)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run on a Dask scheduler (tcp://host:8786)")
+    p.add_argument("--store", action="store_true", help="also store derived data and metrics in the files")
+    p.add_argument("--method", default="offline", choices=("offline", "default", "vqf", "madgwick", "mahony"))
+    p.add_argument("--retry-failed", action="store_true", help="analyse files that failed before again")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_batch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumbar", description="Lumbar motor control measured with wearable IMUs."
@@ -174,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lumbar_sensors.cli_decode import add_decode_parser
 
     add_decode_parser(sub)
+    _add_interop_parsers(sub)
     return parser
 
 
