@@ -27,10 +27,12 @@ _MODULES = {
         "repetition_metrics", "segment_repetitions", "RepetitionSegmenter", "movement_window",
         "coefficient_of_variation", "dtw_distance", "consistency", "trend", "symmetry_index",
     ],
+    "live": ["LiveAnalyzer", "LiveSnapshot"],
     "smoothness": ["sparc", "sparc_spectrum", "dimensionless_jerk", "ldlj"],
     "results": [
         "Result", "AxisSway", "PlanarSway", "SpectralMeasures", "SwayResult", "RhythmResult", "OnsetLag",
-        "CRPResult", "CRPSummary", "CrossCorrelation", "DissociationResult", "RomResult", "Repetition",
+        "CRPResult", "CRPSummary", "CrossCorrelation", "DissociationResult", "RhythmSummary", "FrontalControl",
+        "RomResult", "Repetition",
         "RepetitionSet", "Consistency", "Trend", "Symmetry", "display_value",
     ],
 }

@@ -16,7 +16,7 @@ Angles in rad, angular velocity in rad/s, times in s.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import ndimage, stats
@@ -108,11 +108,14 @@ def thresholds_from_trial(
 ) -> tuple[float, float, float]:
     """(lo, hi, rom_ref) of algorithm 1: ``hi = base + 0.6·ROM_ref``, ``lo = base + 0.2·ROM_ref``.
 
-    ``ROM_ref`` defaults to the robust P95 − P5 of the trial and ``base`` to P5 (NaN ignored).
+    ``base`` defaults to the trial's P5 and ``ROM_ref`` to the robust P95 − base (NaN ignored); with
+    the default base that is the spec's P95 − P5. Give ``base`` when the rest level is known (the
+    calibration posture, angle 0): for movements that go both ways from rest (pelvic tilt) the P5 is
+    the far side of the movement, not the rest level.
     """
     p5, p95 = np.nanpercentile(x, [5.0, 95.0])
     b = float(p5) if base is None else float(base)
-    r = float(p95 - p5) if rom_ref is None else check_positive("rom_ref", rom_ref)
+    r = float(p95 - b) if rom_ref is None else check_positive("rom_ref", rom_ref)
     return b + LO_FRACTION * r, b + HI_FRACTION * r, r
 
 
@@ -120,15 +123,66 @@ def _nanargmin(x: np.ndarray) -> int:
     return int(np.nanargmin(x)) if np.isfinite(x).any() else 0
 
 
-def repetition_bounds(x: np.ndarray, prev_down: int, up: int, down: int, next_up: int) -> tuple[int, int, int]:
+#: Half-width of the window around a rest boundary in which the repetition's start/end minimum is taken, s.
+REST_EDGE_S = 0.1
+
+
+def _rest_mask(x: np.ndarray, fs: float, base: float, band: float) -> np.ndarray:
+    """Samples at rest: still (|dθ/dt| < 5 °/s, algorithm 3's offset speed) and within ``band`` of ``base``."""
+    if x.size < 2:
+        return np.zeros(x.size, bool)
+    v = np.abs(np.gradient(x, 1.0 / fs))
+    return (v < OFFSET_SPEED) & (np.abs(x - base) <= band)
+
+
+def repetition_bounds(
+    x: np.ndarray,
+    prev_down: int,
+    up: int,
+    down: int,
+    next_up: int,
+    *,
+    fs: float | None = None,
+    base: float | None = None,
+    band: float | None = None,
+) -> tuple[int, int, int]:
     """(start, peak, end) sample indices of one event in ``x`` (indices relative to ``x``).
 
-    Start = min of x between the previous event's down-crossing (or 0) and this up-crossing; peak =
-    max within the event; end = min between this down-crossing and the next up-crossing (or len(x)).
+    Algorithm 1 of §4.1: start = min of x between the previous event's down-crossing (or 0) and
+    this up-crossing; peak = max within the event; end = min between this down-crossing and the next
+    up-crossing (or len(x)).
+
+    With ``fs``, ``base`` and ``band`` the minima are taken next to the *rest* that surrounds the
+    repetition (project choice, so that durations run from movement onset to offset, §4.3 note):
+    rest = still (|dθ/dt| < 5 °/s) and within ``band`` of the rest level ``base``. The start is the
+    minimum within ±0.1 s of the last rest sample before the up-crossing, the end the minimum within
+    ±0.1 s of the first rest sample after the down-crossing. Without a rest sample in the search
+    window (a signal that never pauses) the plain minima are used; for a smooth signal that turns
+    at its minimum both give the same sample. This also keeps a movement that goes both ways from
+    rest (pelvic tilt: anterior, posterior, back) in one repetition, from rest to rest.
     """
-    start = prev_down + _nanargmin(x[prev_down:up])
     peak = up + int(np.nanargmax(x[up:down]))
-    end = down + _nanargmin(x[down:next_up])
+    if fs is None or base is None or band is None:
+        start = prev_down + _nanargmin(x[prev_down:up])
+        end = down + _nanargmin(x[down:next_up])
+        return start, peak, end
+    h = max(1, int(round(REST_EDGE_S * fs)))
+    w = x[prev_down:up]
+    rest = np.flatnonzero(_rest_mask(w, fs, base, band))
+    if rest.size:
+        r = prev_down + int(rest[-1])
+        a, b = max(prev_down, r - h), min(up, r + h + 1)
+        start = a + _nanargmin(x[a:b])
+    else:
+        start = prev_down + _nanargmin(w)
+    w = x[down:next_up]
+    rest = np.flatnonzero(_rest_mask(w, fs, base, band))
+    if rest.size:
+        r = down + int(rest[0])
+        a, b = max(down, r - h), min(next_up, r + h + 1)
+        end = a + _nanargmin(x[a:b])
+    else:
+        end = down + _nanargmin(w)
     return start, peak, end
 
 
@@ -204,7 +258,8 @@ def repetition_metrics(
         time_to_peak_pct=100.0 * ttp / dur if dur > 0 else math.nan,
         peak_velocity_out=v_out, peak_velocity_return=v_ret, mean_velocity=rom / ttp if ttp > 0 else math.nan,
         movement_onset_idx=start + on, movement_offset_idx=start + off, sparc=sp, ldlj=lj,
-        other_plane_range=other_range, lumbar_share_pct=share, valid=not reasons, reason="; ".join(reasons),
+        other_plane_range=other_range, lumbar_share_pct=share,
+        range=float(np.nanmax(seg) - np.nanmin(seg)) if np.isfinite(seg).any() else math.nan, valid=not reasons, reason="; ".join(reasons),
     )
 
 
@@ -241,6 +296,7 @@ def segment_repetitions(
     other: np.ndarray | None = None,
     lumbar: np.ndarray | None = None,
     pelvis: np.ndarray | None = None,
+    group: Callable[[list[tuple[int, int, int]], np.ndarray], list[tuple[int, int, int]]] | None = None,
 ) -> RepetitionSet:
     """Segment repetitions of the principal angle ``theta`` (N,) rad at ``fs`` Hz and measure each.
 
@@ -255,6 +311,13 @@ def segment_repetitions(
         before thresholding, for recordings whose zero drifts; ROM is measured on the corrected angle.
     other : (N, k) angles of the other planes (deviation per repetition).
     lumbar, pelvis : (N,) for the lumbar share of each repetition.
+    group : optional ``f(phases, y) -> repetitions`` (``y`` the filtered angle): a task whose repetition holds several excursions
+        of the principal angle (sit-to-stand: the trunk leans forward to rise and again to sit down)
+        gets the (start, peak, end) of every excursion and returns those of the repetitions
+        (e.g. one rise plus the following sit-down); each is then measured as one repetition.
+
+    Repetition bounds are the minima next to the surrounding rest (:func:`repetition_bounds`), so a
+    repetition's duration runs from movement onset to offset.
 
     Gaps (NaN) are bridged for filtering and thresholding only; a repetition containing one is
     rejected with the reason. Partial repetitions (no return below ``lo`` before the end) are ignored.
@@ -292,13 +355,23 @@ def segment_repetitions(
     ups, downs, _ = hysteresis_events(y, lo, hi, 0)
     kw = dict(rom_ref=r, min_duration_s=min_duration_s, max_duration_s=max_duration_s,
               min_rom_fraction=min_rom_fraction, sparc_fc_hz=sparc_fc_hz, other=other, lumbar=lumbar, pelvis=pelvis)
-    reps = []
+    rest_base, band = _rest_level(lo, hi)
+    phases = []
     for i in range(downs.size):
         prev_down = int(downs[i - 1]) if i else 0
         next_up = int(ups[i + 1]) if i + 1 < ups.size else n
-        s, p, e = repetition_bounds(y, prev_down, int(ups[i]), int(downs[i]), next_up)
-        reps.append(repetition_metrics(y, fs, s, p, e, **kw))
+        phases.append(repetition_bounds(y, prev_down, int(ups[i]), int(downs[i]), next_up, fs=fs, base=rest_base,
+                                        band=band))
+    if group is not None:
+        phases = list(group(phases, y))
+    reps = [repetition_metrics(y, fs, s, p, e, **kw) for s, p, e in phases]
     return _make_set(reps, lo, hi, r, fs, y)
+
+
+def _rest_level(lo: float, hi: float) -> tuple[float, float]:
+    """(rest level, rest band) implied by the thresholds: ``lo = base + 0.2·R``, ``hi = base + 0.6·R``."""
+    r = (hi - lo) / (HI_FRACTION - LO_FRACTION)
+    return lo - LO_FRACTION * r, LO_FRACTION * r
 
 
 def _make_set(reps: list[Repetition], lo: float, hi: float, r: float, fs: float, y: np.ndarray | None) -> RepetitionSet:
@@ -368,7 +441,9 @@ class RepetitionSegmenter:
     def _finalise(self, next_up: int) -> Repetition:
         up, down = self._pending  # type: ignore[misc]
         b0 = self._buf0
-        s, p, e = repetition_bounds(self._buf, self._prev_down - b0, up - b0, down - b0, next_up - b0)
+        base, band = _rest_level(self.lo, self.hi)
+        s, p, e = repetition_bounds(self._buf, self._prev_down - b0, up - b0, down - b0, next_up - b0, fs=self.fs,
+                                    base=base, band=band)
         rep = repetition_metrics(self._buf, self.fs, s + b0, p + b0, e + b0, offset=b0, **self._kw)
         self._reps.append(rep)
         self._pending = None

@@ -28,6 +28,8 @@ __all__ = [
     "CRPSummary",
     "CrossCorrelation",
     "DissociationResult",
+    "RhythmSummary",
+    "FrontalControl",
     "RomResult",
     "Repetition",
     "RepetitionSet",
@@ -319,11 +321,53 @@ class DissociationResult(Result):
     target_reached: bool
     passed: bool
     tolerance: float
+    ratio_tolerance: float = math.inf
     valid: bool = True
     reason: str = ""
 
     UNITS: ClassVar[dict[str, str]] = {"excursion_a": "rad", "excursion_b": "rad", "leak_at_target": "rad",
                                        "peak_leak_velocity": "rad/s", "tolerance": "rad"}
+
+
+@dataclass(frozen=True)
+class RhythmSummary(Result):
+    """Lumbo-pelvic rhythm over the accepted repetitions of a set (METRICS.md §2.2): per-repetition
+    lumbar contribution and lumbar:pelvic ratio (start → peak trunk flexion), their mean and SD (ddof 1)."""
+
+    n: int
+    lumbar_contribution_pct: float
+    lumbar_contribution_sd_pct: float
+    lumbar_pelvic_ratio: float
+    lumbar_pelvic_ratio_sd: float
+    per_rep_contribution_pct: np.ndarray
+    per_rep_ratio: np.ndarray
+    valid: bool = True
+    reason: str = ""
+
+    UNITS: ClassVar[dict[str, str]] = {"lumbar_contribution_pct": "%", "lumbar_contribution_sd_pct": "%",
+                                       "per_rep_contribution_pct": "%"}
+
+
+@dataclass(frozen=True)
+class FrontalControl(Result):
+    """Frontal-plane control while standing on one leg (METRICS.md §2.6 test 3, reported as angles and
+    their left/right symmetry until a pass criterion is validated): the largest frontal tilt of the
+    pelvis (sacral segment) to each side, i.e. the pelvic drop, and the largest lumbar lateral bending
+    to each side, i.e. the trunk lean relative to the pelvis; symmetry index of the drop (§4.5)."""
+
+    pelvic_tilt_right: float
+    pelvic_tilt_left: float
+    trunk_lean_right: float
+    trunk_lean_left: float
+    pelvic_drop: float
+    trunk_lean: float
+    drop_symmetry_pct: float
+    valid: bool = True
+    reason: str = ""
+
+    UNITS: ClassVar[dict[str, str]] = {"pelvic_tilt_right": "rad", "pelvic_tilt_left": "rad",
+                                       "trunk_lean_right": "rad", "trunk_lean_left": "rad", "pelvic_drop": "rad",
+                                       "trunk_lean": "rad", "drop_symmetry_pct": "%"}
 
 
 @dataclass(frozen=True)
@@ -364,11 +408,12 @@ class Repetition(Result):
     ldlj: float
     other_plane_range: tuple[float, ...] = ()
     lumbar_share_pct: float = math.nan
+    range: float = math.nan
     valid: bool = True
     reason: str = ""
 
     UNITS: ClassVar[dict[str, str]] = {
-        "start_s": "s", "peak_s": "s", "end_s": "s", "rom": "rad", "return_rom": "rad", "duration_s": "s",
+        "range": "rad", "start_s": "s", "peak_s": "s", "end_s": "s", "rom": "rad", "return_rom": "rad", "duration_s": "s",
         "time_to_peak_s": "s", "time_to_peak_pct": "%", "peak_velocity_out": "rad/s",
         "peak_velocity_return": "rad/s", "mean_velocity": "rad/s", "other_plane_range": "rad",
         "lumbar_share_pct": "%",

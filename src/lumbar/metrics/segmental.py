@@ -327,6 +327,7 @@ def dissociation(
     target: float | None = None,
     tolerance: float = DEFAULT_THETA_TOL,
     forbidden_sign: int | None = None,
+    ratio_tolerance: float = math.inf,
 ) -> DissociationResult:
     """Dissociation of a movement-control test: segment A (``moving``) moves, B (``controlled``) should not.
 
@@ -337,17 +338,19 @@ def dissociation(
     * ratio ``|ΔB|/|ΔA|``;
     * leak at target: B's change when A first reaches ``target`` (rad; default A's peak);
     * peak leak velocity ``max |dB/dt|`` (rad/s);
-    * passed: A reached the target and ``|ΔB| ≤ tolerance`` (θ_tol, placeholder 10°).
+    * passed: A reached the target, ``|ΔB| ≤ tolerance`` (θ_tol, placeholder 10°) and the ratio
+      ``≤ ratio_tolerance`` (default: no ratio criterion). A relative criterion is what a test with
+      a small task excursion needs (pelvic tilt: A ≈ 10°, so an absolute 10° on B can never fail).
     """
     fs = check_fs(fs)
     a = as_1d("moving", moving, min_len=2)
     nan = math.nan
     if controlled is None:
-        return DissociationResult(nan, nan, nan, nan, nan, False, False, tolerance, valid=False,
+        return DissociationResult(nan, nan, nan, nan, nan, False, False, tolerance, ratio_tolerance, valid=False,
                                   reason="sensor of the controlled segment missing")
     b = as_1d("controlled", controlled, n=a.size)
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return DissociationResult(nan, nan, nan, nan, nan, False, False, tolerance, valid=False,
+        return DissociationResult(nan, nan, nan, nan, nan, False, False, tolerance, ratio_tolerance, valid=False,
                                   reason="gap (NaN) during the test")
     if forbidden_sign not in (None, 1, -1):
         raise ValidationError(f"forbidden_sign must be None, +1 or -1; got {forbidden_sign!r}")
@@ -366,7 +369,8 @@ def dissociation(
     leak_at = float(db_t[i_target])
     ratio = db / abs(da) if da != 0 else math.inf
     peak_v = float(np.max(np.abs(derivative(b, fs))))
-    return DissociationResult(da, db, ratio, leak_at, peak_v, reached, reached and db <= tolerance, tolerance)
+    passed = reached and db <= tolerance and ratio <= ratio_tolerance
+    return DissociationResult(da, db, ratio, leak_at, peak_v, reached, passed, tolerance, ratio_tolerance)
 
 
 def rom_per_plane(angles: np.ndarray) -> RomResult:
