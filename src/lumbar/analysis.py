@@ -18,7 +18,8 @@ import numpy as np
 
 from lumbar.metrics import repetitions as reps_mod
 from lumbar.metrics import segmental, sway
-from lumbar.metrics.results import Result
+from lumbar.errors import CalibrationError, ValidationError
+from lumbar.metrics.results import FrontalControl, Result, RhythmSummary
 from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
@@ -37,8 +38,12 @@ class AnalysisPlan:
     moving, controlled : signals of a dissociation test (segment A moves, B should stay still).
     forbidden_sign : only B's motion in this direction counts as a leak (+1 flexion, −1 extension).
     target_deg : the excursion of A that counts as reaching the task's target, degrees.
+    ratio_tolerance : largest |ΔB|/|ΔA| that passes (None: only the absolute θ_tol).
     sway : quiet-standing sway metrics.
     rhythm : lumbo-pelvic rhythm per repetition.
+    frontal : frontal-plane control (pelvic drop, trunk lean) of one-leg stance.
+    rise_and_sit : a repetition is a rise (trunk leans forward, the body goes up) and the following
+        sit-down (leans again, goes down): sit-to-stand.
     """
 
     principal: str | None = None
@@ -46,38 +51,58 @@ class AnalysisPlan:
     controlled: str | None = None
     forbidden_sign: int | None = None
     target_deg: float | None = None
+    ratio_tolerance: float | None = None
     sway: bool = False
     rhythm: bool = False
+    frontal: bool = False
+    rise_and_sit: bool = False
 
+
+#: Pelvic tilt (Luomajoki test 2): the thorax should not follow the pelvis. The task's excursion is
+#: about 10°, so the absolute θ_tol of 10° could only fail if the thorax moved more than the pelvis;
+#: the criterion is relative [project default, to be re-derived from pilot data like θ_tol]: the
+#: thorax may follow at most a quarter of the pelvic tilt.
+PELVIC_TILT_RATIO_TOL = 0.25
 
 PLANS: dict[str, AnalysisPlan] = {
     "quiet-standing": AnalysisPlan(sway=True),
-    "one-leg-stance": AnalysisPlan(sway=True),
+    "one-leg-stance": AnalysisPlan(sway=True, frontal=True),
     "flexion": AnalysisPlan(principal="trunk_flexion", rhythm=True),
-    "sit-to-stand": AnalysisPlan(principal="trunk_flexion"),
+    "sit-to-stand": AnalysisPlan(principal="trunk_flexion", rise_and_sit=True),
     # Luomajoki tests (METRICS.md §2.6): A = pelvis (hip flexion proxy), B = lumbar spine
     "waiters-bow": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="lumbar_flexion",
                                 forbidden_sign=+1, target_deg=50.0),
-    "pelvic-tilt": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="trunk_flexion"),
+    "pelvic-tilt": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="trunk_flexion",
+                                target_deg=5.0, ratio_tolerance=PELVIC_TILT_RATIO_TOL),
     "rocking": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="lumbar_flexion",
                             forbidden_sign=+1),
     "sitting-knee-extension": AnalysisPlan(controlled="lumbar_flexion", forbidden_sign=+1),
 }
 
+#: Shortest task (after the calibration posture) that is analysed, s.
+MIN_TASK_S = 5.0
+
 
 @dataclass
 class Analysis:
-    """Results of one session: metric groups by name, plus what they were computed from."""
+    """Results of one session: metric groups by name, plus what they were computed from.
+
+    ``principal_sign`` is +1 or −1: the principal angle's first excursion from the calibration
+    posture is counted as positive (posterior pelvic tilt of rocking, anterior tilt first in a
+    pelvic tilt), so repetition ROMs are positive.
+    """
 
     protocol: str
     results: dict[str, Result] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rate_hz: float = float("nan")
+    principal_sign: int = 1
 
     def to_dict(self, *, display: bool = False) -> dict[str, Any]:
         return {
             "protocol": self.protocol,
             "rate_hz": self.rate_hz,
+            "principal_sign": self.principal_sign,
             "results": {k: v.to_dict(display=display) for k, v in self.results.items()},
             "notes": list(self.notes),
             "units": "degrees and deg/s" if display else "SI (rad, rad/s, m/s^2, s)",
@@ -94,22 +119,120 @@ def _signal(p: Processed, name: str) -> np.ndarray | None:
     raise KeyError(name)
 
 
-def _oriented(x: np.ndarray) -> tuple[np.ndarray, int]:
-    """The signal turned so that its main excursion is positive (posterior tilt, extension, …)."""
-    sign = 1 if abs(np.nanmax(x)) >= abs(np.nanmin(x)) else -1
-    return sign * x, sign
+def principal_orientation(x: np.ndarray, static: slice, after: slice) -> tuple[float, int]:
+    """(rest level, sign) of a principal angle: the rest level is its median over the calibration
+    posture (0 by construction of the angles); the sign is that of the first excursion after the
+    calibration that exceeds half the robust (P95) excursion, so the movement's first phase is
+    positive (a pelvic tilt that goes anterior first and then posterior is one repetition)."""
+    base_w = x[static]
+    base = float(np.nanmedian(base_w)) if np.isfinite(base_w).any() else 0.0
+    d = x[after] - base
+    mag = np.abs(d)
+    if not np.isfinite(mag).any():
+        return base, 1
+    thr = 0.5 * float(np.nanpercentile(mag, 95.0))
+    big = np.flatnonzero(np.nan_to_num(mag, nan=-1.0) > thr)
+    return base, (1 if not big.size or d[big[0]] >= 0 else -1)
 
 
-def analyze(session: Session, processed: Processed | None = None) -> tuple[Analysis, Processed]:
-    """Compute the metrics of the session's movement (its ``protocol``)."""
-    p = processed if processed is not None else process_session(session)
+def vertical_displacement(q: np.ndarray, acc: np.ndarray, fs: float, start: int, end: int) -> float:
+    """Vertical displacement (m, up +) of a sensor between two moments at rest.
+
+    Earth-frame vertical specific force from the sensor's orientation; its mean over the window is
+    removed (zero velocity at both ends), then it is integrated twice (trapezoid). The sensor's
+    offset and gravity cancel with the mean; what remains is the up or down of the movement."""
+    from lumbar.conventions import quat_rotate
+
+    if end - start < 2:
+        return 0.0
+    a = quat_rotate(q[start : end + 1], acc[start : end + 1])[:, 2]
+    a = a - np.mean(a)
+    dt = 1.0 / fs
+    v = np.concatenate([[0.0], np.cumsum(0.5 * (a[1:] + a[:-1]) * dt)])
+    v = v - np.linspace(0.0, v[-1], v.size)  # zero velocity at both ends
+    return float(np.sum(0.5 * (v[1:] + v[:-1]) * dt))
+
+
+def _rise_and_sit(p: Processed, sid: str, fs: float):
+    """Group forward-lean phases into sit-to-stand repetitions: a lean during which the body rises,
+    then the next lean during which it goes down. Unpaired phases (a rise at the end of the
+    recording, a sit-down first) are partial repetitions and are dropped."""
+    q, acc = p.quat_sensor[sid], p.acc[sid]
+
+    def group(phases: list[tuple[int, int, int]], y: np.ndarray) -> list[tuple[int, int, int]]:
+        dz = [vertical_displacement(q, acc, fs, s, e) for s, _, e in phases]
+        out, i = [], 0
+        while i < len(phases):
+            if dz[i] > 0 and i + 1 < len(phases) and dz[i + 1] < 0:
+                (s, p1, _), (_, p2, e) = phases[i], phases[i + 1]
+                out.append((s, p1 if y[p1] >= y[p2] else p2, e))
+                i += 2
+            else:
+                i += 1
+        return out
+
+    return group
+
+
+def _frontal_control(p: Processed, after: slice) -> FrontalControl:
+    nan = math.nan
+    if LOWER not in p.frontal_tilt or p.lumbar_angles is None:
+        return FrontalControl(nan, nan, nan, nan, nan, nan, nan, valid=False,
+                              reason="pelvic drop and trunk lean need both a lumbar and a sacrum sensor")
+    pel = p.frontal_tilt[LOWER][after]
+    lat = p.lumbar_angles[after, 1]
+    if not (np.isfinite(pel).any() and np.isfinite(lat).any()):
+        return FrontalControl(nan, nan, nan, nan, nan, nan, nan, valid=False, reason="no valid samples")
+    pr, pl = float(np.nanmax(pel)), float(-np.nanmin(pel))
+    tr, tl = float(np.nanmax(lat)), float(-np.nanmin(lat))
+    si = reps_mod.symmetry_index(pl, pr)
+    return FrontalControl(pr, pl, tr, tl, max(pr, pl), max(tr, tl), si.si_pct)
+
+
+def _invalid_all(out: Analysis, plan: AnalysisPlan, reason: str) -> None:
+    """Every result the plan promises, marked invalid with ``reason`` (never a silent number)."""
+    names = (["sway"] if plan.sway else []) + (["frontal_control"] if plan.frontal else []) \
+        + (["repetitions"] if plan.principal else []) + (["rhythm"] if plan.rhythm else []) \
+        + (["dissociation"] if plan.controlled else [])
+    for name in names:
+        out.results[name] = _InvalidResult(reason)
+
+
+@dataclass(frozen=True)
+class _InvalidResult(Result):
+    """A metric group that could not be computed at all (the session is unusable for it)."""
+
+    reason: str
+    valid: bool = False
+
+
+def analyze(session: Session, processed: Processed | None = None) -> tuple[Analysis, Processed | None]:
+    """Compute the metrics of the session's movement (its ``protocol``).
+
+    A session that cannot be processed for a reason in the data (too short, no usable samples, no
+    calibration posture) gives an :class:`Analysis` whose results are all invalid with the reason,
+    and ``None`` for the processed signals.
+    """
     protocol = session.info.protocol
     plan = PLANS.get(protocol, AnalysisPlan(principal="trunk_flexion"))
+    if processed is None:
+        try:
+            processed = process_session(session)
+        except (CalibrationError, ValidationError) as e:
+            out = Analysis(protocol=protocol, notes=[f"not processed: {e}"])
+            _invalid_all(out, plan, f"the session could not be processed: {e}")
+            return out, None
+    p = processed
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes))
     if protocol not in PLANS:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
     after = slice(p.static_window.stop, None)  # the task, after the calibration posture
+    n_task = len(p.time_s) - p.static_window.stop
+    if n_task < MIN_TASK_S * fs:
+        _invalid_all(out, plan, f"too short: {n_task / fs:.1f} s after the calibration posture "
+                                f"(at least {MIN_TASK_S:g} s needed)")
+        return out, p
     if p.lumbar_angles is not None:
         out.results["lumbar_rom"] = segmental.rom_per_plane(p.lumbar_angles[after])
     if plan.sway:
@@ -119,27 +242,39 @@ def analyze(session: Session, processed: Processed | None = None) -> tuple[Analy
         acc = p.acc[sid][after]
         out.results["sway"] = sway.sway_from_acc(acc, fs)
         out.results["angular_sway"] = sway.angular_sway(p.tilt[sid][after], p.frontal_tilt[sid][after], fs)
+    if plan.frontal:
+        out.results["frontal_control"] = _frontal_control(p, after)
     if plan.principal is not None:
         theta = _signal(p, plan.principal)
         if theta is None:
-            out.notes.append(f"repetitions need the {plan.principal.replace('_', ' ')} signal, whose sensor is missing")
+            reason = f"repetitions need the {plan.principal.replace('_', ' ')} signal, whose sensor is missing"
+            out.results["repetitions"] = _InvalidResult(reason)
+            out.notes.append(reason)
         else:
-            # the whole recording: the calibration posture is the zero baseline, and repetition times
+            # the whole recording: the calibration posture is the rest level, and repetition times
             # stay session times
-            theta, sign = _oriented(theta)
+            base, sign = principal_orientation(theta, p.static_window, after)
+            out.principal_sign = sign
+            y = sign * (theta - base)
             lum = p.lumbar_angles[:, 0] if p.lumbar_angles is not None else None
             pel = p.pelvic_tilt
             other = p.lumbar_angles[:, 1:] if p.lumbar_angles is not None else None
-            rs = reps_mod.segment_repetitions(theta, fs, other=other, lumbar=lum, pelvis=pel)
+            group = None
+            if plan.rise_and_sit:
+                sid = LOWER if LOWER in p.acc else UPPER
+                group = _rise_and_sit(p, sid, fs)
+            rs = reps_mod.segment_repetitions(y, fs, base=0.0, other=other, lumbar=lum, pelvis=pel, group=group)
             out.results["repetitions"] = rs
             if sign < 0:
                 out.notes.append(f"{plan.principal.replace('_', ' ')} repetitions counted in the negative direction")
-            if plan.rhythm and lum is not None and pel is not None and rs.count:
-                r0 = rs.repetitions[0]
-                # rhythm of the first accepted repetition; per-repetition shares are in `repetitions`
-                out.results["rhythm_first_rep"] = segmental.lumbo_pelvic_rhythm(
-                    lum, pel, start_idx=int(r0.start_idx), end_idx=int(r0.end_idx))
-                out.results["lumbar_pelvic_xcorr"] = segmental.cross_correlation(lum, pel, fs)
+            if plan.rhythm:
+                out.results["rhythm"] = _rhythm_summary(lum, pel, rs)
+                if lum is not None and pel is not None and rs.count:
+                    r0 = rs.repetitions[0]
+                    # rhythm of the first accepted repetition in full (bins, return phase)
+                    out.results["rhythm_first_rep"] = segmental.lumbo_pelvic_rhythm(
+                        lum, pel, start_idx=int(r0.start_idx), end_idx=int(r0.end_idx))
+                    out.results["lumbar_pelvic_xcorr"] = segmental.cross_correlation(lum, pel, fs)
     if plan.controlled is not None:
         b = _signal(p, plan.controlled)
         a = _signal(p, plan.moving) if plan.moving else None
@@ -148,14 +283,36 @@ def analyze(session: Session, processed: Processed | None = None) -> tuple[Analy
             a = np.zeros(len(p.time_s))
             out.notes.append("the moving segment is not instrumented: only the controlled segment's motion is measured")
         else:
-            a, _ = _oriented(a)
+            _, s_a = principal_orientation(a, p.static_window, after)
+            a = s_a * a
         b_task = None if b is None else b[after]
+        kw = {} if plan.ratio_tolerance is None else {"ratio_tolerance": plan.ratio_tolerance}
         out.results["dissociation"] = segmental.dissociation(
             a[after], b_task, fs,
             target=None if plan.target_deg is None else plan.target_deg * DEG,
-            forbidden_sign=plan.forbidden_sign,
+            forbidden_sign=plan.forbidden_sign, **kw,
         )
     return out, p
+
+
+def _rhythm_summary(lum: np.ndarray | None, pel: np.ndarray | None, rs: Any) -> RhythmSummary:
+    nan = math.nan
+    empty = np.full(0, nan)
+    if lum is None or pel is None:
+        return RhythmSummary(0, nan, nan, nan, nan, empty, empty, valid=False,
+                             reason="the lumbo-pelvic rhythm needs both a lumbar and a sacrum sensor")
+    if not getattr(rs, "count", 0):
+        return RhythmSummary(0, nan, nan, nan, nan, empty, empty, valid=False, reason="no accepted repetition")
+    per = [segmental.lumbo_pelvic_rhythm(lum, pel, start_idx=int(r.start_idx), end_idx=int(r.end_idx))
+           for r in rs.repetitions]
+    per = [r for r in per if r.valid]
+    if not per:
+        return RhythmSummary(0, nan, nan, nan, nan, empty, empty, valid=False,
+                             reason="no repetition with a valid rhythm (gap or no trunk excursion)")
+    c = np.array([r.lumbar_contribution_pct for r in per])
+    q = np.array([r.lumbar_pelvic_ratio for r in per])
+    sd = (lambda v: float(np.std(v, ddof=1)) if v.size > 1 else nan)
+    return RhythmSummary(len(per), float(np.mean(c)), sd(c), float(np.mean(q)), sd(q), c, q)
 
 
 def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline") -> Analysis:
@@ -198,7 +355,8 @@ def read_analysis(path: str | Path) -> dict[str, Any] | None:
 
 def format_analysis(a: Analysis) -> str:
     """A short human-readable report of the main numbers (degrees)."""
-    d = a.to_dict(display=True)["results"]
+    every = a.to_dict(display=True)["results"]
+    d = {k: v for k, v in every.items() if v.get("valid", True) or k == "sway"}
     lines = [f"Protocol {a.protocol or '-'} (analysed at {a.rate_hz:g} Hz)"]
 
     def f(v: Any, unit: str = "", nd: int = 1) -> str:
@@ -222,6 +380,14 @@ def format_analysis(a: Analysis) -> str:
         if c:
             lines.append(f"    consistency: coefficient of variation of ROM {f(c.get('cv_rom_pct'), '%')}, "
                          f"of duration {f(c.get('cv_duration_pct'), '%')}")
+    if "rhythm" in d:
+        r = d["rhythm"]
+        lines.append(f"  Lumbo-pelvic rhythm ({r['n']} repetitions): lumbar contribution "
+                     f"{f(r.get('lumbar_contribution_pct'), '%', 0)}, lumbar:pelvic ratio {f(r.get('lumbar_pelvic_ratio'), '', 2)}")
+    if "frontal_control" in d:
+        r = d["frontal_control"]
+        lines.append(f"  One-leg stance: pelvic drop {f(r['pelvic_drop'], '°')} (right {f(r['pelvic_tilt_right'], '°')}, "
+                     f"left {f(r['pelvic_tilt_left'], '°')}), trunk lean {f(r['trunk_lean'], '°')}")
     if "rhythm_first_rep" in d:
         r = d["rhythm_first_rep"]
         lines.append(f"  Lumbo-pelvic rhythm (first repetition): lumbar contribution {f(r.get('lumbar_contribution_pct'), '%', 0)}, "
@@ -233,7 +399,7 @@ def format_analysis(a: Analysis) -> str:
                      f"(tolerance {f(r['tolerance'], '°', 0)}) while the moving segment went {f(r['excursion_a'], '°')}")
     if "sway" in d:
         s = d["sway"]
-        if s.get("valid", True):
+        if s.get("valid", True) and "combined" in s:
             c = s["combined"]
             lines.append(f"  Sway (acceleration): RMS {f(c['rms'], ' m/s²', 4)}, path {f(c['path'], ' m/s²', 2)}, "
                          f"95% ellipse {f(s['combined'].get('area_ce'), ' (m/s²)²', 5)}")
@@ -241,7 +407,7 @@ def format_analysis(a: Analysis) -> str:
             lines.append(f"  Sway: not computed — {s.get('reason')}")
     for n in a.notes:
         lines.append(f"  note: {n}")
-    invalid = [k for k, v in d.items() if isinstance(v, dict) and v.get("valid") is False]
+    invalid = [k for k, v in every.items() if isinstance(v, dict) and v.get("valid") is False and k != "sway"]
     for k in invalid:
-        lines.append(f"  {k}: not valid — {d[k].get('reason')}")
+        lines.append(f"  {k}: not valid — {every[k].get('reason')}")
     return "\n".join(lines)

@@ -5,7 +5,8 @@ The stages are the library's own (``lumbar.sync``, ``lumbar.filters``, ``lumbar.
 calibration trials:
 
 * **Static trial**: between the events ``calibration_start`` (or ``trial_start``, or time 0) and
-  ``calibration_end``; without such events, the first rest period of ≥ 2 s in the first 15 s.
+  ``calibration_end``; without such events, the first rest period of ≥ 2 s in the first 15 s (in a
+  quiet-standing trial whose sway is too large for the rest detector: its first 5 s).
 * **Functional trial** (forward bends, for the mediolateral axis): between ``functional_start`` and
   ``functional_end`` events; or, in a forward-flexion session, the bends after the static trial.
   Without one, the calibration is *static only*: the vertical axis comes from gravity and the sensor
@@ -30,6 +31,10 @@ __all__ = ["Processed", "process_session", "calibration_windows", "static_only_c
 #: Movements whose repetitions double as a functional calibration (forward bends).
 FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
 UPPER, LOWER = "lumbar", "sacrum"
+#: Protocols that are quiet standing throughout: without a marker, the first QUIET_STATIC_S seconds
+#: are the static trial if the rest detector finds none (large sway).
+QUIET_PROTOCOLS = ("quiet-standing",)
+QUIET_STATIC_S = 5.0
 
 
 @dataclass
@@ -135,6 +140,10 @@ def calibration_windows(
         head = time_s < time_s[0] + 15.0
         rest = detect_static(acc[head], gyro[head], rate_hz)
         idx = np.flatnonzero(rest)
+        if idx.size < 2 * rate_hz and protocol in QUIET_PROTOCOLS and len(time_s) >= 2 * QUIET_STATIC_S * rate_hz:
+            # the whole trial is standing still: its first seconds are the upright posture, even when
+            # the sway is larger than the rest detector accepts
+            idx = np.arange(int(QUIET_STATIC_S * rate_hz))
         if idx.size < 2 * rate_hz:
             raise CalibrationError(
                 "no calibration marker and no 2 s of standing still in the first 15 s: record a static upright "
