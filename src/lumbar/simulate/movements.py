@@ -70,7 +70,7 @@ DEFAULTS: dict[str, MovementDefaults] = {
     "quiet-standing": MovementDefaults(0, 0.25, 0.0, 0.0, 0.0, "AP sway angle RMS"),
     "flexion": MovementDefaults(10, 60.0, 30.0, 1.0, 2.0, "trunk (upper lumbar segment) inclination"),
     "pelvic-tilt": MovementDefaults(10, 10.0, 10.0, 0.5, 2.0, "pelvic tilt (anterior and posterior)"),
-    "waiters-bow": MovementDefaults(10, 45.0, 25.0, 1.0, 2.0, "trunk inclination"),
+    "waiters-bow": MovementDefaults(10, 60.0, 25.0, 1.0, 2.0, "trunk inclination"),
     "sitting-knee-extension": MovementDefaults(10, 60.0, 60.0, 2.0, 2.0, "knee extension (not sensed)"),
     "one-leg-stance": MovementDefaults(4, 40.0, 40.0, 10.0, 3.0, "hip flexion of the lifted leg"),
     "sit-to-stand": MovementDefaults(5, 40.0, 40.0, 2.0, 2.0, "peak forward trunk inclination while rising"),
