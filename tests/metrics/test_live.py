@@ -1,0 +1,109 @@
+"""Live (incremental) metrics: the same numbers as the offline versions at the end of a session."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lumbar.analysis import principal_orientation
+from lumbar.metrics import repetitions as rep
+from lumbar.metrics import sway
+from lumbar.metrics.live import LiveAnalyzer, RunningSway
+from tests.metrics.emulated import evaluate
+
+
+def _chunks(n: int, seed: int) -> list[slice]:
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.choice(np.arange(1, n), size=n // 37, replace=False))
+    edges = np.concatenate([[0], cuts, [n]])
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _principal(movement: str, quality: str = "good", seed: int = 1):
+    r = evaluate(movement, quality, seed)
+    p = r.processed
+    theta = p.pelvic_tilt if movement in ("waiters-bow", "rocking", "pelvic-tilt") else p.trunk_flexion
+    after = slice(p.static_window.stop, None)
+    base, sign = principal_orientation(theta, p.static_window, after)
+    return r, theta, base, sign
+
+
+@pytest.mark.parametrize("movement", ["flexion", "rocking", "pelvic-tilt"])
+def test_live_repetitions_equal_offline_on_same_samples(movement: str) -> None:
+    r, theta, base, sign = _principal(movement)
+    fs = r.processed.rate_hz
+    rom_ref = r.analysis.results["repetitions"].rom_ref
+    live = LiveAnalyzer(fs, rom_ref=rom_ref, base=base, lowpass_hz=None)
+    counts = []
+    for sl in _chunks(theta.size, 7):
+        live.update(theta[sl])
+        counts.append(live.rep_count)
+    got = live.finish()
+    want = rep.segment_repetitions(sign * (theta - base), fs, lo=0.2 * rom_ref, hi=0.6 * rom_ref, rom_ref=rom_ref,
+                                   lowpass_hz=None)
+    assert np.all(np.diff(counts) >= 0)
+    assert got.count == want.count == r.true_count
+    for a, b in zip(got.repetitions, want.repetitions):
+        assert (a.start_idx, a.peak_idx, a.end_idx) == (b.start_idx, b.peak_idx, b.end_idx)
+        for name in ("rom", "range", "duration_s", "peak_velocity_out", "sparc", "ldlj"):
+            assert getattr(a, name) == getattr(b, name), name
+    assert live.last_repetition is not None and live.last_repetition.end_idx == want.repetitions[-1].end_idx
+
+
+@pytest.mark.parametrize("quality", ["good", "poor"])
+def test_live_causal_counter_agrees_with_offline_analysis(quality: str) -> None:
+    """Causally filtered live data: same count, ROMs within 0.5° of the zero-lag offline analysis."""
+    r, theta, base, _ = _principal("waiters-bow", quality, 2)
+    rs = r.analysis.results["repetitions"]
+    live = LiveAnalyzer(r.processed.rate_hz, rom_ref=rs.rom_ref, base=base)  # causal 5-Hz low-pass
+    for sl in _chunks(theta.size, 3):
+        live.update(theta[sl])
+    got = live.finish()
+    assert got.count == rs.count == r.true_count
+    assert np.max(np.abs(np.degrees(got.values("rom") - rs.values("rom")))) < 0.5
+    snap = live.snapshot()
+    assert snap.rep_count == rs.count and math.isfinite(snap.angle)
+    assert snap.to_dict(display=True)["last_repetition"]["rom"] == pytest.approx(math.degrees(got.repetitions[-1].rom))
+
+
+def test_running_sway_equals_offline_unfiltered() -> None:
+    r = evaluate("quiet-standing", "good", 2)
+    p = r.processed
+    acc = p.acc["sacrum"][p.static_window.stop :]
+    fs = p.rate_hz
+    live = LiveAnalyzer(fs, sway=True)
+    for sl in _chunks(acc.shape[0], 11):
+        live.update(acc=acc[sl])
+    s = live.snapshot()
+    off = sway.sway_from_acc(acc, fs, cutoff_hz=None)
+    assert s.sway_n == off.combined.n_samples
+    for a, b in ((s.sway_rms_ap, off.ap.rms), (s.sway_rms_ml, off.ml.rms), (s.sway_rms, off.combined.rms),
+                 (s.sway_area_ce, off.combined.area_ce)):
+        assert a == pytest.approx(b, rel=1e-9)
+    # and close to the default (3.5-Hz low-passed) offline value: sensor noise adds a little
+    filt = r.analysis.results["sway"].combined.rms
+    assert filt <= s.sway_rms <= 1.05 * filt
+
+
+def test_running_sway_invalid_with_nan_and_before_enough_samples() -> None:
+    rs = RunningSway(100.0)
+    assert math.isnan(rs.values()[0])
+    rs.update(np.tile([0.0, 9.8, 0.0], (500, 1)) + np.random.default_rng(1).normal(0, 0.05, (500, 3)))
+    assert math.isfinite(rs.values()[2])
+    rs.update(np.full((3, 3), np.nan))
+    assert math.isnan(rs.values()[2])
+
+
+def test_live_without_counting_and_gap_rejected() -> None:
+    fs = 100.0
+    t = np.arange(3000) / fs
+    theta = np.radians(25 * (1 - np.cos(2 * np.pi * t / 4)))
+    theta[1510:1530] = np.nan  # a gap inside the 4th repetition
+    live = LiveAnalyzer(fs, rom_ref=math.radians(50), lowpass_hz=None)
+    for sl in _chunks(t.size, 5):
+        live.update(theta[sl])
+    rs = live.finish()
+    # 7 complete cycles (the 8th has not returned by the end); the one with the gap is rejected
+    assert rs.count == 6 and len(rs.rejected) == 1 and "gap" in rs.rejected[0].reason
+    assert LiveAnalyzer(fs).finish() is None
