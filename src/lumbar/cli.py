@@ -249,6 +249,18 @@ def _add_interop_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_batch)
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Start the desktop application (imports Qt only here, so the other commands stay light)."""
+    from lumbar_gui.app import main as gui_main
+
+    argv = ["--emulated"] if args.emulated else []
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    if args.file:
+        argv.append(args.file)
+    return gui_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumbar", description="Lumbar motor control measured with wearable IMUs."
@@ -284,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_args(p)
     p.add_argument("-o", "--output", default=DEMO_FILE, help=f"session file to write (default {DEMO_FILE})")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("gui", help="start the desktop application (devices, live view, assessment, biofeedback, review)")
+    p.add_argument("--emulated", action="store_true", help="connect the demo sensors (emulated patient) at start")
+    p.add_argument("--data-dir", default=None, help="where sessions are saved (default ~/LumbarSessions)")
+    p.add_argument("file", nargs="?", help="a session file to open in Review")
+    p.set_defaults(func=cmd_gui)
 
     from lumbar_sensors.cli_decode import add_decode_parser
 
