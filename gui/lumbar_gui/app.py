@@ -1,0 +1,161 @@
+"""Application entry point and main window.
+
+The window holds a navigation list and one page per view. One ``QTimer`` (60 Hz) pulls: it lets the
+engine drain its worker queues, then refreshes only the visible view, so a hidden view costs nothing.
+Closing the window finalises any recording and stops the workers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import QTimer, Qt
+from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
+
+from lumbar_gui.engine import Engine
+from lumbar_gui.views.assessment import AssessmentView
+from lumbar_gui.views.biofeedback import BiofeedbackView
+from lumbar_gui.views.devices import DevicesView
+from lumbar_gui.views.live import LiveView
+from lumbar_gui.views.review import ReviewView
+from lumbar_gui.widgets import COLORS, apply_style
+
+__all__ = ["MainWindow", "main", "default_sessions_dir"]
+
+FRAME_MS = 16
+
+
+def default_sessions_dir() -> Path:
+    return Path(os.environ.get("LUMBAR_SESSIONS_DIR", Path.home() / "LumbarSessions"))
+
+
+class MainWindow(QMainWindow):
+    """Navigation + views + the pull timer."""
+
+    def __init__(self, *, sessions_dir: Path | None = None, demo_speed: float = 1.0, rate_hz: float = 100.0) -> None:
+        super().__init__()
+        self.setWindowTitle("Lumbar Motor Control")
+        self.resize(1440, 900)
+        self.sessions_dir = Path(sessions_dir) if sessions_dir else default_sessions_dir()
+        self.demo_speed = demo_speed
+        self.engine = Engine(self)
+        self.devices = DevicesView(self.engine, demo_speed=lambda: self.demo_speed, rate_hz=rate_hz)
+        self.live = LiveView(self.engine)
+        self.assessment = AssessmentView(self.engine, self.sessions_dir)
+        self.biofeedback = BiofeedbackView(self.engine, self.sessions_dir)
+        self.review = ReviewView()
+        self.views = [self.devices, self.live, self.assessment, self.biofeedback, self.review]
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.setFixedWidth(190)
+        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        brand = QLabel("  LUMBAR\n  motor control")
+        brand.setStyleSheet(f"background:{COLORS['nav']}; color:white; font-size: 13pt; font-weight: 700; padding: 14px 6px;")
+        side = QWidget()
+        side.setStyleSheet(f"background:{COLORS['nav']};")
+        from PySide6.QtWidgets import QVBoxLayout
+
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.setSpacing(0)
+        sl.addWidget(brand)
+        sl.addWidget(self.nav, 1)
+        self.stack = QStackedWidget()
+        for v in self.views:
+            self.nav.addItem(v.title)
+            self.stack.addWidget(v)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        lay.addWidget(side)
+        lay.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.status = QLabel("")
+        self.statusBar().addWidget(self.status, 1)
+        self.rec = QLabel("")
+        self.statusBar().addPermanentWidget(self.rec)
+        self.engine.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.engine.recording_changed.connect(self._on_recording)
+        self.nav.setCurrentRow(0)
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(FRAME_MS)
+        self.frames = 0
+        self._last_status = 0.0
+
+    def show_view(self, view: QWidget) -> None:
+        self.nav.setCurrentRow(self.views.index(view))
+
+    def tick(self) -> None:
+        self.engine.poll()
+        v = self.stack.currentWidget()
+        v.refresh()  # type: ignore[attr-defined]
+        if v is not self.assessment and self.assessment.step != "setup":
+            self.assessment.refresh()  # the guided flow keeps time even when another view is shown
+        if v is not self.biofeedback and self.biofeedback.recording:
+            pass  # biofeedback reacts to repetitions by signal; nothing to pull while hidden
+        self.frames += 1
+        now = time.monotonic()
+        if now - self._last_status > 0.5:
+            self._last_status = now
+            self._update_status()
+
+    def _update_status(self) -> None:
+        eng = self.engine
+        if not eng.connected:
+            self.status.setText("No sensors connected")
+            return
+        parts = []
+        for sid, st in eng.bus.status.items():
+            rate = eng.achieved_rate_hz.get(sid)
+            state = "●" if st.connected else "○ LOST"
+            parts.append(f"{sid} {state} {'' if rate is None else f'{rate:.0f} Hz'}")
+        self.status.setText("   ".join(parts))
+        if eng.recorder is not None:
+            r = eng.recorder
+            self.rec.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {r.path.name} "
+                             f"{r.duration_s:.0f} s")
+
+    def _on_recording(self, on: bool, path: str) -> None:
+        if not on:
+            self.rec.setText(f"saved {Path(path).name}")
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        """Closing during a recording finalises the file; workers stop."""
+        self.timer.stop()
+        self.engine.shutdown()
+        super().closeEvent(event)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lumbar gui", description="The lumbar motor control application.")
+    p.add_argument("--emulated", action="store_true", help="connect the demo sensors (emulated patient) at start")
+    p.add_argument("--data-dir", default=None, help="where sessions are saved (default ~/LumbarSessions)")
+    p.add_argument("--rate-hz", type=float, default=100.0, help="demo sensors' output rate (default 100)")
+    p.add_argument("--view", default="live", choices=("devices", "live", "assessment", "biofeedback", "review"))
+    p.add_argument("file", nargs="?", help="a session file to open in Review")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(list(argv) if argv is not None else None)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_style(app)
+    win = MainWindow(sessions_dir=Path(args.data_dir) if args.data_dir else None, rate_hz=args.rate_hz)
+    if args.emulated:
+        for r, pl in enumerate(("lumbar", "sacrum")):
+            win.devices.assign(r, pl)
+        win.devices.connect_assigned()
+        win.show_view(getattr(win, args.view))
+    if args.file:
+        win.review.open(args.file)
+        win.show_view(win.review)
+    win.show()
+    return int(app.exec())

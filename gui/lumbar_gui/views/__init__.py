@@ -1,0 +1,1 @@
+"""The application's views: devices, live, assessment, biofeedback, review."""

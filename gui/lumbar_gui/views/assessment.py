@@ -1,0 +1,540 @@
+"""Assessment: subject, protocol, guided steps (sensor check, calibration, trials), results against criteria.
+
+Each trial is recorded to its own session file (protocol = the trial's movement, so ``lumbar analyze``
+applies), from its first sample: it opens with 5 s standing still (markers ``calibration_start`` /
+``calibration_end``), a countdown, ``go``, the movement and an automatic stop (``trial_end``). The
+calibration step's quality and every operator note are stored as markers too. All step timing follows
+the data clock, so a faster-than-real-time demo runs the same steps.
+"""
+from __future__ import annotations
+
+import html
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from lumbar.errors import LumbarError
+from lumbar.types import SessionInfo, check_subject_code
+from lumbar_gui.engine import CalibrationReport, Engine
+from lumbar_gui.widgets import COLORS, card
+
+STILL_S = 5.0
+COUNTDOWN_S = 3.0
+
+
+@dataclass(frozen=True)
+class Trial:
+    movement: str
+    duration_s: float  # movement part, after the 5 s still
+    instruction: str
+    reps: int | None = None
+
+
+INSTRUCTIONS = {
+    "quiet-standing": "Stand with your feet together and arms crossed, eyes open, looking at the mark on the wall. "
+                      "Stay as still as you can until you hear ‘stop’.",
+    "flexion": "Keep your knees straight. Bend forward slowly as far as is comfortable, then come back up to standing. "
+               "Keep a steady pace until you hear ‘stop’.",
+    "pelvic-tilt": "Standing, tilt your pelvis forward and back without moving your chest.",
+    "waiters-bow": "Bend forward from the hips with a straight back, then return (waiter's bow).",
+    "sitting-knee-extension": "Sitting upright, straighten one knee, then the other, without moving your back.",
+    "one-leg-stance": "Stand on one leg, then the other, hands on your hips.",
+    "sit-to-stand": "Stand up from the chair without using your arms, then sit down again.",
+    "rocking": "On hands and knees, rock backwards towards your heels and forwards again, back neutral.",
+}
+
+
+def _protocols() -> dict[str, list[Trial]]:
+    """Protocols and batteries. (Replaced by ``lumbar.protocols`` definitions once that module exists.)"""
+    from lumbar.simulate import MOVEMENTS
+
+    out = {
+        "Lumbar motor control — quiet standing + flexion": [
+            Trial("quiet-standing", 30.0, INSTRUCTIONS["quiet-standing"]),
+            Trial("flexion", 40.0, INSTRUCTIONS["flexion"], reps=4),
+        ],
+    }
+    for m in MOVEMENTS:
+        dur = 30.0 if m in ("quiet-standing",) else 40.0
+        out[f"Single test — {m.replace('-', ' ')}"] = [Trial(m, dur, INSTRUCTIONS.get(m, MOVEMENTS[m]),
+                                                            reps=4 if m == "flexion" else None)]
+    return out
+
+
+PROTOCOLS = _protocols()
+
+
+def criteria(movement: str, d: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    """(measure, value, criterion, passed) rows for one trial's analysis (display units).
+
+    Provisional criteria until the protocol definitions carry their own.
+    """
+    r = d.get("results", {})
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def f(v: Any, unit: str, nd: int = 1) -> str:
+        return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}{unit}"
+
+    if "sway" in r:
+        s = r["sway"]
+        if s.get("valid", True):
+            rms = s["combined"]["rms"]
+            rows.append(("Sway RMS (pelvis)", f(rms, " m/s²", 3), "≤ 0.15 m/s²", rms is not None and rms <= 0.15))
+            rows.append(("Sway 95 % ellipse", f(s["combined"].get("area_ce"), " (m/s²)²", 4), "–", None))
+        else:
+            rows.append(("Sway", "not valid", s.get("reason", ""), False))
+    if "repetitions" in r:
+        rs = r["repetitions"]
+        rows.append(("Repetitions counted", str(rs["count"]), "≥ 3", rs["count"] >= 3))
+        c = rs.get("consistency") or {}
+        cv = c.get("cv_rom_pct")
+        if cv is not None:
+            rows.append(("ROM variability (CV)", f(cv, " %"), "≤ 15 %", cv <= 15))
+    if "rhythm_first_rep" in r:
+        lc = r["rhythm_first_rep"].get("lumbar_contribution_pct")
+        if lc is not None:
+            rows.append(("Lumbar contribution", f(lc, " %", 0), "40–75 %", 40 <= lc <= 75))
+    if "lumbar_rom" in r and movement == "flexion":
+        rom = r["lumbar_rom"]["rom"][0]
+        rows.append(("Lumbar flexion ROM", f(rom, "°"), "≥ 30°", rom is not None and rom >= 30))
+    if "dissociation" in r:
+        x = r["dissociation"]
+        rows.append(("Movement control", f(x.get("excursion_b"), "°"), f"≤ {f(x.get('tolerance'), '°', 0)}",
+                     bool(x["passed"])))
+    return rows
+
+
+class AssessmentView(QWidget):
+    title = "Assessment"
+
+    def __init__(self, engine: Engine, sessions_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.engine = engine
+        self.sessions_dir = Path(sessions_dir)
+        self.trials: list[Trial] = []
+        self.step = "setup"
+        self.trial_index = 0
+        self.folder: Path | None = None
+        self.files: list[Path] = []
+        self.calibration: CalibrationReport | None = None
+        self.results: list[tuple[Trial, Path, dict[str, Any] | None, str | None]] = []
+        self.notes: list[str] = []
+        self._phase = ""
+        self._t0 = 0.0
+        self._jobs: queue.Queue = queue.Queue()
+        self._analysing = 0
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        head = QHBoxLayout()
+        t = QLabel("Guided assessment")
+        t.setObjectName("title")
+        head.addWidget(t)
+        self.sub = QLabel("")
+        self.sub.setObjectName("subtitle")
+        head.addWidget(self.sub, 1)
+        self.rec_label = QLabel("")
+        head.addWidget(self.rec_label)
+        outer.addLayout(head)
+
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+        steps_card, sl = card("Steps")
+        self.steps = QListWidget()
+        self.steps.setMinimumWidth(230)
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        sl.addWidget(self.steps, 1)
+        body.addWidget(steps_card, 0)
+
+        main = QVBoxLayout()
+        body.addLayout(main, 1)
+        setup_card, su = card("Subject and protocol")
+        row = QHBoxLayout()
+        self.subject = QLineEdit()
+        self.subject.setPlaceholderText("pseudonymous code, e.g. S017 (no names)")
+        self.operator = QLineEdit()
+        self.operator.setPlaceholderText("operator initials")
+        self.operator.setMaximumWidth(140)
+        self.protocol = QComboBox()
+        self.protocol.addItems(list(PROTOCOLS))
+        self.begin_btn = QPushButton("Begin assessment")
+        self.begin_btn.setObjectName("primary")
+        self.begin_btn.clicked.connect(self.begin)
+        for lab, w in (("Subject", self.subject), ("Operator", self.operator), ("Protocol", self.protocol)):
+            row.addWidget(QLabel(lab))
+            row.addWidget(w, 1 if w is not self.operator else 0)
+        row.addWidget(self.begin_btn)
+        su.addLayout(row)
+        main.addWidget(setup_card)
+
+        step_card, st = card("Current step")
+        self.step_title = QLabel("Enter the subject code and choose a protocol.")
+        self.step_title.setStyleSheet("font-size: 15pt; font-weight: 600;")
+        self.instruction = QLabel("")
+        self.instruction.setWordWrap(True)
+        self.instruction.setStyleSheet("font-size: 13pt;")
+        self.countdown = QLabel("")
+        self.countdown.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.countdown.setStyleSheet(f"font-size: 48pt; font-weight: 800; color: {COLORS['accent']};")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.table = QTableWidget(0, 4)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        btns = QHBoxLayout()
+        self.redo_btn = QPushButton("Redo")
+        self.redo_btn.clicked.connect(self.redo)
+        self.action_btn = QPushButton("Continue")
+        self.action_btn.setObjectName("primary")
+        self.action_btn.setMinimumWidth(200)
+        self.action_btn.clicked.connect(self.action)
+        self.abort_btn = QPushButton("Stop trial")
+        self.abort_btn.setObjectName("danger")
+        self.abort_btn.clicked.connect(self.abort_trial)
+        btns.addStretch(1)
+        btns.addWidget(self.abort_btn)
+        btns.addWidget(self.redo_btn)
+        btns.addWidget(self.action_btn)
+        for w in (self.step_title, self.instruction, self.countdown, self.progress):
+            st.addWidget(w)
+        st.addWidget(self.table, 1)
+        st.addLayout(btns)
+        main.addWidget(step_card, 1)
+
+        notes_card, nl = card("Operator notes (Ctrl+M: marker now)")
+        nrow = QHBoxLayout()
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("e.g. patient reports pain at end of range — Enter to add")
+        self.note.returnPressed.connect(self.add_note)
+        self.note_btn = QPushButton("Add note")
+        self.note_btn.clicked.connect(self.add_note)
+        nrow.addWidget(self.note, 1)
+        nrow.addWidget(self.note_btn)
+        nl.addLayout(nrow)
+        self.notes_list = QLabel("")
+        self.notes_list.setObjectName("subtitle")
+        self.notes_list.setWordWrap(True)
+        nl.addWidget(self.notes_list)
+        main.addWidget(notes_card)
+        self.marker_shortcut = QShortcut(QKeySequence("Ctrl+M"), self)
+        self.marker_shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.marker_shortcut.activated.connect(lambda: self.add_marker())
+        engine.calibration_done.connect(self.on_calibration)
+        self._show_buttons()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _show_buttons(self, action: str | None = None, redo: bool = False, abort: bool = False,
+                      enabled: bool = True) -> None:
+        self.action_btn.setVisible(action is not None)
+        if action:
+            self.action_btn.setText(action)
+        self.action_btn.setEnabled(enabled)
+        self.redo_btn.setVisible(redo)
+        self.abort_btn.setVisible(abort)
+
+    def _set_table(self, headers: list[str], rows: list[list[str]], colors: list[str | None] | None = None) -> None:
+        self.table.clear()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(rows))
+        for r, vals in enumerate(rows):
+            for c, v in enumerate(vals):
+                it = QTableWidgetItem(v)
+                if colors and colors[r] and c == len(vals) - 1:
+                    from PySide6.QtGui import QBrush, QColor
+
+                    it.setForeground(QBrush(QColor(colors[r])))
+                self.table.setItem(r, c, it)
+
+    def _build_steps(self) -> None:
+        self.steps.clear()
+        names = ["Sensor check", "Calibration"] + [f"Trial {i + 1}: {t.movement.replace('-', ' ')}"
+                                                     for i, t in enumerate(self.trials)] + ["Results"]
+        for n in names:
+            self.steps.addItem(QListWidgetItem("○  " + n))
+
+    def _mark_step(self, index: int, state: str) -> None:
+        it = self.steps.item(index)
+        if it is None:
+            return
+        sym = {"done": "✔", "current": "▶", "todo": "○", "failed": "✖"}[state]
+        it.setText(sym + it.text()[1:])
+        if state == "current":
+            self.steps.setCurrentRow(index)
+
+    # -- flow ----------------------------------------------------------------------------------------
+    def begin(self) -> bool:
+        try:
+            code = check_subject_code(self.subject.text().strip())
+        except LumbarError as e:
+            self.sub.setText(str(e))
+            return False
+        if not self.engine.connected:
+            self.sub.setText("Connect the sensors first (Devices).")
+            return False
+        self.code = code
+        self.trials = PROTOCOLS[self.protocol.currentText()]
+        self.folder = self.sessions_dir / code / datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.files, self.results, self.notes = [], [], []
+        self.calibration = None
+        self._build_steps()
+        self.sub.setText(f"Subject {code} · {self.protocol.currentText()}")
+        self.begin_btn.setEnabled(False)
+        self.enter_sensor_check()
+        return True
+
+    def enter_sensor_check(self) -> None:
+        self.step = "sensor_check"
+        self._mark_step(0, "current")
+        self.step_title.setText("1 · Sensor check")
+        self.instruction.setText("Check that the L1 and S1 sensors are connected and streaming at their full rate.")
+        self.countdown.setText("")
+        self._show_buttons("Continue", enabled=False)
+
+    def sensor_check_ok(self) -> tuple[bool, list[list[str]], list[str | None]]:
+        rows, colors, ok = [], [], True
+        need = ["lumbar", "sacrum"]
+        rates = getattr(self.engine.source, "rates_hz", {}) or {}
+        for sid in need + [s for s in self.engine.bus.status if s not in need]:
+            st = self.engine.bus.status.get(sid)
+            rate = self.engine.achieved_rate_hz.get(sid, 0.0)
+            nominal = rates.get(sid, 100.0)
+            good = st is not None and st.connected and rate >= 0.9 * nominal and st.loss_pct < 1.0
+            if sid in need:
+                ok &= good
+            rows.append([sid, "connected" if st and st.connected else "missing", f"{rate:.0f} / {nominal:.0f} Hz",
+                         "OK" if good else ("check" if st else "required")])
+            colors.append(COLORS["ok"] if good else COLORS["bad"])
+        return ok, rows, colors
+
+    def enter_calibration(self) -> None:
+        self.step = "calibration"
+        self._mark_step(0, "done")
+        self._mark_step(1, "current")
+        self.step_title.setText("2 · Calibration")
+        self.instruction.setText("Ask the patient to stand upright, feet hip-width apart, arms relaxed, looking ahead, "
+                                 "and to keep still for 5 seconds. Angles are measured from this posture.")
+        self.countdown.setText("")
+        self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], [])
+        self._show_buttons("Start calibration")
+        self._phase = "ready"
+
+    def start_calibration(self) -> None:
+        self._phase = "countdown"
+        self._t0 = self.engine.now()
+        self._show_buttons(None)
+
+    def on_calibration(self, rep: CalibrationReport) -> None:
+        if self.step != "calibration":
+            return
+        self.calibration = rep
+        self._phase = "done"
+        rows, colors = [], []
+        for sid, q in rep.per_sensor.items():
+            rows.append([sid, f"{q.get('acc_sd_mg', float('nan')):.1f} mg (limit {q.get('limit_mg', 10):.0f})",
+                         f"{q.get('gyro_rms_dps', float('nan')):.2f} °/s", q.get("message", "")])
+            colors.append(COLORS["ok"] if q.get("ok") else COLORS["bad"])
+        self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], rows, colors)
+        self.countdown.setText("✔ Calibrated" if rep.ok else "Redo needed")
+        self.countdown.setStyleSheet(f"font-size: 32pt; font-weight: 800; color: {COLORS['ok'] if rep.ok else COLORS['bad']};")
+        self.instruction.setText("Calibration quality is shown below." if rep.ok else rep.message)
+        self._mark_step(1, "current" if not rep.ok else "done")
+        self._show_buttons("Continue to the first trial", redo=True, enabled=rep.ok)
+
+    def enter_trial(self, i: int) -> None:
+        self.step = "trial"
+        self.trial_index = i
+        self._mark_step(2 + i, "current")
+        tr = self.trials[i]
+        self.step_title.setText(f"{3 + i} · Trial: {tr.movement.replace('-', ' ')}")
+        self.instruction.setText(f"<b>Read to the patient:</b> {html.escape(tr.instruction)}<br><br>"
+                                 f"The trial starts with {STILL_S:.0f} s standing still, a countdown, then "
+                                 f"{tr.duration_s:.0f} s of the task; it stops by itself.")
+        self.countdown.setStyleSheet(f"font-size: 48pt; font-weight: 800; color: {COLORS['accent']};")
+        self.countdown.setText("")
+        self.progress.setValue(0)
+        self._phase = "ready"
+        self._show_buttons("Start trial")
+
+    def start_trial(self) -> Path:
+        tr = self.trials[self.trial_index]
+        assert self.folder is not None
+        path = self.folder / f"{self.trial_index + 1:02d}-{tr.movement}.h5"
+        cal = self.calibration
+        notes = f"assessment {self.protocol.currentText()}; trial {self.trial_index + 1} of {len(self.trials)}"
+        info = SessionInfo(subject_code=self.code, operator=self.operator.text().strip(), protocol=tr.movement,
+                           notes=notes)
+        self.engine.start_recording(path, info)
+        self.files.append(path)
+        src = self.engine.source
+        if hasattr(src, "perform"):
+            kw = {"reps": tr.reps} if tr.reps else {}
+            src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, **kw)
+        self._t0 = self.engine.now()
+        self.engine.mark("trial_start", tr.movement, self._t0)
+        self.engine.mark("calibration_start", "standing still", self._t0)
+        if cal is not None:
+            q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
+            self.engine.mark("calibration_quality", q, self._t0)
+        self._phase = "still"
+        self._show_buttons(None, abort=True)
+        self.rec_label.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {path.name}")
+        return path
+
+    def abort_trial(self) -> None:
+        if self.step == "trial" and self._phase in ("still", "moving", "waiting_start"):
+            self.engine.mark("trial_aborted", "stopped by the operator")
+            self._finish_trial()
+
+    def _finish_trial(self) -> None:
+        self.engine.mark("trial_end", "")
+        path = self.engine.stop_recording()
+        self.rec_label.setText("")
+        self._phase = "analysing"
+        self.countdown.setText("Stop ✔")
+        self.instruction.setText("Trial saved. Computing its results…")
+        tr = self.trials[self.trial_index]
+        self._analysing += 1
+
+        def work() -> None:
+            from lumbar.analysis import analyze_file
+
+            try:
+                a = analyze_file(path)
+                self._jobs.put((tr, path, a.to_dict(display=True), None))
+            except Exception as e:  # noqa: BLE001 - shown in the results
+                self._jobs.put((tr, path, None, f"{type(e).__name__}: {e}"))
+
+        threading.Thread(target=work, daemon=True, name="lumbar-assessment-analysis").start()
+
+    def enter_results(self) -> None:
+        self.step = "results"
+        self._mark_step(len(self.trials) + 2, "current")
+        self.step_title.setText(f"{len(self.trials) + 3} · Results")
+        self.instruction.setText(f"Sessions saved in {self.folder.name}/ ({len(self.files)} files). "
+                                 "Provisional criteria; open a trial in Review for details.")
+        self.countdown.setText("")
+        rows, colors = [], []
+        for tr, path, d, err in self.results:
+            if d is None:
+                rows.append([tr.movement, path.name, "analysis failed", err or ""])
+                colors.append(COLORS["bad"])
+                continue
+            for name, value, crit, passed in criteria(tr.movement, d):
+                rows.append([f"{tr.movement}: {name}", value, crit,
+                             "–" if passed is None else ("within" if passed else "outside")])
+                colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
+        self._set_table(["measure", "value", "criterion", "result"], rows, colors)
+        self._mark_step(len(self.trials) + 2, "done")
+        self._show_buttons("New assessment")
+
+    def action(self) -> None:
+        if self.step == "sensor_check":
+            self.enter_calibration()
+        elif self.step == "calibration":
+            if self._phase == "ready":
+                self.start_calibration()
+            elif self._phase == "done" and self.calibration and self.calibration.ok:
+                self.enter_trial(0)
+        elif self.step == "trial":
+            if self._phase == "ready":
+                self.start_trial()
+            elif self._phase == "result":
+                self._mark_step(2 + self.trial_index, "done")
+                if self.trial_index + 1 < len(self.trials):
+                    self.enter_trial(self.trial_index + 1)
+                else:
+                    self.enter_results()
+        elif self.step == "results":
+            self.step = "setup"
+            self.begin_btn.setEnabled(True)
+            self.steps.clear()
+            self.step_title.setText("Enter the subject code and choose a protocol.")
+            self.instruction.setText("")
+            self._set_table(["measure", "value", "criterion", "result"], [])
+            self._show_buttons(None)
+
+    def redo(self) -> None:
+        if self.step == "calibration":
+            self.enter_calibration()
+            self.start_calibration()
+        elif self.step == "trial" and self._phase == "result":
+            self.results = [r for r in self.results if r[0] is not self.trials[self.trial_index]]
+            self.enter_trial(self.trial_index)
+
+    def add_note(self) -> None:
+        text = self.note.text().strip()
+        if not text:
+            return
+        self.engine.mark("note", text)
+        self.notes.append(text)
+        self.note.clear()
+        self.notes_list.setText(" · ".join(self.notes[-6:]))
+
+    def add_marker(self, note: str = "operator marker") -> None:
+        self.engine.mark("marker", note)
+        self.notes.append(f"marker at {self.engine.now():.1f} s")
+        self.notes_list.setText(" · ".join(self.notes[-6:]))
+
+    # -- GUI timer -----------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        now = self.engine.now()
+        try:
+            tr, path, d, err = self._jobs.get_nowait()
+        except queue.Empty:
+            pass
+        else:
+            self._analysing -= 1
+            self.results.append((tr, path, d, err))
+            if self.step == "trial" and self.trials[self.trial_index] is tr:
+                self._phase = "result"
+                rows = [[n, v, c, "–" if p is None else ("within" if p else "outside")]
+                        for n, v, c, p in (criteria(tr.movement, d) if d else [])]
+                colors = [None if r[3] == "–" else (COLORS["ok"] if r[3] == "within" else COLORS["warn"]) for r in rows]
+                self._set_table(["measure", "value", "criterion", "result"], rows, colors)
+                self.instruction.setText(f"Saved {path.name}." + (f" Analysis failed: {err}" if err else ""))
+                last = self.trial_index + 1 >= len(self.trials)
+                self._show_buttons("Show results" if last else "Next trial", redo=True)
+        if self.step == "sensor_check":
+            ok, rows, colors = self.sensor_check_ok()
+            self._set_table(["sensor", "link", "rate", "check"], rows, colors)
+            self.action_btn.setEnabled(ok)
+        elif self.step == "calibration" and self._phase == "countdown":
+            left = COUNTDOWN_S - (now - self._t0)
+            if left > 0:
+                self.countdown.setText(f"{math.ceil(left)}")
+            else:
+                self.countdown.setText("Hold still…")
+                self._phase = "measuring"
+                self._t0 = now
+                if self.engine.processor is not None:
+                    self.engine.processor.calibrate(STILL_S)
+        elif self.step == "calibration" and self._phase == "measuring":
+            self.progress.setValue(int(1000 * min(1.0, (now - self._t0) / STILL_S)))
+        elif self.step == "trial" and self._phase in ("still", "moving"):
+            tr = self.trials[self.trial_index]
+            el = now - self._t0
+            total = STILL_S + tr.duration_s
+            self.progress.setValue(int(1000 * min(1.0, el / total)))
+            if self._phase == "still":
+                left = STILL_S - el
+                self.countdown.setText("Stand still" if left > COUNTDOWN_S else f"{max(1, math.ceil(left))}")
+                if left <= 0:
+                    self.engine.mark("calibration_end", "", self._t0 + STILL_S)
+                    self.engine.mark("go", "", self._t0 + STILL_S)
+                    self._phase = "moving"
+            else:
+                self.countdown.setText(f"Go!  {max(0, math.ceil(total - el))} s")
+                if el >= total:
+                    self._finish_trial()

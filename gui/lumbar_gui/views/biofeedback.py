@@ -1,0 +1,282 @@
+"""Biofeedback: a patient-facing view, readable from 3 m.
+
+The controlled angle moves as a large marker against the target band the therapist sets; the screen
+shows the repetition count against the session goal and one word of feedback per repetition
+(in band / too far / not far enough / too fast). The session is recorded like any other, with one
+``feedback`` marker per repetition, so home use shows up as adherence.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from lumbar.errors import LumbarError
+from lumbar.types import SessionInfo, check_subject_code
+from lumbar_gui.engine import COL, Engine, LiveRep
+from lumbar_gui.widgets import COLORS, ScrollBuffer, card
+
+RAD2DEG = 180.0 / math.pi
+
+#: Signals offered, with the protocol name the recording gets.
+SIGNALS = {
+    "trunk_flexion": ("Trunk flexion", "flexion"),
+    "lumbar_flexion": ("Lumbar flexion", "flexion"),
+    "pelvic_tilt": ("Pelvic tilt", "pelvic-tilt"),
+}
+
+
+def classify(rep: LiveRep, lo_deg: float, hi_deg: float, max_speed_dps: float) -> tuple[str, str]:
+    """Feedback word and colour for one repetition."""
+    peak = rep.peak_rad * RAD2DEG
+    if rep.peak_velocity_rads * RAD2DEG > max_speed_dps:
+        return "Too fast — slow down", COLORS["bad"]
+    if peak > hi_deg:
+        return "Too far", COLORS["warn"]
+    if peak < lo_deg:
+        return "Not far enough", COLORS["warn"]
+    return "In band — well done", COLORS["ok"]
+
+
+class BiofeedbackView(QWidget):
+    title = "Biofeedback"
+
+    def __init__(self, engine: Engine, sessions_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.engine = engine
+        self.sessions_dir = Path(sessions_dir)
+        self._cursor = 0
+        self._series = None
+        self.count = 0
+        self.in_band = 0
+        self.buf = ScrollBuffer(1200, 1)
+        self._xs = np.zeros(self.buf.n)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+
+        # therapist controls
+        ctl_card, ctl = card("Therapist settings")
+        row = QHBoxLayout()
+        ctl.addLayout(row)
+        self.subject = QLineEdit()
+        self.subject.setPlaceholderText("subject code, e.g. S017")
+        self.subject.setMaximumWidth(150)
+        self.signal = QComboBox()
+        for key, (label, _p) in SIGNALS.items():
+            self.signal.addItem(label, key)
+        self.lo = QDoubleSpinBox(minimum=-60, maximum=120, value=30, suffix=" °", decimals=0)
+        self.hi = QDoubleSpinBox(minimum=-60, maximum=120, value=45, suffix=" °", decimals=0)
+        self.speed = QDoubleSpinBox(minimum=5, maximum=300, value=60, suffix=" °/s", decimals=0)
+        self.goal = QSpinBox(minimum=1, maximum=200, value=10)
+        self.sound = QCheckBox("Sound cues")
+        for lab, w in (("Subject", self.subject), ("Angle", self.signal), ("Band from", self.lo), ("to", self.hi),
+                       ("Max speed", self.speed), ("Goal (reps)", self.goal)):
+            row.addWidget(QLabel(lab))
+            row.addWidget(w)
+        row.addWidget(self.sound)
+        row.addStretch(1)
+        self.start_btn = QPushButton("Start session")
+        self.start_btn.setObjectName("primary")
+        self.start_btn.clicked.connect(self.toggle_session)
+        row.addWidget(self.start_btn)
+        self.full_btn = QPushButton("Full screen")
+        self.full_btn.clicked.connect(self.toggle_full_screen)
+        row.addWidget(self.full_btn)
+        self.msg = QLabel("")
+        self.msg.setObjectName("subtitle")
+        ctl.addWidget(self.msg)
+        outer.addWidget(ctl_card)
+        for w in (self.signal, self.lo, self.hi):
+            (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(self.apply_settings)
+
+        # patient area
+        patient = QHBoxLayout()
+        outer.addLayout(patient, 1)
+        gauge_card, gl = card(None)
+        self.plot = pg.PlotWidget()
+        pi = self.plot.getPlotItem()
+        pi.setMenuEnabled(False)
+        pi.hideButtons()
+        pi.setMouseEnabled(x=False, y=False)
+        pi.hideAxis("bottom")
+        big = QFont()
+        big.setPointSize(16)
+        pi.getAxis("left").setTickFont(big)
+        pi.getAxis("left").setWidth(70)
+        pi.setXRange(-8, 0.6, padding=0)
+        pi.setYRange(-10, 70, padding=0)
+        pi.showGrid(y=True, alpha=0.2)
+        self.band = pg.LinearRegionItem(values=(30, 45), orientation="horizontal", movable=False,
+                                        brush=pg.mkBrush(165, 214, 167, 140), pen=pg.mkPen(COLORS["ok"], width=2))
+        pi.addItem(self.band)
+        self.trail = pi.plot(pen=pg.mkPen("#607d8b", width=4))
+        self.marker = pg.ScatterPlotItem(size=64, brush=pg.mkBrush(COLORS["accent"]), pen=pg.mkPen("w", width=4))
+        pi.addItem(self.marker)
+        gl.addWidget(self.plot, 1)
+        patient.addWidget(gauge_card, 3)
+
+        side_card, side = card(None)
+        self.angle_label = QLabel("–")
+        self.angle_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.angle_label.setStyleSheet("font-size: 54pt; font-weight: 700;")
+        self.angle_caption = QLabel("Trunk flexion")
+        self.angle_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.angle_caption.setStyleSheet(f"font-size: 18pt; color: {COLORS['muted']};")
+        self.count_label = QLabel("0 / 10")
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.count_label.setStyleSheet(f"font-size: 72pt; font-weight: 800; color: {COLORS['accent']};")
+        reps_caption = QLabel("repetitions")
+        reps_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        reps_caption.setStyleSheet(f"font-size: 18pt; color: {COLORS['muted']};")
+        self.feedback = QLabel("Get ready")
+        self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.feedback.setWordWrap(True)
+        self.feedback.setStyleSheet("font-size: 34pt; font-weight: 700;")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 10)
+        self.progress.setFormat("goal %v / %m")
+        self.progress.setStyleSheet("QProgressBar { height: 34px; font-size: 16pt; }")
+        self.band_caption = QLabel("")
+        self.band_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.band_caption.setStyleSheet(f"font-size: 14pt; color: {COLORS['muted']};")
+        for w in (self.angle_label, self.angle_caption, self.count_label, reps_caption, self.feedback):
+            side.addWidget(w)
+        side.addStretch(1)
+        side.addWidget(self.band_caption)
+        side.addWidget(self.progress)
+        patient.addWidget(side_card, 2)
+        engine.repetition.connect(self.on_repetition)
+        engine.sources_changed.connect(self._reset_stream)
+        self.goal.valueChanged.connect(lambda v: (self.progress.setRange(0, v), self._update_count()))
+        self.apply_settings()
+
+    # -----------------------------------------------------------------------------------------
+    @property
+    def recording(self) -> bool:
+        return self.engine.recorder is not None and getattr(self, "_recording_here", False)
+
+    def _reset_stream(self) -> None:
+        self._series, self._cursor = None, 0
+        self.buf.clear()
+
+    def apply_settings(self) -> None:
+        lo, hi = sorted((self.lo.value(), self.hi.value()))
+        key = self.signal.currentData()
+        self.band.setRegion((lo, hi))
+        self.angle_caption.setText(SIGNALS[key][0])
+        self.band_caption.setText(f"target {lo:.0f}–{hi:.0f}°")
+        self.plot.getPlotItem().setYRange(min(-10, lo - 15), max(60, hi + 20), padding=0)
+        if self.engine.processor is not None and lo > 0:
+            self.engine.processor.set_repetitions(key, 0.25 * lo * math.pi / 180, 0.6 * lo * math.pi / 180)
+
+    def toggle_session(self) -> None:
+        if self.recording:
+            self.stop_session()
+        else:
+            self.start_session()
+
+    def start_session(self) -> Path | None:
+        if not self.engine.connected:
+            self.msg.setText("Connect sensors first (Devices).")
+            return None
+        try:
+            code = check_subject_code(self.subject.text().strip())
+        except LumbarError as e:
+            self.msg.setText(str(e))
+            return None
+        key = self.signal.currentData()
+        lo, hi = sorted((self.lo.value(), self.hi.value()))
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.sessions_dir / code / f"{code}_{stamp}_biofeedback.h5"
+        info = SessionInfo(subject_code=code, protocol=SIGNALS[key][1],
+                           notes=f"biofeedback: {SIGNALS[key][0].lower()} band {lo:.0f}-{hi:.0f} deg, "
+                                 f"max speed {self.speed.value():.0f} deg/s, goal {self.goal.value()} repetitions")
+        self.engine.start_recording(path, info)
+        self._recording_here = True
+        self.engine.mark("biofeedback_start", info.notes)
+        self.apply_settings()
+        if self.engine.processor is not None:
+            self.engine.processor.reset_repetitions()
+        self.count = self.in_band = 0
+        self._update_count()
+        self.feedback.setText("Go!")
+        self.feedback.setStyleSheet(f"font-size: 34pt; font-weight: 700; color: {COLORS['text']};")
+        self.start_btn.setText("Stop session")
+        self.start_btn.setObjectName("danger")
+        self.start_btn.setStyle(self.start_btn.style())
+        self.msg.setText(f"Recording to {path.name}")
+        return path
+
+    def stop_session(self) -> Path | None:
+        if not self.recording:
+            return None
+        self.engine.mark("biofeedback_end", f"{self.count} repetitions, {self.in_band} in band")
+        path = self.engine.stop_recording()
+        self._recording_here = False
+        self.start_btn.setText("Start session")
+        self.start_btn.setObjectName("primary")
+        self.start_btn.setStyle(self.start_btn.style())
+        self.msg.setText(f"Saved {path.name if path else ''}: {self.count} repetitions, {self.in_band} in band")
+        return path
+
+    def toggle_full_screen(self) -> None:
+        win = self.window()
+        win.showNormal() if win.isFullScreen() else win.showFullScreen()
+
+    def _update_count(self) -> None:
+        self.count_label.setText(f"{self.count} / {self.goal.value()}")
+        self.progress.setValue(min(self.count, self.goal.value()))
+
+    def on_repetition(self, rep: LiveRep) -> None:
+        if rep.signal != self.signal.currentData():
+            return
+        lo, hi = sorted((self.lo.value(), self.hi.value()))
+        text, color = classify(rep, lo, hi, self.speed.value())
+        self.count += 1
+        self.in_band += text.startswith("In band")
+        self._update_count()
+        if self.count >= self.goal.value():
+            text = f"{text}<br><span style='font-size:24pt'>Goal reached!</span>"
+        self.feedback.setText(text)
+        self.feedback.setStyleSheet(f"font-size: 34pt; font-weight: 700; color: {color};")
+        if self.sound.isChecked():
+            QApplication.beep()
+        if self.recording:
+            self.engine.mark("feedback", f"rep {self.count}: {text.split('<')[0]} (peak {rep.peak_rad * RAD2DEG:.0f} deg, "
+                                         f"{rep.peak_velocity_rads * RAD2DEG:.0f} deg/s)")
+
+    def refresh(self) -> None:
+        proc = self.engine.processor
+        if proc is None:
+            return
+        if self._series is not proc.series:
+            self._series, self._cursor = proc.series, 0
+            self.apply_settings()
+        t, x, self._cursor, _ = proc.series.since(self._cursor)
+        col = COL[self.signal.currentData()]
+        if len(t):
+            self.buf.extend(t, x[:, col:col + 1] * RAD2DEG)
+        tt, xx = self.buf.view()
+        if not len(tt):
+            return
+        now = tt[-1]
+        xs = self._xs[: len(tt)]
+        np.subtract(tt, now, out=xs)
+        self.trail.setData(xs, xx[:, 0], connect="finite")
+        v = float(xx[-1, 0])
+        lo, hi = sorted((self.lo.value(), self.hi.value()))
+        if np.isfinite(v):
+            color = COLORS["ok"] if lo <= v <= hi else (COLORS["warn"] if v > hi else COLORS["accent"])
+            self.marker.setData([0.0], [v], brush=pg.mkBrush(color))
+            self.angle_label.setText(f"{v:.0f}°")
+        else:
+            self.angle_label.setText("–")

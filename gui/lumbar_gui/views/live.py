@@ -1,0 +1,175 @@
+"""Live view: raw signals per sensor, lumbar angles, pelvic tilt, stabilogram, repetition counter."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget, QHeaderView)
+
+from lumbar_gui.engine import COL, Engine, LiveRep
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, BigValue, ScrollingPlot, Stabilogram, card
+
+RAD2DEG = 180.0 / math.pi
+
+
+class LiveView(QWidget):
+    """Everything the sensors say, as it happens."""
+
+    title = "Live"
+
+    def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.engine = engine
+        self._raw: dict[str, tuple[Any, int, ScrollingPlot, ScrollingPlot]] = {}
+        self._derived_cursor = 0
+        self._series = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        head = QHBoxLayout()
+        t = QLabel("Live signals")
+        t.setObjectName("title")
+        head.addWidget(t)
+        self.state = QLabel("")
+        self.state.setObjectName("subtitle")
+        head.addWidget(self.state, 1)
+        self.cal_button = QPushButton("Zero posture (stand still 5 s)")
+        self.cal_button.setToolTip("Calibrate: the patient stands upright and still for 5 s; angles are zero there")
+        self.cal_button.clicked.connect(lambda: self.engine.processor and self.engine.processor.calibrate(5.0))
+        head.addWidget(self.cal_button)
+        outer.addLayout(head)
+
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+        # left: raw signals
+        raw_card, raw_lay = card("Raw signals per sensor")
+        self.raw_grid = QGridLayout()
+        self.raw_grid.setSpacing(4)
+        raw_host = QWidget()
+        raw_host.setLayout(self.raw_grid)
+        raw_lay.addWidget(raw_host, 1)
+        body.addWidget(raw_card, 5)
+        # right: kinematics
+        right = QVBoxLayout()
+        body.addLayout(right, 6)
+        kin_card, kin_lay = card("Kinematics (relative to the zero posture)")
+        self.angles = ScrollingPlot("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
+                                    AXIS_COLORS, unit="deg", scale=RAD2DEG, finite=True, y_range=(-30, 70))
+        self.tilts = ScrollingPlot("Pelvic tilt and trunk flexion", ("pelvic tilt (anterior +)", "trunk flexion"),
+                                   ("#8e44ad", "#455a64"), unit="deg", scale=RAD2DEG, finite=True, y_range=(-20, 90))
+        kin_lay.addWidget(self.angles, 1)
+        kin_lay.addWidget(self.tilts, 1)
+        right.addWidget(kin_card, 3)
+        bottom = QHBoxLayout()
+        right.addLayout(bottom, 2)
+        st_card, st_lay = card("Postural sway")
+        self.stabilogram = Stabilogram()
+        st_lay.addWidget(self.stabilogram, 1)
+        self.sway_label = QLabel("95 % ellipse: –")
+        self.sway_label.setObjectName("subtitle")
+        st_lay.addWidget(self.sway_label)
+        bottom.addWidget(st_card, 1)
+        rep_card, rep_lay = card("Repetitions (trunk flexion)")
+        nums = QHBoxLayout()
+        self.rep_count = BigValue("repetitions", "0", size_pt=30, color=COLORS["accent"])
+        self.cur_angle = BigValue("trunk flexion now", "–", size_pt=22)
+        nums.addWidget(self.rep_count)
+        nums.addWidget(self.cur_angle)
+        rep_lay.addLayout(nums)
+        self.rep_table = QTableWidget(0, 5)
+        self.rep_table.setHorizontalHeaderLabels(["#", "ROM °", "duration s", "peak °/s", "quality"])
+        self.rep_table.verticalHeader().setVisible(False)
+        self.rep_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.rep_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        rep_lay.addWidget(self.rep_table, 1)
+        bottom.addWidget(rep_card, 1)
+        engine.sources_changed.connect(self.rebuild)
+        engine.repetition.connect(self.on_repetition)
+
+    # -----------------------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """One row of (acc, gyro) plots per sensor on the bus."""
+        while self.raw_grid.count():
+            w = self.raw_grid.takeAt(0).widget()
+            if w is not None:
+                w.setParent(None)
+                w.deleteLater()
+        self._raw.clear()
+        self._derived_cursor = 0
+        self._series = None
+        for p in (self.angles, self.tilts, self.stabilogram):
+            p.clear_data()
+        self.rep_table.setRowCount(0)
+        self.rep_count.set("0")
+        if not self.engine.connected:
+            return
+        rates = getattr(self.engine.source, "rates_hz", {}) or {}
+        for row, (sid, ring) in enumerate(self.engine.bus.rings.items()):
+            rate = rates.get(sid, 100.0)
+            short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
+            acc = ScrollingPlot(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
+                                legend=row == 0, y_range=(-15, 15))
+            gyr = ScrollingPlot(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
+                                scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
+            self.raw_grid.addWidget(acc, row, 0)
+            self.raw_grid.addWidget(gyr, row, 1)
+            self._raw[sid] = (ring, max(0, ring.total - int(10 * rate)), acc, gyr)
+
+    def on_repetition(self, rep: LiveRep) -> None:
+        if rep.signal != "trunk_flexion":
+            return
+        self.rep_count.set(str(rep.index))
+        self.rep_table.insertRow(0)
+        quality = "ok" if rep.valid else (rep.reason or "rejected")
+        if rep.valid and rep.sparc < -5:
+            quality = "jerky"
+        vals = [str(rep.index), f"{rep.rom_rad * RAD2DEG:.0f}", f"{rep.duration_s:.1f}",
+                f"{rep.peak_velocity_rads * RAD2DEG:.0f}", quality]
+        for c, v in enumerate(vals):
+            it = QTableWidgetItem(v)
+            it.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.rep_table.setItem(0, c, it)
+        while self.rep_table.rowCount() > 6:
+            self.rep_table.removeRow(self.rep_table.rowCount() - 1)
+
+    def refresh(self) -> None:
+        """Pull what is new from the rings and redraw (GUI timer)."""
+        eng = self.engine
+        for sid, (ring, cursor, acc, gyr) in list(self._raw.items()):
+            if eng.bus.rings.get(sid) is not ring:
+                continue
+            b, cursor, _missed = ring.since(cursor)
+            self._raw[sid] = (ring, cursor, acc, gyr)
+            if len(b):
+                acc.append(b.time_s, b.acc)
+                gyr.append(b.time_s, b.gyro)
+            acc.redraw()
+            gyr.redraw()
+        proc = eng.processor
+        if proc is None:
+            self.state.setText("No sensors connected — go to Devices.")
+            return
+        if self._series is not proc.series:
+            self._series, self._derived_cursor = proc.series, 0
+        t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
+        if len(t):
+            self.angles.append(t, x[:, 0:3])
+            self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
+            self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]])
+            tf = x[-1, COL["trunk_flexion"]]
+            self.cur_angle.set("–" if not np.isfinite(tf) else f"{tf * RAD2DEG:.0f}°")
+        self.angles.redraw()
+        self.tilts.redraw()
+        self.stabilogram.redraw()
+        if np.isfinite(self.stabilogram.area):
+            self.sway_label.setText(f"95 % confidence ellipse (last 30 s): {self.stabilogram.area:.4f} (m/s²)²")
+        if not proc.ready.is_set():
+            self.state.setText("Loading the orientation filter…")
+        elif proc.calibrated:
+            self.state.setText("Calibrated: angles are relative to the recorded zero posture.")
+        else:
+            self.state.setText("Provisional zero (first second of data) — ask the patient to stand still and "
+                               "press ‘Zero posture’.")

@@ -1,0 +1,418 @@
+"""Review: open a session file (or drop it here), scrub and replay, markers, recompute metrics, report, export.
+
+Reading and processing run in a worker thread; the view polls for the result. "Recompute metrics"
+runs exactly what ``lumbar analyze`` runs (:func:`lumbar.analysis.analyze_file`, results stored in the file).
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QTextBrowser,
+                               QVBoxLayout, QWidget)
+
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, card
+
+RAD2DEG = 180.0 / math.pi
+SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """Read + process + analyse (worker thread)."""
+    from lumbar.analysis import analyze, read_analysis
+    from lumbar.pipeline import process_session
+    from lumbar.storage import read_session
+
+    session = read_session(path, load_truth=False)
+    out: dict[str, Any] = {"session": session, "processed": None, "analysis": None, "error": None,
+                           "stored": read_analysis(path)}
+    try:
+        processed = process_session(session, method="offline")
+        analysis, processed = analyze(session, processed)
+        out["processed"], out["analysis"] = processed, analysis
+    except Exception as e:  # shown to the operator: the raw data are still reviewable
+        out["error"] = f"{type(e).__name__}: {e}"
+    return out
+
+
+def _recompute(path: Path) -> dict[str, Any]:
+    from lumbar.analysis import analyze_file
+
+    return {"recomputed": analyze_file(path)}
+
+
+class ReviewView(QWidget):
+    title = "Review"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("page")
+        self.setAcceptDrops(True)
+        self.path: Path | None = None
+        self.data: dict[str, Any] | None = None
+        self.analysis: Any = None  # the last Analysis shown
+        self._jobs: queue.Queue = queue.Queue()
+        self._busy = False
+        self._playing = False
+        self._play_wall = 0.0
+        self._play_t0 = 0.0
+        self._marker_items: list[Any] = []
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 12, 16, 12)
+        head = QHBoxLayout()
+        t = QLabel("Review a session")
+        t.setObjectName("title")
+        head.addWidget(t)
+        self.info = QLabel("Open a session file, or drop one here.")
+        self.info.setObjectName("subtitle")
+        head.addWidget(self.info, 1)
+        self.open_btn = QPushButton("Open…")
+        self.open_btn.setObjectName("primary")
+        self.open_btn.clicked.connect(self.choose_file)
+        self.recompute_btn = QPushButton("Recompute metrics")
+        self.recompute_btn.clicked.connect(self.recompute)
+        self.report_btn = QPushButton("Open report")
+        self.report_btn.clicked.connect(self.open_report)
+        self.export_btn = QPushButton("Export CSV…")
+        self.export_btn.clicked.connect(self.choose_export)
+        for b in (self.open_btn, self.recompute_btn, self.report_btn, self.export_btn):
+            head.addWidget(b)
+        outer.addLayout(head)
+
+        body = QHBoxLayout()
+        outer.addLayout(body, 1)
+        left = QVBoxLayout()
+        body.addLayout(left, 3)
+        plot_card, pl = card("Signals and markers")
+        self.glw = pg.GraphicsLayoutWidget()
+        self.p_angles = self.glw.addPlot(row=0, col=0)
+        self.p_tilt = self.glw.addPlot(row=1, col=0)
+        self.p_raw = self.glw.addPlot(row=2, col=0)
+        for p, title, unit in ((self.p_angles, "Lumbar angles", "deg"), (self.p_tilt, "Pelvic tilt / trunk flexion", "deg"),
+                               (self.p_raw, "Raw acceleration (first sensor)", "m/s²")):
+            p.setTitle(f"<span style='color:{COLORS['text']};font-size:10pt'>{title}</span>")
+            p.showGrid(x=True, y=True, alpha=0.25)
+            p.setLabel("left", unit)
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+            p.setMenuEnabled(False)
+        self.p_raw.setLabel("bottom", "time", "s")
+        self.p_tilt.setXLink(self.p_angles)
+        self.p_raw.setXLink(self.p_angles)
+        self.p_angles.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=3)
+        self.p_tilt.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=2)
+        self.cursors = []
+        for p in (self.p_angles, self.p_tilt, self.p_raw):
+            c = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen(COLORS["rec"], width=2))
+            c.sigPositionChanged.connect(self._cursor_moved)
+            p.addItem(c)
+            self.cursors.append(c)
+        pl.addWidget(self.glw, 1)
+        scrub = QHBoxLayout()
+        self.play_btn = QPushButton("▶ Play")
+        self.play_btn.clicked.connect(self.toggle_play)
+        self.speed = QComboBox()
+        self.speed.addItems(["×1", "×2", "×4"])
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 1000)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.readout = QLabel("")
+        self.readout.setMinimumWidth(360)
+        scrub.addWidget(self.play_btn)
+        scrub.addWidget(self.speed)
+        scrub.addWidget(self.slider, 1)
+        scrub.addWidget(self.readout)
+        pl.addLayout(scrub)
+        left.addWidget(plot_card, 1)
+        res_card, rl = card("Results")
+        self.results = QTextBrowser()
+        self.results.setOpenExternalLinks(False)
+        rl.addWidget(self.results, 1)
+        body.addWidget(res_card, 2)
+        self._t_range = (0.0, 1.0)
+        self._curves: dict[str, Any] = {}
+
+    # -- opening -----------------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Session files (*.h5 *.hdf5);;All files (*)")
+        if path:
+            self.open(path)
+
+    def dragEnterEvent(self, e: Any) -> None:  # noqa: N802 (Qt name)
+        urls = e.mimeData().urls() if e.mimeData().hasUrls() else []
+        if any(u.toLocalFile().lower().endswith(SESSION_SUFFIXES) for u in urls):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: Any) -> None:  # noqa: N802
+        for u in e.mimeData().urls():
+            if u.toLocalFile().lower().endswith(SESSION_SUFFIXES):
+                self.open(u.toLocalFile())
+                break
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        self._busy = True
+
+        def main() -> None:
+            try:
+                self._jobs.put(("ok", fn(*args)))
+            except Exception as e:  # noqa: BLE001 - shown in the view
+                self._jobs.put(("error", f"{type(e).__name__}: {e}"))
+
+        threading.Thread(target=main, daemon=True, name="lumbar-review").start()
+
+    def open(self, path: str | Path) -> None:
+        """Load a session in the background (the view stays responsive)."""
+        self.path = Path(path)
+        self.info.setText(f"Loading {self.path.name}…")
+        self.results.setHtml("<p>Processing…</p>")
+        self._run(_load, self.path)
+
+    def recompute(self) -> None:
+        """Compute the metrics as ``lumbar analyze`` does, store them in the file and show them."""
+        if self.path is None or self._busy:
+            return
+        self.info.setText(f"Recomputing metrics of {self.path.name}…")
+        self._run(_recompute, self.path)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    # -- polled by the GUI timer ---------------------------------------------------------------
+    def refresh(self) -> None:
+        try:
+            status, payload = self._jobs.get_nowait()
+        except queue.Empty:
+            payload = None
+        if payload is not None:
+            self._busy = False
+            if status == "error":
+                self.info.setText(f"Could not open: {payload}")
+                self.results.setHtml(f"<p style='color:{COLORS['bad']}'>{html.escape(payload)}</p>")
+            elif "recomputed" in payload:
+                self.analysis = payload["recomputed"]
+                self._show_results()
+                self.info.setText(f"{self.path.name}: metrics recomputed and stored in the file")
+            else:
+                self.data = payload
+                self.analysis = payload["analysis"]
+                self._show_session()
+        if self._playing and self.data is not None:
+            sp = float(self.speed.currentText()[1:])
+            t = self._play_t0 + (time.monotonic() - self._play_wall) * sp
+            if t >= self._t_range[1]:
+                t = self._t_range[1]
+                self.toggle_play()
+            self.set_cursor(t)
+
+    # -- drawing -------------------------------------------------------------------------------------
+    def _show_session(self) -> None:
+        d = self.data
+        s = d["session"]
+        p = d["processed"]
+        for plot in (self.p_angles, self.p_tilt, self.p_raw):
+            for item in list(plot.listDataItems()):
+                plot.removeItem(item)
+        for item, plot in self._marker_items:
+            plot.removeItem(item)
+        self._marker_items = []
+        dur = max((float(b.time_s[-1]) for b in s.data.values() if len(b)), default=0.0)
+        self._t_range = (0.0, dur)
+        self.info.setText(f"{self.path.name} — subject {s.info.subject_code}, protocol {s.info.protocol or '–'}, "
+                          f"{dur:.0f} s, sensors: {', '.join(s.data)}" + ("" if s.complete else "  (recording interrupted)"))
+        if p is not None:
+            t = p.time_s
+            if p.lumbar_angles is not None:
+                for i, (nm, c) in enumerate(zip(("flexion", "lateral bend", "rotation"), AXIS_COLORS)):
+                    self.p_angles.plot(t, p.lumbar_angles[:, i] * RAD2DEG, pen=pg.mkPen(c, width=1.5), name=nm)
+            if p.pelvic_tilt is not None:
+                self.p_tilt.plot(t, p.pelvic_tilt * RAD2DEG, pen=pg.mkPen("#8e44ad", width=1.5), name="pelvic tilt")
+            if p.trunk_flexion is not None:
+                self.p_tilt.plot(t, p.trunk_flexion * RAD2DEG, pen=pg.mkPen("#455a64", width=1.5), name="trunk flexion")
+        first = next(iter(s.data.values()))
+        for i, c in enumerate(AXIS_COLORS):
+            self.p_raw.plot(first.time_s, first.acc[:, i], pen=pg.mkPen(c, width=1))
+        for ev in s.events:
+            for plot in (self.p_angles, self.p_tilt, self.p_raw):
+                line = pg.InfiniteLine(pos=ev.time_s, angle=90, pen=pg.mkPen("#90a4ae", width=1, style=Qt.PenStyle.DashLine),
+                                       label=ev.label if plot is self.p_angles else None,
+                                       labelOpts={"position": 0.92, "color": COLORS["muted"], "rotateAxis": (1, 0),
+                                                  "anchors": [(0, 0), (0, 0)]})
+                line.setToolTip(f"{ev.time_s:.1f} s  {ev.label}  {ev.note}")
+                plot.addItem(line)
+                self._marker_items.append((line, plot))
+        self.p_angles.setXRange(0, dur, padding=0.01)
+        self.set_cursor(0.0)
+        self._show_results()
+
+    def _show_results(self) -> None:
+        from lumbar.analysis import format_analysis
+
+        parts = []
+        if self.data and self.data.get("error"):
+            parts.append(f"<p style='color:{COLORS['bad']}'><b>Processing failed:</b> {html.escape(self.data['error'])}</p>")
+        if self.analysis is not None:
+            parts.append(_results_html(self.analysis.to_dict(display=True)))
+            parts.append("<h4>As printed by <code>lumbar analyze</code></h4><pre style='font-size:8.5pt'>"
+                         + html.escape(format_analysis(self.analysis)) + "</pre>")
+        if self.data and self.data["session"].events:
+            rows = "".join(f"<tr><td>{e.time_s:.1f}</td><td>{html.escape(e.label)}</td><td>{html.escape(e.note)}</td></tr>"
+                           for e in self.data["session"].events)
+            parts.append("<h4>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
+                         "<tr><th align=left>s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
+        self.results.setHtml("".join(parts))
+
+    # -- scrubbing -----------------------------------------------------------------------------------
+    def set_cursor(self, t: float) -> None:
+        lo, hi = self._t_range
+        t = min(max(t, lo), hi)
+        for c in self.cursors:
+            c.blockSignals(True)
+            c.setValue(t)
+            c.blockSignals(False)
+        self.slider.blockSignals(True)
+        self.slider.setValue(int(1000 * (t - lo) / max(hi - lo, 1e-9)))
+        self.slider.blockSignals(False)
+        self._update_readout(t)
+
+    def _slider_moved(self, v: int) -> None:
+        lo, hi = self._t_range
+        self.set_cursor(lo + (hi - lo) * v / 1000)
+
+    def _cursor_moved(self, line: Any) -> None:
+        self.set_cursor(float(line.value()))
+
+    def _update_readout(self, t: float) -> None:
+        p = self.data["processed"] if self.data else None
+        if p is None:
+            self.readout.setText(f"{t:6.1f} s")
+            return
+        i = int(np.clip(np.searchsorted(p.time_s, t), 0, len(p.time_s) - 1))
+        parts = [f"{t:6.1f} s"]
+        if p.lumbar_angles is not None:
+            parts.append(f"lumbar flexion {p.lumbar_angles[i, 0] * RAD2DEG:5.1f}°")
+        if p.pelvic_tilt is not None:
+            parts.append(f"pelvic tilt {p.pelvic_tilt[i] * RAD2DEG:5.1f}°")
+        if p.trunk_flexion is not None:
+            parts.append(f"trunk {p.trunk_flexion[i] * RAD2DEG:5.1f}°")
+        self.readout.setText("   ".join(parts))
+
+    def toggle_play(self) -> None:
+        if self.data is None:
+            return
+        self._playing = not self._playing
+        if self._playing:
+            cur = float(self.cursors[0].value())
+            self._play_t0 = 0.0 if cur >= self._t_range[1] - 0.05 else cur
+            self._play_wall = time.monotonic()
+        self.play_btn.setText("❚❚ Pause" if self._playing else "▶ Play")
+
+    # -- report & export -----------------------------------------------------------------------------
+    def write_report(self, out: Path | None = None) -> Path | None:
+        """An HTML report beside the session (the project's report module when it is installed)."""
+        if self.path is None or self.analysis is None:
+            return None
+        try:
+            import lumbar.report as rep  # type: ignore[import-not-found]
+
+            for name in ("write_report", "render_report", "report_file"):
+                fn = getattr(rep, name, None)
+                if callable(fn):
+                    r = fn(self.path)
+                    if isinstance(r, (str, Path)) and Path(r).exists():
+                        return Path(r)
+        except Exception:  # noqa: BLE001 - fall back to the built-in page
+            pass
+        from lumbar.analysis import format_analysis
+
+        out = out or self.path.with_suffix(".report.html")
+        img = out.with_suffix(".png")
+        self.glw.grab().save(str(img))
+        s = self.data["session"] if self.data else None
+        head = (f"<h1>Session report</h1><p>Subject <b>{html.escape(s.info.subject_code)}</b> · protocol "
+                f"<b>{html.escape(s.info.protocol)}</b> · {html.escape(s.info.start_time_utc)} UTC</p>") if s else ""
+        body = (f"<html><head><meta charset='utf-8'><title>{html.escape(self.path.name)}</title>"
+                "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#1f2a33}"
+                "td,th{padding:3px 8px;border-bottom:1px solid #e0e0e0}</style></head><body>"
+                + head + _results_html(self.analysis.to_dict(display=True)) + f"<img src='{img.name}' width='100%'>"
+                + "<pre>" + html.escape(format_analysis(self.analysis)) + "</pre></body></html>")
+        out.write_text(body, encoding="utf-8")
+        return out
+
+    def open_report(self) -> None:
+        out = self.write_report()
+        if out is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(out)))
+
+    def choose_export(self) -> None:
+        if self.path is None:
+            return
+        dest, _ = QFileDialog.getSaveFileName(self, "Export signals", str(self.path.with_suffix(".csv")), "CSV (*.csv)")
+        if dest:
+            self.export_csv(Path(dest))
+
+    def export_csv(self, dest: Path) -> Path | None:
+        """Processed signals (degrees) as CSV, and the results beside it as JSON."""
+        p = self.data["processed"] if self.data else None
+        if p is None:
+            return None
+        cols = {"time_s": p.time_s}
+        if p.lumbar_angles is not None:
+            cols.update(lumbar_flexion_deg=p.lumbar_angles[:, 0] * RAD2DEG, lumbar_lateral_deg=p.lumbar_angles[:, 1] * RAD2DEG,
+                        lumbar_rotation_deg=p.lumbar_angles[:, 2] * RAD2DEG)
+        if p.pelvic_tilt is not None:
+            cols["pelvic_tilt_deg"] = p.pelvic_tilt * RAD2DEG
+        if p.trunk_flexion is not None:
+            cols["trunk_flexion_deg"] = p.trunk_flexion * RAD2DEG
+        arr = np.column_stack(list(cols.values()))
+        np.savetxt(dest, arr, delimiter=",", header=",".join(cols), comments="", fmt="%.5f")
+        if self.analysis is not None:
+            dest.with_suffix(".json").write_text(json.dumps(self.analysis.to_dict(display=True), indent=2, default=str))
+        self.info.setText(f"Exported {dest.name}")
+        return dest
+
+
+def _fmt(v: Any, unit: str = "", nd: int = 1) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    return f"{v:.{nd}f}{unit}"
+
+
+def _results_html(d: dict[str, Any]) -> str:
+    """The main numbers as a small table (degrees)."""
+    r = d["results"]
+    rows: list[tuple[str, str]] = []
+    if "lumbar_rom" in r:
+        rom = r["lumbar_rom"]["rom"]
+        rows += [("Lumbar ROM flexion/extension", _fmt(rom[0], "°")), ("Lumbar ROM lateral bending", _fmt(rom[1], "°")),
+                 ("Lumbar ROM axial rotation", _fmt(rom[2], "°"))]
+    if "repetitions" in r:
+        rs = r["repetitions"]
+        rows.append(("Repetitions", str(rs["count"])))
+        roms = [x["rom"] for x in rs["repetitions"]]
+        if roms:
+            rows.append(("Mean ROM per repetition", _fmt(float(np.mean(roms)), "°")))
+        c = rs.get("consistency") or {}
+        if c:
+            rows.append(("ROM variability (CV)", _fmt(c.get("cv_rom_pct"), " %")))
+    if "rhythm_first_rep" in r:
+        rows.append(("Lumbar contribution (rep 1)", _fmt(r["rhythm_first_rep"].get("lumbar_contribution_pct"), " %", 0)))
+    if "dissociation" in r:
+        x = r["dissociation"]
+        rows.append(("Movement control", "PASS" if x["passed"] else "FAIL"))
+    if "sway" in r and r["sway"].get("valid", True):
+        c = r["sway"]["combined"]
+        rows += [("Sway RMS", _fmt(c["rms"], " m/s²", 4)), ("Sway 95 % ellipse", _fmt(c.get("area_ce"), " (m/s²)²", 5))]
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
+    return (f"<h3 style='margin-bottom:4px'>{html.escape(d.get('protocol') or 'Session')}</h3>"
+            f"<table cellspacing=0 cellpadding=4 width='100%'>{body}</table>")

@@ -1,0 +1,50 @@
+"""GUI test fixtures: the real main window, offscreen, with the demo sensors replayed faster than real time."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+pytest.importorskip("pytestqt")
+
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    from lumbar_gui.app import MainWindow
+    from lumbar_gui.widgets import apply_style
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if not app.property("lumbar_styled"):
+        apply_style(app)
+        app.setProperty("lumbar_styled", True)
+    win = MainWindow(sessions_dir=tmp_path / "sessions", demo_speed=6.0)
+    qtbot.addWidget(win)
+    win.resize(1440, 900)
+    win.show()
+    yield win
+    win.close()  # finalises any recording and stops the workers
+
+
+def connect_demo(qtbot, win, placements=("lumbar", "sacrum")):
+    for row, pl in enumerate(placements):
+        win.devices.assign(row, pl)
+    assert win.devices.connect_assigned()
+    qtbot.waitUntil(lambda: all(win.engine.bus.rings[p].total > 200 for p in placements), timeout=20000)
+    qtbot.waitUntil(lambda: win.engine.processor.ready.is_set() and win.engine.processor.series.total > 50,
+                    timeout=20000)
+
+
+def save_screenshot(win, view, name):
+    """Grab one view (offscreen) into docs/images/gui-<name>.png."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    win.show_view(view)
+    view.refresh()
+    pix = win.grab()
+    path = IMAGES / f"gui-{name}.png"
+    assert pix.save(str(path))
+    return path

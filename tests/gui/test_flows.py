@@ -1,0 +1,148 @@
+"""The main flows, driven on the real widgets with the demo sensors (emulated patient)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.gui.conftest import connect_demo, save_screenshot
+
+
+def _analyze_cli(path, capsys):
+    from lumbar.cli import main
+
+    capsys.readouterr()
+    assert main(["analyze", "--json", "--no-store", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    out.pop("file")
+    return out
+
+
+def test_assessment_save_and_review_equals_analyze(qtbot, window, capsys):
+    win = window
+    connect_demo(qtbot, win)
+    save_screenshot(win, win.devices, "devices")
+
+    a = win.assessment
+    win.show_view(a)
+    a.subject.setText("S017")
+    a.operator.setText("AB")
+    a.protocol.setCurrentIndex(0)  # quiet standing + flexion
+    assert a.begin()
+    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)  # sensor check passes
+    a.action()  # → calibration
+    a.action()  # start calibration
+    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    assert a.calibration.ok, a.calibration.message
+    a.action()  # → trial 1
+    assert a.step == "trial" and a.trials[0].movement == "quiet-standing"
+    a.action()  # start trial 1 (recording)
+    qtbot.wait(300)
+    qtbot.keyClick(a, "M", modifier=__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.KeyboardModifier.ControlModifier)
+    a.note.setText("patient comfortable")
+    a.add_note()
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=60000)
+    a.action()  # → trial 2
+    a.action()  # start the flexion set
+    qtbot.waitUntil(lambda: a._phase == "moving", timeout=20000)
+    qtbot.waitUntil(lambda: len(win.engine.repetitions) >= 2, timeout=60000)
+    save_screenshot(win, win.live, "live")
+    win.show_view(a)
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=60000)
+    a.action()  # → results
+    assert a.step == "results"
+    save_screenshot(win, a, "assessment")
+    assert len(a.files) == 2 and all(p.exists() for p in a.files)
+    for trial, path, d, err in a.results:
+        assert err is None, err
+    # the recorded files: valid, markers of every step, nothing dropped between bus and file
+    from lumbar.storage import read_session, validate_file
+
+    for p in a.files:
+        assert validate_file(p).ok
+        labels = [e.label for e in read_session(p).events]
+        for lab in ("trial_start", "calibration_start", "calibration_quality", "calibration_end", "go", "trial_end"):
+            assert lab in labels, (p.name, labels)
+    first = read_session(a.files[0])
+    assert {"marker", "note"} <= {e.label for e in first.events}
+    assert win.engine._last_recorder.missed == 0
+
+    # reopen the flexion trial in Review: the results equal `lumbar analyze` on the same file
+    flex = a.files[1]
+    r = win.review
+    win.show_view(r)
+    r.open(flex)
+    qtbot.waitUntil(lambda: not r.busy and r.data is not None, timeout=60000)
+    assert r.analysis is not None, r.data.get("error")
+    cli = _analyze_cli(flex, capsys)
+    assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
+    assert r.analysis.results["repetitions"].count >= 3
+    r.recompute()
+    qtbot.waitUntil(lambda: not r.busy, timeout=60000)
+    assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
+    r.set_cursor(12.0)
+    save_screenshot(win, r, "review")
+    out = r.export_csv(flex.with_suffix(".csv"))
+    data = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert data.shape[1] == 6 and len(data) > 1000
+    report = r.write_report()
+    assert report is not None and report.exists()
+
+
+def test_biofeedback_session_records_and_gives_feedback(qtbot, window):
+    win = window
+    connect_demo(qtbot, win)
+    b = win.biofeedback
+    win.show_view(b)
+    b.subject.setText("S017")
+    b.lo.setValue(35)
+    b.hi.setValue(70)
+    b.goal.setValue(3)
+    path = b.start_session()
+    assert path is not None
+    win.engine.source.perform("flexion", 45.0, reps=4)
+    qtbot.waitUntil(lambda: b.count >= 2, timeout=60000)
+    save_screenshot(win, b, "biofeedback")
+    assert b.feedback.text()
+    out = b.stop_session()
+    from lumbar.storage import read_session
+
+    s = read_session(out)
+    fb = [e for e in s.events if e.label == "feedback"]
+    assert len(fb) == b.count and s.info.protocol == "flexion"
+
+
+def test_sensor_dropout_shows_and_recording_continues(qtbot, window, tmp_path):
+    from lumbar.storage import read_session
+    from lumbar.types import SampleFlag, SessionInfo
+
+    win = window
+    connect_demo(qtbot, win)
+    win.show_view(win.devices)
+    rec = win.engine.start_recording(tmp_path / "drop.h5", SessionInfo("S001", protocol="quiet-standing"))
+    qtbot.wait(300)
+    win.engine.source.drop("sacrum", 3.0)
+    qtbot.waitUntil(lambda: not win.engine.bus.status["sacrum"].connected, timeout=5000)
+    win.devices.refresh()
+    row = [e.address for e in win.devices.entries].index(win.engine.bus.status["sacrum"].address)
+    assert win.devices.table.item(row, 6).text() == "link lost"
+    qtbot.waitUntil(lambda: win.engine.bus.status["sacrum"].connected, timeout=10000)
+    qtbot.wait(300)
+    win.close()  # closing during a recording finalises the file
+    s = read_session(rec.path)
+    assert s.complete
+    assert s.data["sacrum"].has_flag(SampleFlag.GAP_BEFORE).sum() == 1
+    assert len(s.data["lumbar"]) > len(s.data["sacrum"])
+
+
+def test_cli_gui_parser_entry():
+    from lumbar.cli import build_parser
+
+    args = build_parser().parse_args(["gui", "--emulated"])
+    assert args.emulated and args.func.__name__ == "cmd_gui"
+
+
+@pytest.mark.parametrize("name", ["devices", "live", "assessment", "biofeedback", "review"])
+def test_every_view_is_listed(window, name):
+    assert getattr(window, name).title.lower() == name
