@@ -24,6 +24,8 @@ from lumbar.errors import ValidationError
 
 __all__ = ["Clock", "RealClock", "VirtualClock"]
 
+_MIN_WAIT_S = 0.002
+
 
 class Clock(Protocol):
     """What the reader and the emulator need from a clock (seconds, monotonic)."""
@@ -144,7 +146,9 @@ class VirtualClock:
             target = min(nxt, self._now + self.idle_tick_s)
             self._target = target
             delay = wall0 + (target - v0) / self.scale - loop.time()
-            if delay > 0:
+            # The selector sleeps in whole milliseconds: shorter waits are taken as "now", so the
+            # clock may run up to _MIN_WAIT_S of wall time ahead of its pace, never more.
+            if delay > _MIN_WAIT_S:
                 self._wake = loop.create_future()
                 handle = loop.call_later(delay, _resolve, self._wake)
                 await self._wake
@@ -152,7 +156,7 @@ class VirtualClock:
                 self._wake = None
                 if self._heap and self._heap[0][0] < target:
                     continue  # an earlier sleeper arrived: recompute
-                if loop.time() < wall0 + (target - v0) / self.scale - 1e-4:
+                if loop.time() < wall0 + (target - v0) / self.scale - _MIN_WAIT_S:
                     continue
             elif delay < -0.25:
                 # Far behind (the loop was busy): do not race to catch up, re-anchor the pace.

@@ -110,6 +110,8 @@ class SampleLog:
         ``"sent"``, ``"dropped"`` or ``"corrupted"``.
     returns_s : list of float
         Emulator times at which the sensor came back after a disconnect fault, s.
+    packets : dict of str to int
+        Data notifications per fate (``"sent"``, ``"dropped"``, ``"corrupted"``).
     """
 
     device_time_s: list[float] = field(default_factory=list)
@@ -117,6 +119,7 @@ class SampleLog:
     index: list[int] = field(default_factory=list)
     fate: list[str] = field(default_factory=list)
     returns_s: list[float] = field(default_factory=list)
+    packets: dict[str, int] = field(default_factory=lambda: {"sent": 0, "dropped": 0, "corrupted": 0})
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The log as arrays (same names; ``fate`` as a str array)."""
@@ -181,6 +184,24 @@ class EmulatedSensor:
                 "polar_pmd": f"Polar Sense {abs(hash((self.placement, self.seed))) % 0xFFFFFFFF:08X}",
                 "thingy52": f"Thingy {self.placement}",
             }[self.family]
+
+
+def _delta_content(counts: np.ndarray) -> bytes:
+    """PMD delta-frame content with 16-bit deltas: reference sample, then one block.
+
+    PMD packs deltas LSB first, so 16-bit deltas are plain little-endian int16 -- valid, if
+    not the smallest width a real sensor would pick, and much cheaper to build. Frames with
+    larger steps fall back to the general encoder.
+    """
+    d = np.diff(counts, axis=0)
+    if len(counts) > 256 or (d.size and (d.min() < -32768 or d.max() > 32767)):
+        from lumbar_sensors.synth import polar_delta_content
+
+        return polar_delta_content(counts)
+    out = counts[0].astype("<i2").tobytes()
+    if len(d):
+        out += bytes([16, len(d)]) + d.astype("<i2").tobytes()
+    return out
 
 
 class _Device:
@@ -414,14 +435,13 @@ class _Device:
             return out
         if fam == "polar_pmd":
             from lumbar_sensors import polar_pmd as m
-            from lumbar_sensors.synth import polar_delta_content
 
             ns = POLAR_EPOCH_NS + np.rint(dev * 1e9).astype(np.int64)
             acc, gyro = self._quantise(idx, self.acc_range_g, self.gyro_range_dps)
             out = []
             for key, mtype, counts in (("acc", m.ACC, acc), ("gyro", m.GYRO, gyro)):
                 if key in self.streams:
-                    payload = bytes([mtype]) + int(ns[-1]).to_bytes(8, "little") + b"\x80" + polar_delta_content(counts)
+                    payload = bytes([mtype]) + int(ns[-1]).to_bytes(8, "little") + b"\x80" + _delta_content(counts)
                     out.append((m.DATA_CHAR, payload, idx, ns * 1e-9))
             return out
         from lumbar_sensors import thingy52 as m
@@ -488,6 +508,7 @@ class _Device:
                         payload = self._corrupt(payload)
                     if fate != "dropped":
                         await self.peripheral.notify(uuid, payload)
+                    log.packets[fate] += 1
                     if shared and i:
                         continue  # the first frame logged these samples
                     log.device_time_s.extend(dev.tolist())
