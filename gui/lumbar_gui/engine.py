@@ -536,6 +536,7 @@ class Recorder:
         self.sensor_ids = [s.sensor_id for s in sensors]
         self._rings = {sid: bus.rings[sid] for sid in self.sensor_ids}
         self._cursors = {sid: r.total for sid, r in self._rings.items()}  # from the first sample after start
+        self.start_cursors = dict(self._cursors)
         self.t0: float | None = None
         self.missed = 0
         self.written = {sid: 0 for sid in self.sensor_ids}

@@ -27,6 +27,8 @@ class LiveView(QWidget):
         self._raw: dict[str, tuple[Any, int, ScrollingPlot, ScrollingPlot]] = {}
         self._derived_cursor = 0
         self._series = None
+        #: Samples the raw plots could not get from the rings (fell more than the ring behind).
+        self.missed = 0
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         head = QHBoxLayout()
@@ -141,7 +143,8 @@ class LiveView(QWidget):
         for sid, (ring, cursor, acc, gyr) in list(self._raw.items()):
             if eng.bus.rings.get(sid) is not ring:
                 continue
-            b, cursor, _missed = ring.since(cursor)
+            b, cursor, missed = ring.since(cursor)
+            self.missed += missed
             self._raw[sid] = (ring, cursor, acc, gyr)
             if len(b):
                 acc.append(b.time_s, b.acc)

@@ -322,20 +322,18 @@ class ReviewView(QWidget):
         """An HTML report beside the session (the project's report module when it is installed)."""
         if self.path is None or self.analysis is None:
             return None
-        try:
-            import lumbar.report as rep  # type: ignore[import-not-found]
+        out = out or self.path.with_suffix(".report.html")
+        try:  # the project's report (scored against the protocol) when that module is installed
+            from lumbar.report import build_report
+            from lumbar.report import write_report as write_project_report
 
-            for name in ("write_report", "render_report", "report_file"):
-                fn = getattr(rep, name, None)
-                if callable(fn):
-                    r = fn(self.path)
-                    if isinstance(r, (str, Path)) and Path(r).exists():
-                        return Path(r)
-        except Exception:  # noqa: BLE001 - fall back to the built-in page
+            return write_project_report(build_report([self.path]), out)
+        except ImportError:
             pass
+        except Exception as e:  # noqa: BLE001 - fall back to the built-in page, and say why
+            self.info.setText(f"project report failed ({type(e).__name__}: {e}); wrote a simple page instead")
         from lumbar.analysis import format_analysis
 
-        out = out or self.path.with_suffix(".report.html")
         img = out.with_suffix(".png")
         self.glw.grab().save(str(img))
         s = self.data["session"] if self.data else None

@@ -1,0 +1,121 @@
+"""GUI benchmark: emulated sensors streamed in real time into the running application.
+
+Measures, with the Live view shown and the session recorded to a file:
+
+* start-up to the first live plot (process start → first raw samples drawn), warm numba cache;
+* frames per second of the GUI's pull-and-draw timer (goal ≥ 50);
+* samples dropped between the source and the plots / the processing / the file (goal 0);
+* the longest GUI-thread stall (a 5 ms heartbeat timer's longest gap beyond its period; goal < 50 ms);
+* CPU % of the whole process (all threads; 100 % = one core).
+
+Run: ``QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui.py --minutes 5`` (``--sensors 4
+--rate-hz 200`` are the defaults). Not part of the test run.
+"""
+from __future__ import annotations
+
+import time
+
+T_PROCESS = time.perf_counter()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--sensors", type=int, default=4, choices=(1, 2, 3, 4))
+    ap.add_argument("--rate-hz", type=float, default=200.0)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from lumbar.storage import read_session
+    from lumbar.types import SessionInfo
+    from lumbar_gui.app import MainWindow
+    from lumbar_gui.widgets import apply_style
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    apply_style(app)
+    tmp = Path(tempfile.mkdtemp(prefix="lumbar-bench-gui-"))
+    win = MainWindow(sessions_dir=tmp, rate_hz=args.rate_hz)
+    win.resize(1440, 900)
+    win.show()
+    placements = ("lumbar", "sacrum", "thigh_left", "thigh_right")[: args.sensors]
+    for row, pl in enumerate(placements):
+        win.devices.assign(row, pl)
+    win.devices.rate.setCurrentIndex(1 if args.rate_hz >= 200 else 0)
+    win.devices.connect_assigned()
+    win.show_view(win.live)
+
+    def pump(until: float) -> None:
+        while time.perf_counter() < until:
+            app.processEvents()
+            time.sleep(0.001)
+
+    # start-up: until the first raw samples are drawn
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        if win.live._raw and all(p[2].buf.count > 0 for p in win.live._raw.values()):
+            break
+        time.sleep(0.001)
+    t_first_plot = time.perf_counter() - T_PROCESS
+
+    # heartbeat for stalls
+    gaps = {"last": time.perf_counter(), "max": 0.0}
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps["max"] = max(gaps["max"], now - gaps["last"] - 0.005)
+        gaps["last"] = now
+
+    hb = QTimer()
+    hb.timeout.connect(beat)
+    hb.start(5)
+    pump(time.perf_counter() + 2.0)  # filters loaded, processing running
+    rec = win.engine.start_recording(tmp / "bench.h5", SessionInfo("BENCH01", protocol="quiet-standing"))
+    starts = dict(rec.start_cursors)
+    gaps["max"] = 0.0
+    f0 = win.frames
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    pump(t0 + 60.0 * args.minutes)
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    frames = win.frames - f0
+    cpu = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / wall * 100
+    stall_ms = gaps["max"] * 1000
+    hb.stop()
+    path = win.engine.stop_recording()
+    totals = dict(rec._cursors)  # what the recorder took from the rings (missed counts overruns)
+    proc_missed = win.engine.processor.missed
+    lost_at_source = sum(st.lost_samples for st in win.engine.bus.status.values())
+    win.close()
+    s = read_session(path, load_truth=False)
+    in_file = sum(len(b) for b in s.data.values())
+    pushed = sum(totals[sid] - starts[sid] for sid in totals)
+    # the recorder starts at the first sample after start_recording and stops after the last: file ≈ pushed
+    print(f"GUI benchmark: {args.sensors} emulated sensors at {args.rate_hz:g} Hz, {wall / 60:.1f} min, "
+          f"{os.cpu_count()} CPU(s), platform {app.platformName()}")
+    print(f"  start-up to first live plot      {t_first_plot:8.2f} s     (goal < 3 s)")
+    print(f"  frames per second                {frames / wall:8.1f}       (goal >= 50)")
+    print(f"  longest GUI-thread stall         {stall_ms:8.1f} ms    (goal < 50 ms)")
+    print(f"  CPU (all threads, 100 % = 1 core){cpu:8.1f} %")
+    print(f"  samples taken for the file       {pushed:8d}")
+    print(f"  samples in the file              {in_file:8d}")
+    print(f"  dropped source -> file           {rec.missed:8d}       (ring overruns; goal 0)")
+    print(f"  dropped source -> processing     {proc_missed:8d}       (goal 0)")
+    print(f"  dropped source -> plots          {win.live.missed:8d}       (goal 0)")
+    print(f"  lost on the link (source report) {lost_at_source:8d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
