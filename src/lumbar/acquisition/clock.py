@@ -105,7 +105,9 @@ class VirtualClock:
         return self._now
 
     def real_seconds(self, seconds: float) -> float:
-        return seconds / self.scale
+        # A library timeout guards work that takes real time (radio set-up, the stack's own
+        # processing under load), so it is never cut below 1 s of wall time by the scale.
+        return max(seconds / self.scale, min(seconds, 1.0))
 
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + max(0.0, seconds))

@@ -32,6 +32,7 @@ import asyncio
 import logging
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -181,7 +182,7 @@ class EmulatedSensor:
         if self.name is None:
             self.name = {
                 "lumbar_ref": f"LumbarRef-{self.placement}",
-                "polar_pmd": f"Polar Sense {abs(hash((self.placement, self.seed))) % 0xFFFFFFFF:08X}",
+                "polar_pmd": f"Polar Sense {zlib.crc32(f'{self.placement}/{self.seed}'.encode()):08X}",
                 "thingy52": f"Thingy {self.placement}",
             }[self.family]
 
