@@ -261,6 +261,39 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return gui_main(argv)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """One subject's session files → a self-contained HTML report (and a PDF with Chromium)."""
+    from lumbar.report import ReportError, build_report, html_to_pdf, write_report
+
+    rep = build_report(args.files, protocol_dirs=args.protocols, home_files=args.home, protocol=args.protocol)
+    out = write_report(rep, args.output)
+    print(f"wrote {out}: subject {rep.subject}, {len(rep.visits)} visit(s), {len(rep.records)} session(s)")
+    for n in rep.notes:
+        print(f"  note: {n}")
+    if args.pdf:
+        pdf = out.with_suffix(".pdf")
+        try:
+            print(f"wrote {html_to_pdf(out, pdf)}")
+        except ReportError as e:
+            print(f"PDF not written: {e}", file=sys.stderr)
+            return EXIT_ERROR
+    return EXIT_OK
+
+
+def _add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="a self-contained HTML report of one subject's sessions (and --pdf)")
+    p.add_argument("files", nargs="*", help="session files of one subject (clinic visits and home sessions)")
+    p.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
+    p.add_argument("--pdf", action="store_true", help="also print it to PDF beside the HTML (needs Chromium)")
+    p.add_argument("--protocols", action="append", default=[], metavar="DIR",
+                   help="a folder of the clinic's own protocol files (repeatable; also $LUMBAR_PROTOCOLS)")
+    p.add_argument("--home", action="append", default=[], metavar="FILE",
+                   help="a home biofeedback session (repeatable; sessions with operator 'home' count as such anyway)")
+    p.add_argument("--protocol", default=None, metavar="NAME",
+                   help="score every file against this protocol instead of the one its movement implies")
+    p.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lumbar", description="Lumbar motor control measured with wearable IMUs."
@@ -296,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulation_args(p)
     p.add_argument("-o", "--output", default=DEMO_FILE, help=f"session file to write (default {DEMO_FILE})")
     p.set_defaults(func=cmd_demo)
+
+    _add_report_parser(sub)
 
     p = sub.add_parser("gui", help="start the desktop application (devices, live view, assessment, biofeedback, review)")
     p.add_argument("--emulated", action="store_true", help="connect the demo sensors (emulated patient) at start")
