@@ -1,0 +1,134 @@
+"""The HTML report of a two-visit subject: content, privacy, headless Chromium, PDF, screenshots."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from lumbar.cli import main
+from lumbar.protocols import load_protocols
+from lumbar.report import ReportError, build_report, dump_dom, find_chromium, html_to_pdf, screenshot, write_report
+
+from tests.protocols.emulate import emulate
+
+REG = load_protocols(use_env=False)
+PII = ("Jane", "Doe", "John", "Smith", "ward 3")
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+VISIT1 = [("waiters-bow", "poor"), ("sitting-knee-extension", "poor"), ("rocking", "poor"), ("flexion", "poor"),
+          ("quiet-standing-eo-firm", "good"), ("quiet-standing-ec-firm", "good")]
+VISIT2 = [("waiters-bow", "good"), ("sitting-knee-extension", "good"), ("rocking", "good"), ("flexion", "good"),
+          ("quiet-standing-eo-firm", "good"), ("quiet-standing-ec-firm", "good")]
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    d = tmp_path_factory.mktemp("john-smith")  # a folder named after the person must not leak either
+    files, home = [], []
+    for day, tests in (("2025-03-04", VISIT1), ("2025-04-15", VISIT2)):
+        for i, (name, q) in enumerate(tests):
+            f = d / f"john-smith-{day}-{name}.h5"
+            emulate(REG[name], q, f, subject="P017", start_utc=f"{day}T09:{10 + 5 * i:02d}:00.000+00:00",
+                    operator="Dr Jane Doe", notes="patient John Smith, ward 3", seed=i + 1)
+            files.append(f)
+    for k, day in enumerate(("2025-03-11", "2025-03-18", "2025-03-25")):
+        f = d / f"home-{day}.h5"
+        emulate(REG["pelvic-tilt"], "good", f, subject="P017", start_utc=f"{day}T18:00:00.000+00:00",
+                operator="home", seed=10 + k)
+        home.append(f)
+    return files, home
+
+
+@pytest.fixture(scope="module")
+def report(subject, tmp_path_factory):
+    files, home = subject
+    rep = build_report(files + home, registry=REG)
+    out = write_report(rep, tmp_path_factory.mktemp("out") / "report.html")
+    return rep, out
+
+
+@pytest.mark.slow
+def test_report_sections_results_and_plots(report):
+    rep, out = report
+    html = out.read_text()
+    assert rep.subject == "P017" and [v.date for v in rep.visits] == ["2025-03-04", "2025-04-15"]
+    for section in ('id="summary"', 'id="progress"', 'id="visit-2025-03-04"', 'id="visit-2025-04-15"',
+                    "Home biofeedback (adherence)", "Movement-control test battery", "Romberg ratio",
+                    "Calibration", "Lumbar flexion ROM"):
+        assert section in html, section
+    # every embedded plot is a base64 PNG; nothing is fetched from elsewhere
+    imgs = re.findall(r'<img class="plot" src="data:image/png;base64,', html)
+    assert len(imgs) >= 20
+    assert not re.search(r'(src|href)="(https?:|file:|/)', html)
+    # each test's result against its criterion, battery before/after
+    v1, v2 = rep.visits
+    assert v1.battery[0].positive == 3 and v1.battery[0].impaired is True
+    assert v2.battery[0].positive == 0
+    assert "3 of 6 tests positive" in html and "0 of 6 tests positive" in html
+    # adherence: 3 home sessions between the visits, with their repetitions
+    assert "2025-03-04 → 2025-04-15" in html
+    home = [r for r in rep.records if r.home]
+    assert len(home) == 3 and all(r.result.status == "pass" for r in home)
+
+
+@pytest.mark.slow
+def test_report_carries_only_the_pseudonymous_code(report, subject):
+    rep, out = report
+    html = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", out.read_text())  # random base64 can spell anything
+    for word in PII:
+        assert word not in html, word
+    files, _ = subject
+    assert "john-smith" not in html and str(files[0].parent) not in html
+    from lumbar.storage import read_session
+
+    assert read_session(files[0], load_truth=False).info.session_id not in html
+
+
+@pytest.mark.slow
+def test_progress_rows_with_mdc(report):
+    rep, out = report
+    html = out.read_text()
+    assert "MDC" in html and "Laird" in html
+    assert "beyond MDC" in html or "within MDC" in html
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed (Debian: apt-get install chromium)")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    rep, out = report
+    dom = dump_dom(out)
+    n = int(re.search(r'data-images="(\d+)"', dom).group(1))
+    ok = int(re.search(r'data-images-ok="(\d+)"', dom).group(1))
+    assert n >= 20 and ok == n, (n, ok)  # every embedded plot decoded and laid out
+    for section in ('id="summary"', 'id="progress"', 'class="visit"', "Movement-control test battery"):
+        assert section in dom
+    png = screenshot(out, tmp_path / "shot.png", 1100, 2400)
+    from PIL import Image
+
+    im = Image.open(png).convert("L")
+    assert im.size == (1100, 2400) and len(set(im.resize((55, 120)).tobytes())) > 20  # not a blank page
+    if os.environ.get("LUMBAR_WRITE_DOC_IMAGES"):
+        full = screenshot(out, tmp_path / "full.png", 1100, 9000)
+        im = Image.open(full)
+        for i, top in enumerate((0, 1500, 3000)):
+            im.crop((0, top, 1100, top + 1500)).save(DOC_IMAGES / f"report-{i + 1}.png", optimize=True)
+    pdf = html_to_pdf(out, tmp_path / "report.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_pdf_without_chromium_is_refused_cleanly(monkeypatch, tmp_path, capsys):
+    import lumbar.report as rp
+
+    monkeypatch.setattr(rp, "find_chromium", lambda: None)
+    with pytest.raises(ReportError, match="no Chromium"):
+        rp.html_to_pdf(tmp_path / "x.html", tmp_path / "x.pdf")
+
+
+def test_report_refuses_two_subjects(tmp_path):
+    a = emulate(REG["sitting-knee-extension"], "good", tmp_path / "a.h5", subject="P001")
+    b = emulate(REG["sitting-knee-extension"], "good", tmp_path / "b.h5", subject="P002")
+    with pytest.raises(ReportError, match="one subject"):
+        build_report([a, b], registry=REG)
+    assert main(["report", str(a), "-o", str(tmp_path / "r.txt")]) == 2
