@@ -303,7 +303,8 @@ def _rhythm_summary(lum: np.ndarray | None, pel: np.ndarray | None, rs: Any) -> 
                              reason="the lumbo-pelvic rhythm needs both a lumbar and a sacrum sensor")
     if not getattr(rs, "count", 0):
         return RhythmSummary(0, nan, nan, nan, nan, empty, empty, valid=False, reason="no accepted repetition")
-    per = [segmental.lumbo_pelvic_rhythm(lum, pel, start_idx=int(r.start_idx), end_idx=int(r.end_idx))
+    # each repetition's own samples (the rhythm only looks at start..end; slicing keeps it O(repetition))
+    per = [segmental.lumbo_pelvic_rhythm(lum[r.start_idx : r.end_idx + 1], pel[r.start_idx : r.end_idx + 1])
            for r in rs.repetitions]
     per = [r for r in per if r.valid]
     if not per:
