@@ -3,7 +3,6 @@
 Start it with ``lumbar gui`` (``lumbar gui --emulated`` connects the demo sensors at once), or
 :func:`lumbar_gui.app.main`. See ``docs/user-guide.md``.
 """
-from lumbar_gui import _compat  # noqa: F401  (binding work-around, see the module)
 
 __all__ = ["main"]
 

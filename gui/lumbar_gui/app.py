@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import lumbar_gui._compat  # noqa: F401  (before any Qt call: see the module)
 from PySide6.QtCore import QTimer, Qt
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
 

@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("pytestqt")
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOC_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 @pytest.fixture
@@ -39,12 +39,14 @@ def connect_demo(qtbot, win, placements=("lumbar", "sacrum")):
                     timeout=20000)
 
 
-def save_screenshot(win, view, name):
-    """Grab one view (offscreen) into docs/images/gui-<name>.png."""
-    IMAGES.mkdir(parents=True, exist_ok=True)
+def save_screenshot(win, view, name, out_dir: Path):
+    """Grab one view (offscreen) into ``out_dir``/gui-<name>.png; with LUMBAR_WRITE_DOC_IMAGES=1 into
+    docs/images (the user guide's pictures), so an ordinary test run leaves the checkout untouched."""
+    images = DOC_IMAGES if os.environ.get("LUMBAR_WRITE_DOC_IMAGES") else out_dir
+    images.mkdir(parents=True, exist_ok=True)
     win.show_view(view)
     view.refresh()
     pix = win.grab()
-    path = IMAGES / f"gui-{name}.png"
+    path = images / f"gui-{name}.png"
     assert pix.save(str(path))
     return path

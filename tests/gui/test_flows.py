@@ -19,10 +19,10 @@ def _analyze_cli(path, capsys):
     return out
 
 
-def test_assessment_save_and_review_equals_analyze(qtbot, window, capsys):
+def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, capsys):
     win = window
     connect_demo(qtbot, win)
-    save_screenshot(win, win.devices, "devices")
+    save_screenshot(win, win.devices, "devices", tmp_path)
 
     a = win.assessment
     win.show_view(a)
@@ -47,12 +47,12 @@ def test_assessment_save_and_review_equals_analyze(qtbot, window, capsys):
     a.action()  # start the flexion set
     qtbot.waitUntil(lambda: a._phase == "moving", timeout=20000)
     qtbot.waitUntil(lambda: len(win.engine.repetitions) >= 2, timeout=60000)
-    save_screenshot(win, win.live, "live")
+    save_screenshot(win, win.live, "live", tmp_path)
     win.show_view(a)
     qtbot.waitUntil(lambda: a._phase == "result", timeout=60000)
     a.action()  # → results
     assert a.step == "results"
-    save_screenshot(win, a, "assessment")
+    save_screenshot(win, a, "assessment", tmp_path)
     assert len(a.files) == 2 and all(p.exists() for p in a.files)
     for trial, path, d, err in a.results:
         assert err is None, err
@@ -82,7 +82,7 @@ def test_assessment_save_and_review_equals_analyze(qtbot, window, capsys):
     qtbot.waitUntil(lambda: not r.busy, timeout=60000)
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
     r.set_cursor(12.0)
-    save_screenshot(win, r, "review")
+    save_screenshot(win, r, "review", tmp_path)
     out = r.export_csv(flex.with_suffix(".csv"))
     data = np.loadtxt(out, delimiter=",", skiprows=1)
     assert data.shape[1] == 6 and len(data) > 1000
@@ -90,7 +90,7 @@ def test_assessment_save_and_review_equals_analyze(qtbot, window, capsys):
     assert report is not None and report.exists()
 
 
-def test_biofeedback_session_records_and_gives_feedback(qtbot, window):
+def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window):
     win = window
     connect_demo(qtbot, win)
     b = win.biofeedback
@@ -103,7 +103,7 @@ def test_biofeedback_session_records_and_gives_feedback(qtbot, window):
     assert path is not None
     win.engine.source.perform("flexion", 45.0, reps=4)
     qtbot.waitUntil(lambda: b.count >= 2, timeout=60000)
-    save_screenshot(win, b, "biofeedback")
+    save_screenshot(win, b, "biofeedback", tmp_path)
     assert b.feedback.text()
     out = b.stop_session()
     from lumbar.storage import read_session
