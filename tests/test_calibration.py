@@ -87,3 +87,17 @@ def test_metric_cases_cal(shared_dir):
     angle = np.rad2deg(np.arccos(np.clip(cal.r_sb[2] @ z_true, -1, 1)))
     assert angle == pytest.approx(cases["CAL-02"]["expected"], abs=cases["CAL-02"]["tolerance"])
     assert cal.r_sb[1][2] == pytest.approx(cases["CAL-03"]["expected"], abs=cases["CAL-03"]["tolerance"])
+
+
+def test_gravity_norm_warning_and_refusal():
+    acc_s, gyr_s, acc_f, gyr_f = _trials(np.eye(3))
+    cal = calibrate_segment(acc_s * 1.08, gyr_s, acc_f * 1.08, gyr_f, rate_hz=100.0)  # commodity-sized error
+    assert any("+8 %" in w for w in cal.warnings)
+    with pytest.raises(CalibrationError, match="units and range"):
+        calibrate_segment(acc_s / G, gyr_s, acc_f / G, gyr_f, rate_hz=100.0)  # in g, not m/s²
+
+
+def test_standing_sway_is_not_movement():
+    """Quiet-standing sway of 8 mg RMS must not be refused as 'the patient moved'."""
+    acc_s, gyr_s, acc_f, gyr_f = _trials(np.eye(3), static_motion=0.08)
+    calibrate_segment(acc_s, gyr_s, acc_f, gyr_f, rate_hz=100.0)

@@ -20,7 +20,14 @@ from scipy.ndimage import uniform_filter1d
 from lumbar.errors import CalibrationError, ValidationError
 from lumbar.types import STANDARD_G
 
-__all__ = ["SegmentCalibration", "detect_static", "gyro_bias", "calibrate_segment"]
+__all__ = [
+    "SegmentCalibration",
+    "calibrate_segment",
+    "check_gravity_norm",
+    "detect_static",
+    "gyro_bias",
+    "static_only_calibration",
+]
 
 #: Rest thresholds of METRICS.md §3.4 (project defaults).
 STATIC_ACC_NORM_TOL = 0.05 * STANDARD_G  # | |a| - g | < 0.05 g
@@ -28,6 +35,14 @@ STATIC_GYRO_NORM = 0.05  # |w| < 0.05 rad/s (before bias correction)
 STATIC_ACC_SD = 0.01 * STANDARD_G  # SD of each axis < 0.01 g
 #: Gyro samples above this norm (after bias removal) define the functional axis, rad/s (§3.2).
 FUNCTIONAL_MIN_RATE = 0.2
+#: Limits for the *upright calibration posture* [PROJECT DEFAULT]. A person standing still sways: at the
+#: sacrum that is a few mg of acceleration (emulated and ISway-typical RMS 5–8 mg), close to §3.4's 10 mg rest
+#: limit, which is meant for gyro-bias rest windows. The posture only needs gravity's direction, so it is
+#: refused for motion above 30 mg (walking, bending); and an uncalibrated commodity accelerometer may read
+#: |a| a few percent off g (offset ±20 mg plus scale ±1 %), so only > 15 % off (wrong units or range) is
+#: refused, > 5 % is a warning.
+CALIB_ACC_SD = 0.03 * STANDARD_G
+CALIB_NORM_REFUSE = 0.15 * STANDARD_G
 #: Quality limits of §3.2.
 MAX_AXIS_OFF_HORIZONTAL_DEG = 20.0
 MAX_SINGULAR_RATIO = 0.30
@@ -121,6 +136,19 @@ def gyro_bias(gyro: np.ndarray, static: np.ndarray | None = None) -> np.ndarray:
     return sel.mean(axis=0)
 
 
+def check_gravity_norm(norm_mps2: float, label: str) -> list[str]:
+    """Refuse an accelerometer that reads far from g at rest (units, range); warn when it is a few % off."""
+    if abs(norm_mps2 - STANDARD_G) > CALIB_NORM_REFUSE:
+        raise CalibrationError(
+            f"{label}: the accelerometer reads {norm_mps2:.2f} m/s² at rest instead of about 9.81; "
+            "check the sensor's units and range"
+        )
+    if abs(norm_mps2 - STANDARD_G) > STATIC_ACC_NORM_TOL:
+        return [f"the accelerometer reads {norm_mps2:.2f} m/s² at rest ({100 * (norm_mps2 / STANDARD_G - 1):+.0f} % "
+                "from g): its offset or scale is large; calibrate the sensor if this persists"]
+    return []
+
+
 def calibrate_segment(
     static_acc: np.ndarray,
     static_gyro: np.ndarray,
@@ -161,16 +189,12 @@ def calibrate_segment(
     bias = sg.mean(axis=0)
     gyro_rms = float(np.sqrt(np.mean(np.sum((sg - bias) ** 2, axis=1))))
     norm = float(np.linalg.norm(sa.mean(axis=0)))
-    if acc_sd > STATIC_ACC_SD or np.max(np.linalg.norm(sg, axis=1)) > 3 * STATIC_GYRO_NORM:
+    if acc_sd > CALIB_ACC_SD or np.max(np.linalg.norm(sg, axis=1)) > 3 * STATIC_GYRO_NORM:
         raise CalibrationError(
             f"{label}: the patient moved during the static trial (accelerometer SD {acc_sd / STANDARD_G * 1000:.0f} mg, "
-            f"limit {STATIC_ACC_SD / STANDARD_G * 1000:.0f} mg); ask them to stand still and repeat it"
+            f"limit {CALIB_ACC_SD / STANDARD_G * 1000:.0f} mg); ask them to stand still and repeat it"
         )
-    if abs(norm - STANDARD_G) > STATIC_ACC_NORM_TOL:
-        raise CalibrationError(
-            f"{label}: the accelerometer reads {norm:.2f} m/s² at rest instead of about 9.81; "
-            "check the sensor's units and range"
-        )
+    warnings = check_gravity_norm(norm, label)
     y = sa.mean(axis=0) / norm
     # --- functional trial: principal rotation axis
     w = fg - bias
@@ -197,7 +221,6 @@ def calibrate_segment(
             f"{label}: functional calibration unusable: the rotation axis is not well defined (singular value "
             f"ratio {ratio:.2f}, limit {MAX_SINGULAR_RATIO}); repeat slow forward bends without twisting"
         )
-    warnings = []
     if off_horizontal > MAX_AXIS_OFF_HORIZONTAL_DEG:
         warnings.append(
             f"the bends were not purely sagittal (axis {off_horizontal:.0f}° from horizontal, limit "
@@ -212,4 +235,35 @@ def calibrate_segment(
         singular_ratio=ratio,
         n_functional=int(moving.sum()),
         warnings=warnings,
+    )
+
+
+def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str = "sensor") -> SegmentCalibration:
+    """Sensor-to-segment rotation from gravity alone (no functional trial available).
+
+    The smallest rotation taking the measured up direction onto the segment's Y axis, so the sensor's
+    own axes are taken as the segment's anterior/right axes: right when the sensor is mounted as its
+    family's placement guide says, blind to a sensor turned about the vertical.
+    """
+    sa = _check_samples("acc", acc)
+    sg = _check_samples("gyro", gyro)
+    mean = sa.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    warnings = check_gravity_norm(norm, label)
+    y_s = mean / norm
+    e_y = np.array([0.0, 1.0, 0.0])
+    v = np.cross(y_s, e_y)
+    c = float(y_s @ e_y)
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    r_sb = np.eye(3) + vx + vx @ vx / (1.0 + c)  # Rodrigues: rotates y_s onto e_y
+    bias = sg.mean(axis=0)
+    return SegmentCalibration(
+        r_sb=r_sb,
+        gyro_bias_rads=bias,
+        static_acc_sd_mps2=float(np.max(sa.std(axis=0))),
+        static_gyro_rms_rads=float(np.sqrt(np.mean(np.sum((sg - bias) ** 2, axis=1)))),
+        axis_off_horizontal_deg=float("nan"),
+        singular_ratio=float("nan"),
+        n_functional=0,
+        warnings=warnings + ["static calibration only: the sensor's axes are taken as the segment's anterior/right axes"],
     )

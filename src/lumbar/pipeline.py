@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from lumbar import kinematics
-from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_static
+from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_static, static_only_calibration
 from lumbar.errors import CalibrationError, ValidationError
 from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
-from lumbar.types import STANDARD_G, Event
+from lumbar.types import Event
 
 __all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
 
@@ -162,32 +162,6 @@ def calibration_windows(
     else:
         functional = None
     return static, functional
-
-
-def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str) -> SegmentCalibration:
-    """Sensor-to-segment rotation from gravity alone: the smallest rotation taking the measured up
-    direction onto the segment's Y axis (so the sensor's own axes are taken as the segment's)."""
-    mean = acc.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    if abs(norm - STANDARD_G) > 0.05 * STANDARD_G:
-        raise CalibrationError(f"{label}: the accelerometer reads {norm:.2f} m/s² at rest instead of about 9.81")
-    y_s = mean / norm
-    e_y = np.array([0.0, 1.0, 0.0])
-    v = np.cross(y_s, e_y)
-    c = float(y_s @ e_y)
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    r_sb = np.eye(3) + vx + vx @ vx / (1.0 + c)  # Rodrigues: rotates y_s onto e_y
-    bias = gyro.mean(axis=0)
-    return SegmentCalibration(
-        r_sb=r_sb,
-        gyro_bias_rads=bias,
-        static_acc_sd_mps2=float(np.max(acc.std(axis=0))),
-        static_gyro_rms_rads=float(np.sqrt(np.mean(np.sum((gyro - bias) ** 2, axis=1)))),
-        axis_off_horizontal_deg=float("nan"),
-        singular_ratio=float("nan"),
-        n_functional=0,
-        warnings=["static calibration only: the sensor's axes are taken as the segment's anterior/right axes"],
-    )
 
 
 def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
