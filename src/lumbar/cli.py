@@ -122,7 +122,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Main job on the embedded default: emulated patient → session file → summary."""
+    """Main job on the embedded default: emulated patient → session file → summary → metrics → report."""
     args.protocol, args.duration, args.seed = "flexion", 60.0, 1
     out = Path(args.output)
     print(f"Simulating 60 s of repeated forward flexion (emulated sensors at L1 and S1) → {out}")
@@ -130,9 +130,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     _print_info(out, as_json=False)
     from lumbar.analysis import analyze_file, format_analysis
+    from lumbar.report import build_report, write_report
 
     print()
     print(format_analysis(analyze_file(out)))
+    report = write_report(build_report([out]), out.with_suffix(".html"))
+    print()
+    print(f"Report: {report} (open it in a web browser)")
     return EXIT_OK
 
 
@@ -249,18 +253,6 @@ def _add_interop_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_batch)
 
 
-def cmd_gui(args: argparse.Namespace) -> int:
-    """Start the desktop application (imports Qt only here, so the other commands stay light)."""
-    from lumbar_gui.app import main as gui_main
-
-    argv = ["--emulated"] if args.emulated else []
-    if args.data_dir:
-        argv += ["--data-dir", args.data_dir]
-    if args.file:
-        argv.append(args.file)
-    return gui_main(argv)
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """One subject's session files → a self-contained HTML report (and a PDF with Chromium)."""
     from lumbar.report import ReportError, build_report, html_to_pdf, write_report
@@ -292,6 +284,18 @@ def _add_report_parser(sub: Any) -> None:
     p.add_argument("--protocol", default=None, metavar="NAME",
                    help="score every file against this protocol instead of the one its movement implies")
     p.set_defaults(func=cmd_report)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Start the desktop application (imports Qt only here, so the other commands stay light)."""
+    from lumbar_gui.app import main as gui_main
+
+    argv = ["--emulated"] if args.emulated else []
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    if args.file:
+        argv.append(args.file)
+    return gui_main(argv)
 
 
 def build_parser() -> argparse.ArgumentParser:
