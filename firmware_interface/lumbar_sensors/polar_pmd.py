@@ -112,10 +112,25 @@ class PolarStream:
     previous_ns: dict[tuple[int, int], int] = field(default_factory=dict)
     seed_previous_ns: int | None = None
     clocks: dict[int, SampleClock] = field(default_factory=dict)
+    # measurement type -> [estimated device sample period (ns), weight in samples]
+    periods: dict[int, list[float]] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.previous_ns.clear()
         self.clocks.clear()
+        self.periods.clear()
+
+    def period_ns(self, mtype: int) -> float:
+        """The sample period the device actually runs at, on its own clock (ns): a running mean
+        over gap-free frames, starting at the configured rate."""
+        est = self.periods.get(mtype)
+        return est[0] if est else 1e9 / self.channel(mtype).rate_hz
+
+    def period_uncertainty(self, mtype: int) -> float:
+        """Relative error the period estimate may still have: a device's true rate may be a few %
+        off nominal until enough gap-free samples have been seen."""
+        est = self.periods.get(mtype)
+        return 0.0 if est and est[1] >= _PERIOD_TRUSTED else _RATE_UNCERTAINTY
 
     def channel(self, mtype: int) -> PolarChannel:
         return self.acc if mtype == ACC else self.gyro
@@ -239,6 +254,24 @@ def _raw(content: bytes, width: int) -> np.ndarray:
     return np.frombuffer(content, {1: "i1", 2: "<i2"}[width]).astype(np.int64).reshape(-1, 3)
 
 
+_PERIOD_MEMORY = 2000  # samples: a running mean at first, then forgets with this time constant
+_PERIOD_TOLERANCE = 0.1  # frames whose step is further than this from the estimate do not teach it
+_RATE_UNCERTAINTY = 0.05  # how far off nominal a device may run, until the estimate is trusted
+_PERIOD_TRUSTED = 50  # gap-free samples after which the estimate is trusted
+
+
+def _learn_period(stream: PolarStream, mtype: int, period: float, step: float, n: int) -> None:
+    """Fold a gap-free frame's mean step into the running estimate of the device's period.
+
+    Real devices run a few % off their nominal rate; the estimate lets a frame's time span be
+    counted in true sample periods (gap detection) and frames after a gap be timed exactly."""
+    if abs(step - period) > _PERIOD_TOLERANCE * period:
+        return
+    est = stream.periods.setdefault(mtype, [period, 0.0])
+    est[1] = min(est[1] + n, _PERIOD_MEMORY)
+    est[0] += (step - est[0]) * (n / est[1])
+
+
 @np.errstate(all="ignore")  # forged floats (NaN, inf) are rejected below, not warned about
 def decode(payload: bytes, stream: PolarStream | None = None) -> Decoded:
     """Decode one PMD data notification (an ACC or a GYRO frame).
@@ -248,8 +281,11 @@ def decode(payload: bytes, stream: PolarStream | None = None) -> Decoded:
     Decoded
         ACC frames: ``acc`` (N, 3) m/s², ``gyro`` None; GYRO frames: ``gyro`` rad/s, ``acc`` None.
         ``device_time_s`` is seconds since 2000-01-01 on the device clock, per sample, by the
-        documented rule (interpolated from the previous frame of the same type, or stepped back
-        at the nominal rate from the last sample for the first frame or after a gap).
+        documented rule (interpolated from the previous frame of the same type), or, for the first
+        frame and after a gap, stepped back from the last sample at the device's estimated period
+        (:meth:`PolarStream.period_ns`). A gap is a frame whose time span since the previous one
+        holds at least one whole period more than its samples (more, by the rate's uncertainty,
+        until 50 gap-free samples have taught the period).
         ``meta``: measurement type, frame-type byte, timestamp of the last sample (ns).
     """
     data = as_bytes(FAMILY.name, payload)
@@ -298,31 +334,39 @@ def decode(payload: bytes, stream: PolarStream | None = None) -> Decoded:
     key = (mtype, ftb)
     prev = stream.previous_ns.get(key, stream.seed_previous_ns)
     nominal_ns = 1e9 / ch.rate_hz
+    period = stream.period_ns(mtype)
     gap = False
     if prev is not None and ts <= prev:
         stream.previous_ns.pop(key, None)  # start afresh with the next frame
         stream.seed_previous_ns = None
         raise decode_error(FAMILY.name, f"timestamp {ts} ns does not advance past the previous frame's {prev} ns")
     if prev is not None:
-        step = (ts - prev) / n
+        span = ts - prev
+        step = span / n
         if step < 0.25 * nominal_ns:
             # n samples in far less time than the configured rate allows: clock jump or forgery
             stream.previous_ns.pop(key, None)
             stream.seed_previous_ns = None
             raise decode_error(
                 FAMILY.name,
-                f"{n} samples in {ts - prev} ns is impossible at {ch.rate_hz:g} Hz (previous frame {prev} ns)",
+                f"{n} samples in {span} ns is impossible at {ch.rate_hz:g} Hz (previous frame {prev} ns)",
             )
-        if step > 1.5 * nominal_ns:
+        # The frame's time span against the device's sample period: whole samples beyond n were
+        # lost (a lost frame of a few samples before a long one only shows this way; the mean
+        # step would spread them over the samples received).
+        excess = span / period - n
+        if excess >= 0.5 + stream.period_uncertainty(mtype) * (n + excess):
             gap = True
         else:
-            t_ns = prev + step * np.arange(1, n + 1)
+            t_ns = prev + step * np.arange(1, n + 1)  # the documented rule
+            _learn_period(stream, mtype, period, step, n)
     if prev is None or gap:
-        t_ns = ts - nominal_ns * np.arange(n - 1, -1, -1)
+        t_ns = ts - period * np.arange(n - 1, -1, -1)
     stream.previous_ns[key] = ts
     stream.seed_previous_ns = None
     t = np.asarray(t_ns, np.float64) * 1e-9
     clock = stream.clocks.setdefault(mtype, SampleClock(ch.rate_hz))
+    clock.rate_hz = 1e9 / stream.period_ns(mtype)  # lost samples counted in the device's own periods
     seq, clock_gap = clock.advance(n, float(t[0]), float(t[-1]))
     if (gap or clock_gap) and prev is not None:
         flags[0] |= np.uint8(SampleFlag.GAP_BEFORE)

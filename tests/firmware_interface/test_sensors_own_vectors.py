@@ -84,6 +84,60 @@ def test_polar_timestamps_follow_the_documented_rule_and_detect_gaps() -> None:
     assert len(polar_pmd.decode(frames[3], s)) == n  # the stream goes on (restarted timing)
 
 
+def _polar_acc_frames(sizes: list[int], period_ns: float, t0_ns: int = 10**12) -> tuple[list[bytes], np.ndarray]:
+    """Delta ACC frames of ``sizes`` samples each, sampled every ``period_ns`` on the device clock;
+    returns the frames and every sample's device time (ns)."""
+    t = t0_ns + period_ns * np.arange(1, sum(sizes) + 1)
+    ends = np.cumsum(sizes)
+    frames = [polar_header(2, int(round(t[e - 1])), 0x80) + synth.polar_delta_content(np.zeros((k, 3), np.int64))
+              for k, e in zip(sizes, ends)]
+    return frames, t
+
+
+def test_polar_lost_small_frame_before_a_large_one_is_a_gap() -> None:
+    # 200 Hz, one ms-level drift: frames of 6, then a lost 1-sample frame, then 14 samples. The
+    # mean step of the 14-sample frame is only 15/14 of a period; the span still holds 15 periods.
+    rate = 200.0
+    period = 1e9 / rate * (1 + 150e-6)
+    sizes = [6] * 10 + [1, 14] + [6] * 3 + [2, 12] + [6]
+    frames, t = _polar_acc_frames(sizes, period)
+    lost = {10, 15}  # frame indices
+    s = polar_pmd.new_stream(acc_rate_hz=rate)
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    for k, frame in enumerate(frames):
+        if k in lost:
+            continue
+        d = polar_pmd.decode(frame, s)
+        want = t[start[k] : start[k + 1]]
+        # ns; the first frame is stepped back at the nominal period (the true one is not known yet)
+        np.testing.assert_allclose(d.device_time_s * 1e9 - 10**12, want - 10**12, atol=2.0 if k else 5e3)
+        assert bool(d.flags[0] & GAP) == (k - 1 in lost), k
+        assert d.seq.tolist() == list(range(start[k], start[k + 1])), k  # lost samples counted exactly
+    assert s.period_ns(2) == pytest.approx(period, rel=1e-9)
+
+
+@pytest.mark.parametrize("offset", [-0.02, 0.02])
+def test_polar_device_rate_a_few_percent_off_nominal_gives_no_false_gaps(offset: float) -> None:
+    rng = np.random.default_rng(4)
+    rate = 52.0
+    period = 1e9 / rate * (1 + offset)
+    sizes = [int(k) for k in rng.integers(1, 40, 300)]
+    frames, t = _polar_acc_frames(sizes, period)
+    s = polar_pmd.new_stream(acc_rate_hz=rate)
+    out = [polar_pmd.decode(f, s) for f in frames]
+    assert not any(int(d.flags[0]) & GAP for d in out)
+    np.testing.assert_array_equal(np.concatenate([d.seq for d in out]), np.arange(sum(sizes)))
+    got = np.concatenate([d.device_time_s for d in out[1:]]) * 1e9 - 10**12
+    np.testing.assert_allclose(got, t[sizes[0]:] - 10**12, atol=2.0)
+    assert s.period_ns(2) == pytest.approx(period, rel=1e-9)
+    # then a lost 1-sample frame before a 39-sample one: one sample missing, found and timed exactly
+    sizes2 = [1, 39]
+    more, t2 = _polar_acc_frames(sizes2, period, t0_ns=int(round(t[-1])))
+    d = polar_pmd.decode(more[1], s)
+    assert d.flags[0] & GAP and d.seq[0] == sum(sizes) + 1
+    np.testing.assert_allclose(d.device_time_s * 1e9 - 10**12, t2[1:] - 10**12, atol=2.0)
+
+
 @pytest.mark.parametrize(
     "payload, problem",
     [

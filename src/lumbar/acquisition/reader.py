@@ -371,7 +371,6 @@ class SensorReader:
         self._last_arrival = self.clock.monotonic()
         self._seq_offset = 0
         self._gap_next = False
-        self._polar_ts: dict[tuple[int, int], int] = {}
         self._rate_window: collections.deque[tuple[float, int]] = collections.deque()
         self._connected_once = False
         self.first_sample_after_reconnect_s: list[float] = []
@@ -589,15 +588,11 @@ class SensorReader:
                 if merger is not None:
                     self._emit(driver, merger.take(flush=True), first_of_connection)
                 return
-            if driver.name == "polar_pmd" and len(payload) >= 10:
-                self._polar_lost_frames(driver, stream, payload)
             try:
                 dec = driver.m.decode(payload, stream)
             except DecodeError as exc:
                 corrupt += 1
                 self._gap_next = True
-                if driver.name == "polar_pmd":
-                    stream.previous_ns.clear()  # the next frame is timed from its own stamp
                 self._set(corrupt_packets=self.status.corrupt_packets + 1)
                 if corrupt <= 5 or corrupt % 100 == 0:
                     logger.warning("sensor %s: corrupt packet #%d dropped: %s", self.target.label,
@@ -623,28 +618,6 @@ class SensorReader:
             if taken is not None:
                 self._emit(driver, taken, first_of_connection, arrival)
                 first_of_connection = False
-
-    def _polar_lost_frames(self, driver: _FamilyDriver, stream: Any, payload: bytes) -> None:
-        """PMD spreads a frame's samples back to the previous frame's stamp; after a lost frame
-        that would smear them over the gap. A device clock is accurate to ppm over a frame, so
-        when the stamp is later than n nominal periods allow, time the frame from its own stamp."""
-        key = (payload[0] & 0x3F, payload[9])
-        ts = int.from_bytes(payload[1:9], "little")
-        last = self._polar_ts.get(key)
-        self._polar_ts[key] = ts
-        prev = stream.previous_ns.get(key)
-        if prev is None or last is None:
-            return
-        n_est = max(1, round((ts - prev) * driver.rate_hz * 1e-9))
-        # Count the frame's samples cheaply only when the stamp gap is suspicious.
-        if n_est > 1:
-            try:
-                n = len(driver.m.decode(payload, driver.m.new_stream(acc_rate_hz=driver.rate_hz,
-                                                                  gyro_rate_hz=driver.rate_hz)))
-            except DecodeError:
-                return
-            if (ts - prev) * 1e-9 > (n + 0.5) / driver.rate_hz:
-                stream.previous_ns.pop(key, None)
 
     def _reset_clock(self, why: str) -> None:
         logger.info("sensor %s: clock fit restarted: %s", self.target.label, why)
