@@ -1,6 +1,7 @@
 """Session analysis: the metrics each movement calls for, computed offline from the processed signals.
 
-Which metrics a movement gets is declared in :data:`PLANS` (principal angle for repetitions, the
+Which metrics a movement gets is declared in the protocol definitions' ``analysis`` tables
+(:func:`load_plans`; principal angle for repetitions, the
 moving and controlled segments of a dissociation test, sway or not). ``lumbar analyze`` runs
 :func:`analyze_file`: read → :func:`lumbar.pipeline.process_session` → metrics → stored in the file
 (``derived`` and ``metrics`` groups) and returned as typed results.
@@ -24,7 +25,7 @@ from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
-__all__ = ["PLANS", "AnalysisPlan", "Analysis", "analyze", "analyze_file", "read_analysis"]
+__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "load_plans", "read_analysis"]
 
 DEG = math.pi / 180.0
 
@@ -39,6 +40,7 @@ class AnalysisPlan:
     forbidden_sign : only B's motion in this direction counts as a leak (+1 flexion, −1 extension).
     target_deg : the excursion of A that counts as reaching the task's target, degrees.
     ratio_tolerance : largest |ΔB|/|ΔA| that passes (None: only the absolute θ_tol).
+    tolerance_deg : θ_tol, the largest |ΔB| that passes, degrees (None: the metrics' default).
     sway : quiet-standing sway metrics.
     rhythm : lumbo-pelvic rhythm per repetition.
     frontal : frontal-plane control (pelvic drop, trunk lean) of one-leg stance.
@@ -52,32 +54,24 @@ class AnalysisPlan:
     forbidden_sign: int | None = None
     target_deg: float | None = None
     ratio_tolerance: float | None = None
+    tolerance_deg: float | None = None
     sway: bool = False
     rhythm: bool = False
     frontal: bool = False
     rise_and_sit: bool = False
 
 
-#: Pelvic tilt (Luomajoki test 2): the thorax should not follow the pelvis. The task's excursion is
-#: about 10°, so the absolute θ_tol of 10° could only fail if the thorax moved more than the pelvis;
-#: the criterion is relative [project default, to be re-derived from pilot data like θ_tol]: the
-#: thorax may follow at most a quarter of the pelvic tilt.
-PELVIC_TILT_RATIO_TOL = 0.25
+def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
+    """Movement → plan, from the ``analysis`` table of the protocol definitions (``lumbar.protocols``:
+    the shipped files, ``$LUMBAR_PROTOCOLS`` and ``protocol_dirs``), so a clinic's protocol file
+    drives the analysis without code. ``tolerance_deg`` is the dissociation's θ_tol."""
+    from lumbar.protocols import load_protocols
 
-PLANS: dict[str, AnalysisPlan] = {
-    "quiet-standing": AnalysisPlan(sway=True),
-    "one-leg-stance": AnalysisPlan(sway=True, frontal=True),
-    "flexion": AnalysisPlan(principal="trunk_flexion", rhythm=True),
-    "sit-to-stand": AnalysisPlan(principal="trunk_flexion", rise_and_sit=True),
-    # Luomajoki tests (METRICS.md §2.6): A = pelvis (hip flexion proxy), B = lumbar spine
-    "waiters-bow": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="lumbar_flexion",
-                                forbidden_sign=+1, target_deg=50.0),
-    "pelvic-tilt": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="trunk_flexion",
-                                target_deg=5.0, ratio_tolerance=PELVIC_TILT_RATIO_TOL),
-    "rocking": AnalysisPlan(principal="pelvic_tilt", moving="pelvic_tilt", controlled="lumbar_flexion",
-                            forbidden_sign=+1),
-    "sitting-knee-extension": AnalysisPlan(controlled="lumbar_flexion", forbidden_sign=+1),
-}
+    plans = {}
+    for movement, fields in load_protocols(protocol_dirs).analysis_plans().items():
+        plans[movement] = AnalysisPlan(**fields)
+    return plans
+
 
 #: Shortest task (after the calibration posture) that is analysed, s.
 MIN_TASK_S = 5.0
@@ -206,15 +200,18 @@ class _InvalidResult(Result):
     valid: bool = False
 
 
-def analyze(session: Session, processed: Processed | None = None) -> tuple[Analysis, Processed | None]:
-    """Compute the metrics of the session's movement (its ``protocol``).
+def analyze(session: Session, processed: Processed | None = None, *,
+            plans: dict[str, AnalysisPlan] | None = None) -> tuple[Analysis, Processed | None]:
+    """Compute the metrics of the session's movement (its ``protocol``), by the plan that the
+    protocol definitions declare for it (``plans``, default :func:`load_plans`).
 
     A session that cannot be processed for a reason in the data (too short, no usable samples, no
     calibration posture) gives an :class:`Analysis` whose results are all invalid with the reason,
     and ``None`` for the processed signals.
     """
     protocol = session.info.protocol
-    plan = PLANS.get(protocol, AnalysisPlan(principal="trunk_flexion"))
+    plans = load_plans() if plans is None else plans
+    plan = plans.get(protocol, AnalysisPlan(principal="trunk_flexion"))
     if processed is None:
         try:
             processed = process_session(session)
@@ -224,7 +221,7 @@ def analyze(session: Session, processed: Processed | None = None) -> tuple[Analy
             return out, None
     p = processed
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes))
-    if protocol not in PLANS:
+    if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
     after = slice(p.static_window.stop, None)  # the task, after the calibration posture
@@ -287,6 +284,8 @@ def analyze(session: Session, processed: Processed | None = None) -> tuple[Analy
             a = s_a * a
         b_task = None if b is None else b[after]
         kw = {} if plan.ratio_tolerance is None else {"ratio_tolerance": plan.ratio_tolerance}
+        if plan.tolerance_deg is not None:
+            kw["tolerance"] = plan.tolerance_deg * DEG
         out.results["dissociation"] = segmental.dissociation(
             a[after], b_task, fs,
             target=None if plan.target_deg is None else plan.target_deg * DEG,
@@ -316,14 +315,16 @@ def _rhythm_summary(lum: np.ndarray | None, pel: np.ndarray | None, rs: Any) -> 
     return RhythmSummary(len(per), float(np.mean(c)), sd(c), float(np.mean(q)), sd(q), c, q)
 
 
-def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline") -> Analysis:
+def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline",
+                 protocol_dirs: tuple[str, ...] = ()) -> Analysis:
     """Read, process and analyse a session file; with ``store`` the derived signals and the results
-    are written into it (groups ``derived`` and ``metrics``, replacing earlier ones)."""
+    are written into it (groups ``derived`` and ``metrics``, replacing earlier ones). A clinic's
+    protocol folders (``protocol_dirs``) may add or replace analysis plans."""
     from lumbar.storage.writer import write_group
 
     session = read_session(path, load_truth=False)
     processed = process_session(session, method=method)
-    analysis, processed = analyze(session, processed)
+    analysis, processed = analyze(session, processed, plans=load_plans(tuple(protocol_dirs)))
     if store:
         write_group(path, "derived", processed.to_arrays(), processed.attrs())
         for sid, cal in processed.calibration.items():

@@ -112,7 +112,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from lumbar.analysis import analyze_file, format_analysis
 
     for f in args.files:
-        a = analyze_file(f, store=not args.no_store, method=args.method)
+        a = analyze_file(f, store=not args.no_store, method=args.method, protocol_dirs=tuple(args.protocols))
         if args.json:
             print(json.dumps({"file": f, **a.to_dict(display=args.degrees)}, indent=2))
         else:
@@ -327,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-store", action="store_true", help="do not write results into the files")
     p.add_argument("--method", default="offline", choices=("offline", "default", "vqf", "madgwick", "mahony"),
                    help="orientation filter (default: offline, the most accurate for recordings)")
+    p.add_argument("--protocols", action="append", default=[], metavar="DIR",
+                   help="a folder of the clinic's own protocol files (repeatable; also $LUMBAR_PROTOCOLS)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("demo", help="simulate a flexion session with emulated sensors and summarise it")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lumbar.analysis import PLANS, analyze
+from lumbar.analysis import analyze, load_plans
 from lumbar.metrics import sway
 from lumbar.pipeline import process_session
 from lumbar.simulate import simulate
@@ -102,7 +102,7 @@ def evaluate(movement: str, quality: str = "good", seed: int = 1, duration_s: fl
     arrays = tr.to_arrays()
     t = arrays["time_s"]
     bounds = arrays["rep_bounds_s"]
-    plan = PLANS[movement]
+    plan = load_plans()[movement]
     if movement in TRUTH_PRINCIPAL and "repetitions" in analysis.results:
         rs = analysis.results["repetitions"]
         r.count, r.true_count = rs.count, len(bounds)

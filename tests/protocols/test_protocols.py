@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lumbar.analysis import read_analysis
@@ -35,15 +37,16 @@ def test_shipped_set_is_complete_and_cited():
     assert len(bat.items) == 6 and bat.scoring["impaired_if_positive_at_least"] == 2
 
 
-def test_analysis_plan_data_matches_the_engine_where_both_exist():
-    """The protocol files carry the analysis plan (for analysis.py to read later); today they agree."""
-    from lumbar.analysis import PLANS
+def test_analysis_is_driven_by_the_protocol_files():
+    """Every movement the emulated patient performs has its plan in a definition, and the engine
+    uses exactly that plan (tolerances included)."""
+    from lumbar.analysis import AnalysisPlan, load_plans
+    from lumbar.simulate import MOVEMENTS
 
-    plans = REG.analysis_plans()
-    for movement, plan in PLANS.items():
-        mine = plans[movement]
-        for k in ("principal", "moving", "controlled"):  # the engine's tuning (targets, tolerances) may move
-            assert mine.get(k) == getattr(plan, k), (movement, k)
+    plans = load_plans()
+    assert set(MOVEMENTS) <= set(plans)
+    for movement, fields in REG.analysis_plans().items():
+        assert plans[movement] == AnalysisPlan(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +191,23 @@ def test_malformed_json_syntax_and_the_cli_message(tmp_path, capsys):
     assert main(["report", "nothing.h5", "--protocols", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "oops.json" in err and "not valid JSON" in err and "line 1" in err
+
+
+def test_clinic_file_changes_the_analysis(tmp_path, emulated):
+    """A clinic's own waiter's bow (same name replaces the shipped one) with a 1° tolerance: the same
+    good session now fails the dissociation, without a line of code."""
+    import json as _json
+
+    from lumbar.analysis import analyze_file
+
+    src = Path(__file__).resolve().parents[2] / "src" / "lumbar" / "protocols" / "definitions" / "waiters-bow.json"
+    d = _json.loads(src.read_text(encoding="utf-8"))
+    d["analysis"]["tolerance_deg"] = 1.0
+    clinic = tmp_path / "clinic"
+    clinic.mkdir()
+    (clinic / "waiters-bow.json").write_text(_json.dumps(d), encoding="utf-8")
+    path = emulated("waiters-bow", "good")
+    shipped = analyze_file(path, store=False).results["dissociation"]
+    strict = analyze_file(path, store=False, protocol_dirs=(str(clinic),)).results["dissociation"]
+    assert shipped.passed and not strict.passed
+    assert strict.tolerance == pytest.approx(np.deg2rad(1.0))

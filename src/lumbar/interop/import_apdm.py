@@ -146,7 +146,7 @@ def import_apdm(
     subject_code : str
         Pseudonymous code (APDM files may carry names elsewhere; nothing else is copied).
     protocol : str
-        The movement, as ``lumbar.analysis.PLANS`` names it.
+        The movement, as the protocol definitions name it (``movement``).
     placement_map : mapping, optional
         Monitor label → placement, added to (and overriding) :data:`DEFAULT_PLACEMENTS`.
     """

@@ -167,7 +167,7 @@ def import_csv(
     subject_code : str
         Pseudonymous code.
     protocol : str
-        The movement (``lumbar.analysis.PLANS`` names it), e.g. ``"flexion"``.
+        The movement (a protocol definition's ``movement``), e.g. ``"flexion"``.
     rate_hz : float, optional
         Nominal rate; default: estimated from the median sample interval of each file.
     start_time_utc : str, optional

@@ -76,7 +76,8 @@ _MDC = {"metric": (_STR, True), "label": (_STR, True), "value": (_NUM, True), "u
 _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": (_STR, False),
              "forbidden_sign": (_INT, False), "target_deg": (_NUM, False), "tolerance_deg": (_NUM, False),
              "ratio_tolerance": (_NUM, False),
-             "sway": (_BOOL, False), "rhythm": (_BOOL, False)}
+             "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
+             "rise_and_sit": (_BOOL, False)}
 
 
 def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool]]) -> None:
