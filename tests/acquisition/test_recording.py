@@ -69,7 +69,12 @@ def test_four_sensors_200hz_with_faults_every_sample_and_gap(tmp_path):
         figures = _check_complete_and_flagged(s, b)
         assert b.time_s[-1] > DURATION_S - 2.0  # recorded to the end
         assert figures["received"] > 0.8 * 200 * DURATION_S  # minus connection set-up and the link drops
-        print(f"{s.placement}: {figures}, corrupt {st.corrupt_packets}, reconnects {st.reconnects}")
+        log = s.log.arrays()
+        idx, _ok = match(b, log["device_time_s"])
+        err = b.time_s - (log["true_time_s"][idx] - origin)
+        rms_ms = float(np.sqrt(np.mean(err[b.time_s > 10.0] ** 2)) * 1e3)
+        print(f"{s.placement}: {figures}, sent {np.count_nonzero(log['fate'] == 'sent')}, in file {len(b)}, "
+              f"corrupt {st.corrupt_packets}, reconnects {st.reconnects}, sync error {rms_ms:.3f} ms RMS after 10 s")
         assert st.lost_samples == figures["lost"]
         assert st.corrupt_packets == s.log.packets["corrupted"]
         assert st.samples == figures["received"]

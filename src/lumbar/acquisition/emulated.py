@@ -108,7 +108,8 @@ class SampleLog:
     index : list of int
         Index into the emulated patient's arrays.
     fate : list of str
-        ``"sent"``, ``"dropped"`` or ``"corrupted"``.
+        ``"sent"``, ``"dropped"`` or ``"corrupted"``; ``"partial"`` for a Polar sample sent while
+        only one of its ACC and GYRO streams ran (before the second started, after one stopped).
     returns_s : list of float
         Emulator times at which the sensor came back after a disconnect fault, s.
     packets : dict of str to int
@@ -512,10 +513,13 @@ class _Device:
                     log.packets[fate] += 1
                     if shared and i:
                         continue  # the first frame logged these samples
+                    # Polar: samples sent while only one of ACC and GYRO streams (the other is not
+                    # started yet, or already stopped) are half samples.
+                    sample_fate = "partial" if shared and fate == "sent" and len(packets) < 2 else fate
                     log.device_time_s.extend(dev.tolist())
                     log.true_time_s.extend(self.true_t[pidx].tolist())
                     log.index.extend(pidx.tolist())
-                    log.fate.extend([fate] * len(pidx))
+                    log.fate.extend([sample_fate] * len(pidx))
             if k >= len(self.true_t):
                 logger.warning("emulated %s: the emulated patient's data ran out; streaming stopped", cfg.name)
         finally:

@@ -262,6 +262,9 @@ class _FamilyDriver:
         return self.name == "polar_pmd" and bool(self.f.capabilities & self.f.capabilities.GYRO)
 
 
+_LINK_ENDED, _STOPPED = -1, -2  # queue markers: the connection ended (link lost) / the sensor was stopped
+
+
 class _AccGyroMerger:
     """Pairs separate ACC and GYRO frames (Polar) into whole samples by device time.
 
@@ -273,6 +276,7 @@ class _AccGyroMerger:
         self.tol = 0.25 / rate_hz
         self.hold = hold
         self.buf: dict[str, list[tuple[float, np.ndarray, int, int]]] = {"acc": [], "gyro": []}
+        self.started = False  # both streams have delivered (samples before the later one started are dropped)
 
     def add(self, dev_t: np.ndarray, acc: np.ndarray | None, gyro: np.ndarray | None, seq: np.ndarray,
             flags: np.ndarray) -> None:
@@ -280,8 +284,31 @@ class _AccGyroMerger:
         assert values is not None
         self.buf[key].extend(zip(dev_t.tolist(), values, seq.tolist(), flags.tolist()))
 
-    def take(self, flush: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    def take(self, flush: bool = False, stopped: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Paired samples ready to go; ``flush`` releases everything, except, when the sensor was
+        ``stopped`` on purpose, the samples of one channel after the other's last (its stream was
+        stopped first: they are not samples with a lost partner)."""
         a, g = self.buf["acc"], self.buf["gyro"]
+        if not self.started:
+            # The streams start one after the other: samples from before the second one started
+            # have no partner and are not samples with a lost frame.
+            if a and g:
+                first = max(a[0][0], g[0][0]) - self.tol
+                a[:] = [r for r in a if r[0] >= first]
+                g[:] = [r for r in g if r[0] >= first]
+                self.started = True
+            elif len(a) > self.hold or len(g) > self.hold or flush:
+                self.started = True  # one stream only (the other never started): NaN in its channel
+            else:
+                return None
+        if flush and stopped:
+            if a and g:
+                last = min(a[-1][0], g[-1][0]) + self.tol
+                a[:] = [r for r in a if r[0] <= last]
+                g[:] = [r for r in g if r[0] <= last]
+            else:
+                a.clear()
+                g.clear()
         rows: list[tuple[float, np.ndarray, np.ndarray, int, int]] = []
         nan3 = np.full(3, np.nan)
         i = j = 0
@@ -505,18 +532,22 @@ class SensorReader:
             self._event("disconnect", f"{self.target.sensor_id}: link lost")
             self._say("link lost; reconnecting", logging.INFO)
         finally:
-            if decode_task is not None:
-                queue.append((np.nan, -1, b""))  # end of this connection: drain and flush
-                wake.set()
-                await asyncio.shield(decode_task)
+            # Stop the sensor and close the link first, then drain: whatever the sensor sent before
+            # the link closed (some families have no stop command) reaches the queue and the file.
+            end = _LINK_ENDED
             if client.is_connected:
                 with contextlib.suppress(*_LINK_ERRORS, DecodeError):
                     if stop_writes:
+                        end = _STOPPED
                         for cmd in driver.stop():
                             await asyncio.wait_for(client.write_gatt_char(cmd.characteristic, cmd.data, cmd.with_response),
                                                    self.clock.real_seconds(1.0))
                 with contextlib.suppress(*_LINK_ERRORS):
                     await asyncio.wait_for(client.disconnect(), self.clock.real_seconds(2.0))
+            if decode_task is not None:
+                queue.append((np.nan, end, b""))  # end of this connection: drain and flush
+                wake.set()
+                await asyncio.shield(decode_task)
 
     async def _command(self, client: BleakClient, cmd: Any) -> None:
         driver = self.driver
@@ -586,7 +617,7 @@ class SensorReader:
             arrival, _index, payload = queue.popleft()
             if _index < 0:
                 if merger is not None:
-                    self._emit(driver, merger.take(flush=True), first_of_connection)
+                    self._emit(driver, merger.take(flush=True, stopped=_index == _STOPPED), first_of_connection)
                 return
             try:
                 dec = driver.m.decode(payload, stream)
