@@ -169,7 +169,8 @@ def cmd_record(args: argparse.Namespace) -> int:
                 print("  " + line)
             addresses = {s.placement: emu.address(s) for s in sensors}
             rec = Recorder(targets_for(addresses), out, session, clock=emu.clock, overwrite=args.force,
-                           scanner_backend=emu.radio.scanner_backend, client_backend=emu.radio.client_backend)
+                           scanner_backend=emu.radio.scanner_backend, client_backend=emu.radio.client_backend,
+                           hold_clock_s=20.0)  # a virtual clock stands still while the sensors connect
             holder["rec"] = rec
             return await rec.run(duration, show)
 

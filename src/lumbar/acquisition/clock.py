@@ -100,6 +100,25 @@ class VirtualClock:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self._target = float("inf")
+        self._held = False
+        self._unheld: asyncio.Future[None] | None = None
+
+    def hold(self) -> None:
+        """Stop time where it is (e.g. while sensors connect, which takes wall time that a fast
+        clock would turn into lost data); sleepers wait until :meth:`release`."""
+        self._held = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def release(self) -> None:
+        """Let time run again, paced from now."""
+        self._held = False
+        if self._unheld is not None and not self._unheld.done():
+            self._unheld.set_result(None)
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def monotonic(self) -> float:
         return self._now
@@ -144,6 +163,12 @@ class VirtualClock:
         loop = asyncio.get_running_loop()
         wall0, v0 = loop.time(), self._now
         while True:
+            if self._held:
+                self._unheld = loop.create_future()
+                await self._unheld
+                self._unheld = None
+                wall0, v0 = loop.time(), self._now
+                continue
             nxt = self._heap[0][0] if self._heap else float("inf")
             target = min(nxt, self._now + self.idle_tick_s)
             self._target = target
@@ -156,8 +181,8 @@ class VirtualClock:
                 await self._wake
                 handle.cancel()
                 self._wake = None
-                if self._heap and self._heap[0][0] < target:
-                    continue  # an earlier sleeper arrived: recompute
+                if self._held or (self._heap and self._heap[0][0] < target):
+                    continue  # held, or an earlier sleeper arrived: recompute
                 if loop.time() < wall0 + (target - v0) / self.scale - _MIN_WAIT_S:
                     continue
             elif delay < -0.25:

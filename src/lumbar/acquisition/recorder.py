@@ -25,7 +25,7 @@ from lumbar.errors import LumbarError
 from lumbar.storage.writer import SessionWriter
 from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo, SessionInfo
 
-__all__ = ["Recorder", "RecordingResult", "format_progress"]
+__all__ = ["Recorder", "RecordingResult", "format_progress", "record_emulated"]
 
 logger = logging.getLogger(__name__)
 _DEG = math.pi / 180.0
@@ -97,6 +97,10 @@ class Recorder:
         Replace an existing file.
     discovery_timeout_s : float
         How long to scan for the sensors before the file is created, s.
+    hold_clock_s : float
+        With a clock that can stand still (the emulator's virtual clock), hold it while the
+        sensors are found and connected, at most this many wall-clock seconds: connection set-up
+        takes wall time, which a fast clock would turn into lost data. 0 (default) never holds.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class Recorder:
         options: ReaderOptions | None = None,
         overwrite: bool = False,
         discovery_timeout_s: float = 5.0,
+        hold_clock_s: float = 0.0,
     ) -> None:
         self.targets = list(targets)
         self.path = Path(path)
@@ -120,6 +125,7 @@ class Recorder:
         self.clock: Clock = clock or RealClock()
         self.overwrite = overwrite
         self.discovery_timeout_s = discovery_timeout_s
+        self.hold_clock_s = float(hold_clock_s)
         self.events: list[Event] = []
         self._writer: SessionWriter | None = None
         self.cancelled_result: RecordingResult | None = None
@@ -193,16 +199,30 @@ class Recorder:
             cancellation propagates only if it came from outside (not from ``duration_s``).
         """
         from lumbar.storage.validate import validate_file
-        await self.reader.find_all(self.discovery_timeout_s)
-        writer = SessionWriter(self.path, self.session, self._sensor_infos(), overwrite=self.overwrite)
+        hold = self.hold_clock_s > 0 and hasattr(self.clock, "hold")
+        if hold:
+            self.clock.hold()  # type: ignore[attr-defined]
+        try:
+            await self.reader.find_all(self.discovery_timeout_s)
+            writer = SessionWriter(self.path, self.session, self._sensor_infos(), overwrite=self.overwrite)
+        except BaseException:
+            if hold:
+                self.clock.release()  # type: ignore[attr-defined]
+            raise
         self._writer = writer
         for e in self.events:
             writer.add_event(e)
         flusher = asyncio.get_running_loop().create_task(self._flush_timer(writer), name="writer flush")
-        start = self.clock.monotonic()
         cancelled = False
+        start = self.clock.monotonic()
         try:
             self.reader.start()
+            if hold:
+                try:
+                    await self._wait_connected(self.hold_clock_s)
+                finally:
+                    self.clock.release()  # type: ignore[attr-defined]
+                start = self.clock.monotonic()
             while duration_s is None or self.clock.monotonic() - start < duration_s:
                 step = progress_interval_s if duration_s is None else min(
                     progress_interval_s, duration_s - (self.clock.monotonic() - start))
@@ -228,7 +248,91 @@ class Recorder:
             raise asyncio.CancelledError
         return result
 
+    async def _wait_connected(self, wall_s: float) -> None:
+        """Wait (wall time) until every sensor found in the scan streams, at most ``wall_s``."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wall_s
+        wanted = [r for r in self.reader.sensors.values() if r.device is not None]
+        while loop.time() < end and not all(r.status.connected for r in wanted):
+            await asyncio.sleep(0.02)
+
     async def _flush_timer(self, writer: SessionWriter) -> None:
         while True:
             await asyncio.sleep(0.2)  # real time: the writer promises ≤ 0.5 s of unflushed data
             writer.flush_if_due()
+
+
+DEFAULT_EMULATED_SENSORS = ("lumbar_ref:lumbar", "polar_pmd:sacrum")
+
+
+def record_emulated(
+    path: str | Path,
+    *,
+    protocol: str = "flexion",
+    duration_s: float = 60.0,
+    seed: int = 1,
+    subject: str = "SIM001",
+    time_scale: float = 50.0,
+    sensors: Sequence[str] | None = None,
+    overwrite: bool = True,
+    progress: Callable[[float, dict[str, SensorStatus]], None] | None = None,
+) -> Path:
+    """Record emulated sensors on the emulated patient through bleak + Bumble into ``path``.
+
+    The same reader, recorder and writer as with hardware; the emulator and the reader share a
+    virtual clock ``time_scale`` × faster than real time, held still while the sensors connect
+    so the recording starts at the patient's first movement.
+
+    Parameters
+    ----------
+    path : str or Path
+        Session file to write.
+    protocol : str
+        Movement of the emulated patient (:data:`lumbar.simulate.MOVEMENTS`), also the session's protocol.
+    duration_s : float
+        Seconds to record (virtual), s.
+    seed : int
+        Seed of the patient and of the links.
+    subject : str
+        Pseudonymous subject code.
+    time_scale : float
+        Virtual seconds per wall-clock second at most (the BLE stack's CPU cost may make it slower).
+    sensors : sequence of str, optional
+        ``"family:placement"`` items; default a ``lumbar_ref`` at L1 (``lumbar``) and a ``polar_pmd``
+        at S1 (``sacrum``).
+
+    Returns
+    -------
+    Path
+        ``path``, closed and validated.
+
+    Raises
+    ------
+    LumbarError
+        If the file does not validate or a sensor recorded nothing.
+    """
+    from lumbar.acquisition.emulated import EmulatedSensor, Emulator
+
+    out = Path(path)
+    emulated = []
+    for i, item in enumerate(sensors or DEFAULT_EMULATED_SENSORS):
+        family, _, placement = item.partition(":")
+        emulated.append(EmulatedSensor(family.strip(), placement.strip() or "lumbar", seed=i))
+
+    async def main() -> RecordingResult:
+        emu = Emulator(emulated, movement=protocol, duration_s=duration_s + 30.0, seed=seed, time_scale=time_scale)
+        async with emu:
+            assert emu.radio is not None
+            targets = [SensorTarget(s.placement, address=emu.address(s)) for s in emulated]
+            rec = Recorder(targets, out, SessionInfo(subject, protocol=protocol, notes="emulated sensors"),
+                           clock=emu.clock, scanner_backend=emu.radio.scanner_backend,
+                           client_backend=emu.radio.client_backend, overwrite=overwrite, hold_clock_s=20.0)
+            return await rec.run(duration_s, progress)
+
+    result = asyncio.run(main())
+    if not result.valid:
+        raise LumbarError(f"emulated recording {out} is not valid: {'; '.join(result.problems)}")
+    empty = [sid for sid, st in result.status.items() if st.samples == 0]
+    if empty:
+        raise LumbarError(f"emulated recording {out}: no samples from {', '.join(empty)}")
+    return out
