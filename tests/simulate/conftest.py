@@ -42,3 +42,10 @@ def flexion_ideal():
 def standing_ideal():
     return simulate("quiet-standing", duration_s=60.0, seed=4, rate_hz=100.0, imu=ImuErrorModel.ideal(),
                     sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+
+
+@pytest.fixture(scope="session")
+def prone_ideal():
+    return simulate("prone-knee-bend", duration_s=60.0, seed=5, rate_hz=100.0, imu=ImuErrorModel.ideal(),
+                    quality="poor", sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"),
+                    misalignment_deg={"lumbar": [2.0, 3.0, -4.0], "sacrum": [-1.0, 2.0, 3.0]})

@@ -13,7 +13,7 @@ REP_MOVEMENTS = [m for m in MOVEMENTS if m != "quiet-standing"]
 
 def test_movement_names():
     assert set(MOVEMENTS) == {"quiet-standing", "flexion", "pelvic-tilt", "waiters-bow", "sitting-knee-extension",
-                              "one-leg-stance", "sit-to-stand", "rocking"}
+                              "one-leg-stance", "sit-to-stand", "rocking", "prone-knee-bend"}
     assert all(isinstance(v, str) and v for v in MOVEMENTS.values())
 
 
@@ -85,6 +85,59 @@ def test_poor_control_flexes_the_lumbar_spine(movement):
     assert _excursion_deg(good) < 5.0
     assert _excursion_deg(poor) > 10.0
     assert np.degrees(poor.truth.lumbar_angles_rad[:, 0]).max() > 10.0  # flexion, not extension
+
+
+def test_prone_knee_bend_posture_and_control():
+    """Prone lying: trunk, pelvis and thighs horizontal, face down; good control keeps the low back and
+    pelvis within a few degrees; poor control extends the lumbar spine, tilts the pelvis forward and
+    rotates it towards the working side (alternating), while the thighs stay on the table."""
+    kw = dict(duration_s=60.0, seed=4, reps=4, imu=IDEAL, sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    good = simulate("prone-knee-bend", quality="good", **kw)
+    poor = simulate("prone-knee-bend", quality="poor", **kw)
+    for sim in (good, poor):
+        tr = sim.truth
+        assert tr.attrs()["posture"] == "prone lying"
+        start = tr.time_s < 5.0
+        np.testing.assert_allclose(np.degrees(tr.pelvis_tilt_rad[start]), 90.0, atol=0.1)  # superior axis forward
+        np.testing.assert_allclose(np.degrees(tr["trunk_inclination_rad"][start]), 90.0, atol=0.1)
+        np.testing.assert_allclose(np.degrees(tr["thigh_inclination_rad"][start]), 90.0, atol=0.1)
+        # face down: the trunk's anterior axis points at the table, so a still sensor feels g on its −x axis
+        assert sim.batches["sacrum"].acc[0, 0] < -9.7 and sim.batches["lumbar"].acc[0, 0] < -9.7
+        # the pelvis lies on the table, a hip-centre height above it
+        assert tr["segment/pelvis/position_m"][0, 2] == pytest.approx(0.09, abs=1e-9)
+        # the thighs see only small motion (the shank, which bends 90°, is not part of the model)
+        assert np.ptp(np.degrees(tr["thigh_inclination_rad"]), axis=0).max() < 4.0
+    g = np.ptp(np.degrees(good.truth.lumbar_angles_rad), axis=0)
+    assert g[0] < 4.0 and g[2] < 3.0 and np.ptp(np.degrees(good.truth.pelvis_tilt_rad)) < 3.0
+    la = np.degrees(poor.truth.lumbar_angles_rad)
+    assert la[:, 0].min() < -10.0 and la[:, 0].max() < 1.0  # extension, not flexion
+    assert np.ptp(la[:, 2]) > 8.0  # the pelvis rotates, the thorax does not: lumbar axial rotation, both ways
+    assert np.ptp(np.degrees(poor.truth.pelvis_tilt_rad)) > 7.0
+    # the hips rise as the pelvis tips over its table contact
+    assert poor.truth["segment/pelvis/position_m"][:, 2].max() > 0.09 + 0.01
+    notes = [e.note for e in poor.events if e.label == "rep_start"]
+    assert "right knee" in notes[0] and "left knee" in notes[1]
+
+
+def test_foam_scales_quiet_standing_sway():
+    """Same seed, same sway pattern: foam multiplies it by FOAM_FACTOR (eyes open) and by
+    FOAM_FACTOR × FOAM_EYES_CLOSED_FACTOR (eyes closed), relative to firm eyes open."""
+    from lumbar.protocols.registry import session_conditions
+    from lumbar.simulate.movements import FOAM_EYES_CLOSED_FACTOR, FOAM_FACTOR
+
+    def sd(**kw):
+        sim = simulate("quiet-standing", duration_s=30.0, seed=3, imu=IDEAL, sensors=("sacrum",), **kw)
+        return sim, sim.truth["sway/ap_ml_rad"].std(axis=0)
+
+    _, firm = sd()
+    foam_sim, foam = sd(surface="foam")
+    ec_sim, ec = sd(surface="foam", eyes="closed")
+    np.testing.assert_allclose(foam / firm, FOAM_FACTOR, rtol=1e-9)
+    np.testing.assert_allclose(ec / firm, FOAM_FACTOR * FOAM_EYES_CLOSED_FACTOR, rtol=1e-9)
+    assert 1.3 <= FOAM_FACTOR <= 2.5 and FOAM_EYES_CLOSED_FACTOR > 1.35  # vision matters more on foam
+    assert foam_sim.truth.attrs()["surface"] == "foam"
+    assert session_conditions(ec_sim.session_info().notes) == {"eyes": "closed", "surface": "foam"}
+    assert session_conditions(sd()[0].session_info().notes) == {"eyes": "open", "surface": "firm"}
 
 
 def test_waiters_bow_trunk_inclines_by_the_amplitude():
@@ -187,6 +240,8 @@ def test_truth_round_trip_and_attrs():
         (dict(movement="flexion", misalignment_deg={"thigh_left": [1, 2, 3]}), "not among the sensors"),
         (dict(movement="flexion", misalignment_deg={"lumbar": [1, 2]}), "rotation vector"),
         (dict(movement="pelvic-tilt", lumbar_share=0.5), "only to 'flexion'"),
+        (dict(movement="quiet-standing", surface="sand"), "unknown surface"),
+        (dict(movement="flexion", surface="foam"), "only to 'quiet-standing'"),
     ],
 )
 def test_clear_errors(kwargs, match):

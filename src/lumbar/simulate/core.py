@@ -12,7 +12,7 @@ from lumbar.conventions import cardan_zxy, lumbar_angles_from_matrix
 from lumbar.errors import SimulationError
 from lumbar.simulate.body import R_E0, SEGMENTS, SENSOR_SEGMENT, BodyGeometry, evaluate_body
 from lumbar.simulate.imu_model import ImuErrorModel, apply_imu_errors, sample_times, sensor_rng
-from lumbar.simulate.movements import EYES, MOVEMENTS, QUALITIES, MovementParams, Plan, build_plan
+from lumbar.simulate.movements import EYES, MOVEMENTS, QUALITIES, SURFACES, MovementParams, Plan, build_plan
 from lumbar.simulate.truth import Truth
 from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo, SessionInfo
 
@@ -55,6 +55,9 @@ class SimulatedSession:
         a = self.truth.attrs()
         notes = (f"emulated patient: movement={a['movement']}, quality={a['quality']}, seed={a['seed']}, "
                  f"duration={a['duration_s']:g} s")
+        if a["movement"] == "quiet-standing":
+            # the words lumbar.protocols.registry.session_conditions reads ("eyes closed", "foam")
+            notes += f", eyes {a['eyes']}, {a.get('surface', 'firm')} surface"
         return SessionInfo(subject_code=subject_code, operator=operator, protocol=a["movement"], notes=notes)
 
 
@@ -163,6 +166,7 @@ def simulate(
     variability: float | None = None,
     sway_scale: float = 1.0,
     geometry: BodyGeometry | None = None,
+    surface: str = "firm",
 ) -> SimulatedSession:
     """Emulate a patient performing ``movement`` with IMUs at the given placements.
 
@@ -203,6 +207,9 @@ def simulate(
         Multiplies the postural sway (0: none, so a still posture is exactly static).
     geometry : BodyGeometry, optional
         Segment lengths and mounting points.
+    surface : {"firm", "foam"}
+        Quiet standing only: standing on a foam pad scales the sway (×1.6 eyes open, ×3.2 eyes
+        closed, relative to firm eyes open; ``docs/emulated-patient.md``).
 
     Returns
     -------
@@ -218,6 +225,9 @@ def simulate(
            f"unknown movement {movement!r}; choose one of: {', '.join(MOVEMENTS)}")
     _check(quality in QUALITIES, f"unknown quality {quality!r}; choose 'good' or 'poor'")
     _check(eyes in EYES, f"unknown eyes setting {eyes!r}; choose 'open' or 'closed'")
+    _check(surface in SURFACES, f"unknown surface {surface!r}; choose 'firm' or 'foam'")
+    _check(surface == "firm" or movement == "quiet-standing",
+           f"surface 'foam' applies only to 'quiet-standing' (the emulated patient does {movement!r} on a firm surface)")
     # 4 h keeps the truth arrays of a few sensors at 200 Hz within a few GB of memory
     _check(isinstance(duration_s, (int, float)) and math.isfinite(duration_s) and 0 < duration_s <= MAX_DURATION_S,
            f"duration_s must be a number of seconds in (0, {MAX_DURATION_S:g}]; got {duration_s!r}")
@@ -256,7 +266,7 @@ def simulate(
 
     seed = int(seed)
     params = MovementParams(movement, float(duration_s), None if reps is None else int(reps), amplitude_deg,
-                            speed_dps, quality, eyes, variability, lumbar_share, float(sway_scale))
+                            speed_dps, quality, eyes, variability, lumbar_share, float(sway_scale), surface)
     plan = build_plan(params, np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,))))
 
     n = int(round(duration_s * rate_hz))

@@ -39,10 +39,13 @@ MOVEMENTS: dict[str, str] = {
     "sit-to-stand": "Rising from a chair and sitting down again (poor: lumbar flexion instead of a hip hinge).",
     "rocking": "Rocking backwards in four-point kneeling, lumbar spine neutral "
     "(poor: the lumbar spine flexes near the end of the backward rock).",
+    "prone-knee-bend": "Prone lying, active knee flexion to about 90°, alternating legs, low back and pelvis still "
+    "(poor: the pelvis tilts forward and rotates and the lumbar spine extends as the knee bends).",
 }
 
 QUALITIES = ("good", "poor")
 EYES = ("open", "closed")
+SURFACES = ("firm", "foam")
 
 #: Still period at the start of every trial, s.
 STATIC_S = 5.0
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, MovementDefaults] = {
     "one-leg-stance": MovementDefaults(4, 40.0, 40.0, 10.0, 3.0, "hip flexion of the lifted leg"),
     "sit-to-stand": MovementDefaults(5, 40.0, 40.0, 2.0, 2.0, "peak forward trunk inclination while rising"),
     "rocking": MovementDefaults(10, 40.0, 30.0, 1.0, 1.5, "backward thigh rotation (hip flexion)"),
+    "prone-knee-bend": MovementDefaults(10, 90.0, 60.0, 1.0, 2.0, "knee flexion (not sensed)"),
 }
 
 # Whole-body sway, inverted pendulum about the ankles (eyes open, healthy adult).
@@ -83,6 +87,13 @@ SWAY_AP_RMS_DEG = 0.25
 SWAY_ML_RMS_DEG = 0.15
 SWAY_CORNER_HZ = 0.3
 EYES_CLOSED_FACTOR = 1.35  # COP RMS_AP EC/EO ≈ 6.3/5.0 mm (METRICS.md §1.5), rounded up
+# Standing on a foam pad (quiet standing only). FROM MEMORY – VERIFY: COP / trunk sway amplitude on a
+# medium-density foam pad is about 1.5–2× that on a firm floor with eyes open in healthy adults, and the
+# stabilising effect of vision grows on foam (Patel et al. 2008, Gait Posture 28:649–656, abstract:
+# vision has a greater influence when the support surface challenges stability [CONFIRMED, qualitative]);
+# foam EC/EO ≈ 2 (modified CTSIB-type data, FROM MEMORY – VERIFY). See docs/emulated-patient.md.
+FOAM_FACTOR = 1.6
+FOAM_EYES_CLOSED_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class MovementParams:
     variability: float | None = None
     lumbar_share: float | None = None
     sway_scale: float = 1.0
+    surface: str = "firm"
 
 
 @dataclass
@@ -188,7 +200,11 @@ def _sway(
     rng: np.random.Generator, p: MovementParams, poor_factor: float = 1.0, rms_scale: float = 1.0
 ) -> tuple[Tabulated, Tabulated, float, float]:
     """AP and ML inverted-pendulum sway (rad) and their RMS (deg)."""
-    k = p.sway_scale * (EYES_CLOSED_FACTOR if p.eyes == "closed" else 1.0) * poor_factor * rms_scale
+    if p.surface == "foam":
+        vision = FOAM_FACTOR * (FOAM_EYES_CLOSED_FACTOR if p.eyes == "closed" else 1.0)
+    else:
+        vision = EYES_CLOSED_FACTOR if p.eyes == "closed" else 1.0
+    k = p.sway_scale * vision * poor_factor * rms_scale
     corner = SWAY_CORNER_HZ * (1.5 if poor_factor > 1.0 else 1.0)
     ap = SumOfSines.random(rng, SWAY_AP_RMS_DEG * D2R * k, corner)
     ml = SumOfSines.random(rng, SWAY_ML_RMS_DEG * D2R * k, corner * 1.3)
@@ -228,6 +244,7 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
         "speed_dps": float(speed),
         "variability_cv": float(cv),
         "sway_scale": float(p.sway_scale),
+        "surface": p.surface,
         "primary_angle": d.primary,
     }
     sway_rng, rep_rng, wob_rng = rng.spawn(3)
@@ -409,6 +426,58 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
                             pelvis_lat=0.3 * ml(t), lumbar_flex=lf)
 
         return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.05]), 0.0, bounds, ev0)
+
+    if p.movement == "prone-knee-bend":
+        # Prone lying: pelvis and lumbar segment horizontal, face down (superior axis → +x, anterior → −z),
+        # thighs flat on the table (superior axis → +x). The chain starts at the knees (shank length 0:
+        # the shank is not part of the model and not instrumented); knees on the table at 9 cm (joint
+        # centre height), so the hip centre is 0.45 m ahead of them at the same height. The start posture
+        # is the calibration posture: every analysed angle is zero there.
+        rep_s = 2 * T + d.hold_s + d.rest_s
+        n = _resolve_reps(p, rep_s, cv, d.reps)
+        sc = _schedule(rep_rng, n, T, d.hold_s, T, d.rest_s, cv)
+        right = (np.arange(n) % 2) == 0  # right knee first, then alternating
+        side = np.where(right, 1.0, -1.0)
+        # the working thigh's knee rises ~1° (≈ 8 mm) off the table as the hamstrings contract:
+        # hip extension, i.e. negative "lift" (hip flexion would push the knee into the table)
+        knee_up = -1.0 * D2R
+        lift_r = sc.train(np.where(right, knee_up, 0.0))
+        lift_l = sc.train(np.where(right, 0.0, knee_up))
+        if poor:
+            # Rectus femoris tension past ~40 % of the knee bend tilts the pelvis forward (anterior tilt
+            # about the ASIS contact: the buttocks and hip joints rise) and the lumbar spine extends;
+            # the pelvis rotates, the working side rising off the table; the thorax stays on the table,
+            # so the lumbar segment counter-rotates. Magnitudes: a clearly visible compensation (see
+            # docs/emulated-patient.md), above the 10° placeholder θ_tol of METRICS.md §2.6.
+            ext, tilt, rot = 15.0 * D2R, 10.0 * D2R, 6.0 * D2R
+            w = dict(rise_window=(0.4, 1.0), fall_window=(0.0, 0.6))
+            lum = sc.train(-ext, **w)
+            pel = sc.train(tilt, **w)
+            pel_ax = sc.train(-rot * side, **w)  # +axial rotation lowers the right side (see body.py)
+        else:
+            ext, tilt, rot = 0.0, 0.0, 0.0
+            lum = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, _wobble(wob_rng, n, 0.7, 2.0))
+            pel = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, _wobble(wob_rng, n, 0.3, 1.0))
+            pel_ax = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, _wobble(wob_rng, n, 0.3, 1.0) * side)
+        # lying still: no balance sway, only a small residual motion (breathing, settling) on the pelvis
+        ap, ml, _, _ = _sway(sway_rng, p)
+        # pelvis pivots about its table contact ≈ 8 cm superior to the hip centres: the hips rise by
+        # ≈ 0.08 m · sin(tilt), which tips the thighs up by ≈ 0.08/0.45 of the tilt (knees stay down)
+        hip_rise = 0.08 / 0.45
+        bounds = np.stack([sc.t0, sc.t0 + sc.rise + 0.5 * sc.hold, sc.t_end], 1)
+        attrs.update(posture="prone lying", lumbar_extension_deg=ext / D2R, pelvic_anterior_tilt_deg=tilt / D2R,
+                     pelvic_rotation_deg=rot / D2R)
+
+        def channels(t: np.ndarray) -> Channels:
+            m = len(t)
+            pt = pel(t)
+            pa = pel_ax(t)
+            return Channels(m, thigh_sag=np.pi / 2 - hip_rise * pt, lift_left=lift_l(t), lift_right=lift_r(t),
+                            pelvis_sag=np.pi / 2 + pt + 0.1 * ap(t), pelvis_lat=0.1 * ml(t), pelvis_ax=pa,
+                            lumbar_flex=lum(t), lumbar_ax=-pa)
+
+        return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.09]), 0.0, bounds, ev0,
+                       ["right knee" if r else "left knee" for r in right])
 
     raise SimulationError(f"unknown movement {p.movement!r}")  # pragma: no cover (validated earlier)
 
