@@ -35,6 +35,8 @@ def _add_simulation_args(p: argparse.ArgumentParser) -> None:
                    help="mean angular speed of the main movement, deg/s")
     p.add_argument("--quality", choices=("good", "poor"), default="good", help="movement control quality")
     p.add_argument("--eyes", choices=("open", "closed"), default="open", help="quiet standing: eyes open or closed")
+    p.add_argument("--surface", choices=("firm", "foam"), default="firm",
+                   help="quiet standing: firm floor or foam pad (default firm)")
     p.add_argument("--sensors", default="lumbar,sacrum",
                    help="comma-separated placements (lumbar, sacrum, thigh_left, thigh_right)")
     p.add_argument("--rate-hz", type=float, default=100.0, help="sample rate, Hz (default 100)")
@@ -60,13 +62,14 @@ def _simulate_to_file(args: argparse.Namespace, out: Path, overwrite: bool) -> P
         rate_hz=args.rate_hz,
         eyes=args.eyes,
         imu=ImuErrorModel.ideal() if args.ideal else ImuErrorModel.commodity(),
+        surface=args.surface,
     )
     info = SessionInfo(
         subject_code=args.subject,
         operator="emulator",
         protocol=args.protocol,
         notes=f"emulated patient: seed {args.seed}, quality {args.quality}"
-        + (f", eyes {args.eyes}" if args.protocol == "quiet-standing" else ""),
+        + (f", eyes {args.eyes}, {args.surface} surface" if args.protocol == "quiet-standing" else ""),
     )
     return write_simulated(out, sim, info, overwrite=overwrite)
 
