@@ -125,16 +125,24 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Main job on the embedded default: emulated patient → session file → summary → metrics → report."""
-    args.protocol, args.duration, args.seed = "flexion", 60.0, 1
-    out = Path(args.output)
-    print(f"Simulating 60 s of repeated forward flexion (emulated sensors at L1 and S1) → {out}")
-    _simulate_to_file(args, out, overwrite=True)
-    print()
-    _print_info(out, as_json=False)
+    """Main job on the embedded default: two emulated sensors (L1, S1) on the emulated patient, recorded
+    through bleak + Bumble like hardware → session file → summary → metrics → report."""
+    from lumbar.acquisition.recorder import record_emulated
     from lumbar.analysis import analyze_file, format_analysis
     from lumbar.report import build_report, write_report
 
+    out = Path(args.output)
+    print(f"Recording 60 s of repeated forward flexion from two emulated sensors (L1, S1) over BLE → {out}")
+
+    def progress(t: float, status: dict) -> None:
+        parts = ", ".join(f"{sid} {st.samples} samples" for sid, st in status.items())
+        print(f"\r  {t:5.1f} s  {parts}", end="", file=sys.stderr, flush=True)
+
+    record_emulated(out, protocol="flexion", duration_s=60.0, seed=args.seed, subject=args.subject,
+                    overwrite=True, progress=progress)
+    print(file=sys.stderr)
+    print()
+    _print_info(out, as_json=False)
     print()
     print(format_analysis(analyze_file(out)))
     report = write_report(build_report([out]), out.with_suffix(".html"))
@@ -334,9 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder of the clinic's own protocol files (repeatable; also $LUMBAR_PROTOCOLS)")
     p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser("demo", help="simulate a flexion session with emulated sensors and summarise it")
-    _add_simulation_args(p)
+    p = sub.add_parser("demo", help="record an emulated flexion session over BLE, summarise, analyse and report it")
     p.add_argument("-o", "--output", default=DEMO_FILE, help=f"session file to write (default {DEMO_FILE})")
+    p.add_argument("--seed", type=int, default=1, help="seed of the emulated patient and links (default 1)")
+    p.add_argument("--subject", default="SIM001", help="pseudonymous subject code (default SIM001)")
     p.set_defaults(func=cmd_demo)
 
     _add_report_parser(sub)
