@@ -85,10 +85,57 @@ def test_protocol_end_to_end_on_the_emulated_patient(name, quality, emulated, tm
     assert p.title.replace("'", "&#x27;") in out.read_text()
 
 
-@pytest.mark.parametrize("name", NOT_EMULATED)
-def test_protocols_the_emulator_cannot_perform(name):
-    pytest.skip(f"{name}: the emulated patient has no such movement/surface (prone lying, foam); "
-                "scored on real recordings only")
+def test_every_test_protocol_is_emulated():
+    """Prone lying (prone knee bend) and the foam pad are part of the emulated patient: no test protocol is
+    left to real recordings only."""
+    assert NOT_EMULATED == []
+
+
+@pytest.mark.slow
+def test_foam_sways_more_than_firm_end_to_end(emulated):
+    """The analysed sacral sway grows from firm to foam and, on foam, from eyes open to eyes closed
+    (the foam protocols have no pass/fail criterion: no healthy foam range is in METRICS.md §1.5)."""
+    rms = {n: read_analysis(emulated(n, "good"))["results"]["sway"]["ap"]["rms"]
+           for n in ("quiet-standing-eo-firm", "quiet-standing-eo-foam", "quiet-standing-ec-foam")}
+    assert rms["quiet-standing-eo-foam"] > 1.3 * rms["quiet-standing-eo-firm"]
+    assert rms["quiet-standing-ec-foam"] > 1.5 * rms["quiet-standing-eo-foam"]
+    assert rms["quiet-standing-ec-foam"] < 0.3  # still quiet standing, not a preprocessing error (§1.5)
+
+
+def test_foam_from_the_command_line(tmp_path):
+    """lumbar simulate --surface foam --eyes closed → analyze → report: the session maps to the
+    eyes-closed foam protocol through its notes."""
+    from lumbar.storage import read_session
+
+    f = tmp_path / "foam.h5"
+    assert main(["simulate", "--protocol", "quiet-standing", "--surface", "foam", "--eyes", "closed",
+                 "--duration", "30", "-o", str(f)]) == 0
+    s = read_session(f, load_truth=True)
+    assert s.truth_attrs["surface"] == "foam"
+    assert REG.for_session(s.info.protocol, s.info.notes).name == "quiet-standing-ec-foam"
+    assert main(["analyze", str(f)]) == 0
+    out = tmp_path / "r.html"
+    assert main(["report", str(f), "-o", str(out)]) == 0
+    assert "foam" in out.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "analysis: the static calibration takes gravity at the calibration posture as each segment's superior "
+    "axis (METRICS.md §3.1, upright). Lying prone, the superior axis is horizontal, so the analysis frames "
+    "are turned 90° about the mediolateral axis: flexion–extension is unaffected, but true axial rotation "
+    "appears as lateral bending (lumbar_rom.rom[1]) and rom[2], which the 'lumbar_rotation' criterion reads, "
+    "shows true lateral bending. Needs a posture-aware calibration in lumbar.pipeline/analysis."))
+def test_prone_lumbar_rotation_is_measured_as_axial_rotation(emulated):
+    """Poor prone knee bend: the pelvis rotates 6° each way, the thorax stays on the table, so the true
+    lumbar axial rotation range is ≈ 12°; the analysis should report it as axial rotation."""
+    from lumbar.storage import read_session
+
+    f = emulated("prone-knee-bend", "poor")
+    true_rom = np.degrees(np.ptp(read_session(f, load_truth=True).truth["lumbar_angles_rad"], axis=0))
+    assert true_rom[2] > 10.0 and true_rom[1] < 1.0  # the emulated patient rotates, it does not bend sideways
+    rom = np.degrees(read_analysis(f)["results"]["lumbar_rom"]["rom"])
+    assert rom[2] == pytest.approx(true_rom[2], abs=3.0)
 
 
 def test_waiters_bow_short_of_50_degrees_is_incorrect(tmp_path):
@@ -111,11 +158,11 @@ def test_battery_score_good_and_poor(emulated):
     for quality in ("good", "poor"):
         res = [score(REG[n], read_analysis(emulated(n, quality))) for n in bat.items if "emulation" in REG[n].data]
         b = score_battery(bat, res)
-        assert b.missing == ["prone-knee-bend"]
+        assert b.missing == [] and len(res) == len(bat.items) == 6  # prone knee bend is emulated too
         if quality == "good":
             assert b.positive == 0 and b.impaired is False
         else:
-            assert b.positive == len(bat.items) - 1 and b.impaired is True  # all but the missing one
+            assert b.positive == len(bat.items) and b.impaired is True
 
 
 CLINIC = {
