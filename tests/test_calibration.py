@@ -101,3 +101,38 @@ def test_standing_sway_is_not_movement():
     """Quiet-standing sway of 8 mg RMS must not be refused as 'the patient moved'."""
     acc_s, gyr_s, acc_f, gyr_f = _trials(np.eye(3), static_motion=0.08)
     calibrate_segment(acc_s, gyr_s, acc_f, gyr_f, rate_hz=100.0)
+
+
+def _posture_trials(r_sb, up_b, direction, rate=100.0):
+    """Static posture with ``up_b`` up, then 4 movements about segment Z (direction +1 flexion)."""
+    t_s = np.arange(int(5 * rate)) / rate
+    acc_s = np.tile(r_sb.T @ (G * np.asarray(up_b)), (t_s.size, 1))
+    gyr_s = np.zeros((t_s.size, 3))
+    t_f = np.arange(int(16 * rate)) / rate
+    theta = -direction * D(30) * 0.5 * (1 - np.cos(2 * np.pi * t_f / 4.0))  # flexion is negative about Z
+    theta_dot = np.gradient(theta, 1 / rate)
+    up_in_b = np.stack([cv.rot_z(-th) @ (G * np.asarray(up_b)) for th in theta])
+    acc_f = up_in_b @ r_sb
+    gyr_f = np.column_stack([0 * t_f, 0 * t_f, theta_dot]) @ r_sb
+    return acc_s, gyr_s, acc_f, gyr_f
+
+
+@pytest.mark.parametrize("posture,direction", [("standing", +1), ("prone", -1), ("four-point-kneeling", +1)])
+def test_posture_aware_calibration(posture, direction):
+    from lumbar.calibration import posture_up
+
+    r_sb = Rotation.random(random_state=11).as_matrix()
+    cal = calibrate_segment(*_posture_trials(r_sb, posture_up(posture), direction), rate_hz=100.0,
+                            posture=posture, functional_direction=direction)
+    np.testing.assert_allclose(cal.r_sb, r_sb, atol=1e-6)
+
+
+def test_static_only_in_prone_posture():
+    from lumbar.calibration import static_only_calibration
+
+    r_sb = cv.rot_z(D(4))  # sensor on the back, nominally mounted, slightly tilted
+    acc = np.tile(r_sb.T @ np.array([-G, 0.0, 0.0]), (300, 1))
+    cal = static_only_calibration(acc, np.zeros((300, 3)), posture="prone")
+    np.testing.assert_allclose(cal.r_sb @ (acc[0] / G), [-1.0, 0.0, 0.0], atol=1e-12)
+    with pytest.raises(CalibrationError, match="upside down or on its side"):
+        static_only_calibration(-acc, np.zeros((300, 3)), posture="prone")

@@ -43,6 +43,16 @@ FUNCTIONAL_MIN_RATE = 0.2
 #: refused, > 5 % is a warning.
 CALIB_ACC_SD = 0.03 * STANDARD_G
 CALIB_NORM_REFUSE = 0.15 * STANDARD_G
+#: Direction of "up" (against gravity) in segment coordinates in each calibration posture. Standing or
+#: sitting upright, the superior axis Y points up; lying prone or kneeling on all fours, the segment's
+#: posterior side faces up, so up is −X (the anterior axis points at the floor).
+POSTURE_UP = {
+    "standing": (0.0, 1.0, 0.0),
+    "sitting": (0.0, 1.0, 0.0),
+    "prone": (-1.0, 0.0, 0.0),
+    "four-point-kneeling": (-1.0, 0.0, 0.0),
+}
+
 #: Quality limits of §3.2.
 MAX_AXIS_OFF_HORIZONTAL_DEG = 20.0
 MAX_SINGULAR_RATIO = 0.30
@@ -149,6 +159,26 @@ def check_gravity_norm(norm_mps2: float, label: str) -> list[str]:
     return []
 
 
+def posture_up(posture: str) -> np.ndarray:
+    """The up direction (3,) in segment coordinates for a calibration posture name."""
+    try:
+        return np.array(POSTURE_UP[posture])
+    except KeyError:
+        raise ValidationError(
+            f"calibration posture must be one of {', '.join(sorted(POSTURE_UP))}; got {posture!r}"
+        ) from None
+
+
+def _triad(a_s: np.ndarray, m_s: np.ndarray, up_b: np.ndarray) -> np.ndarray:
+    """Sensor→segment rotation from two directions known in both frames: up (measured ``a_s``, known
+    ``up_b``) and the mediolateral axis (measured ``m_s``, segment Z). ``up_b`` ⊥ Z."""
+    s1 = a_s / np.linalg.norm(a_s)
+    s2 = m_s - (m_s @ s1) * s1
+    s2 /= np.linalg.norm(s2)
+    b1, b2 = up_b, np.array([0.0, 0.0, 1.0])
+    return np.column_stack([b1, b2, np.cross(b1, b2)]) @ np.vstack([s1, s2, np.cross(s1, s2)])
+
+
 def calibrate_segment(
     static_acc: np.ndarray,
     static_gyro: np.ndarray,
@@ -157,6 +187,8 @@ def calibrate_segment(
     rate_hz: float,
     *,
     label: str = "sensor",
+    posture: str = "standing",
+    functional_direction: int = +1,
 ) -> SegmentCalibration:
     """Sensor-to-segment alignment from a static upright trial and a functional forward bend.
 
@@ -171,6 +203,11 @@ def calibrate_segment(
         Sampling rate, Hz.
     label : str
         Name used in messages (e.g. ``"lumbar sensor"``).
+    posture : str
+        The static trial's posture (:data:`POSTURE_UP`): which segment axis gravity reveals.
+    functional_direction : int
+        +1 when the functional movement is mostly flexion (forward bends), −1 when mostly extension;
+        it fixes the sign of the mediolateral axis.
 
     Raises
     ------
@@ -195,7 +232,8 @@ def calibrate_segment(
             f"limit {CALIB_ACC_SD / STANDARD_G * 1000:.0f} mg); ask them to stand still and repeat it"
         )
     warnings = check_gravity_norm(norm, label)
-    y = sa.mean(axis=0) / norm
+    up_s = sa.mean(axis=0) / norm
+    up_b = posture_up(posture)
     # --- functional trial: principal rotation axis
     w = fg - bias
     moving = np.linalg.norm(w, axis=1) > FUNCTIONAL_MIN_RATE
@@ -207,15 +245,14 @@ def calibrate_segment(
     _, s, vt = np.linalg.svd(w[moving], full_matrices=False)
     m = vt[0]
     ratio = float(s[1] / s[0])
-    off_horizontal = float(np.rad2deg(np.arcsin(min(1.0, abs(m @ y)))))
-    z = m - (m @ y) * y
-    z /= np.linalg.norm(z)
-    x = np.cross(y, z)
-    # Sign: bending forward points the anterior axis down, so the specific force (pointing up) gets a
-    # negative X component; it is zero when upright, so its mean over the bends is negative. (A mean is
-    # robust to brief accelerations, where a single extreme sample would not be.)
-    if float(np.mean(fa @ x)) > 0:
-        z, x = -z, -x
+    off_horizontal = float(np.rad2deg(np.arcsin(min(1.0, abs(m @ up_s)))))
+    r_sb = _triad(up_s, m, up_b)
+    # Sign of the axis: flexion (a negative rotation about Z) turns the up direction, seen from the
+    # segment, towards Z × up (standing: towards −X, the anterior axis tilting down). Its mean over the
+    # movement has the sign of the movement's main direction (a mean is robust to brief accelerations).
+    toward = np.cross(np.array([0.0, 0.0, 1.0]), up_b)
+    if functional_direction * float(np.mean((fa @ r_sb.T) @ toward)) < 0:
+        r_sb = _triad(up_s, -m, up_b)
     if ratio > MAX_SINGULAR_RATIO:
         raise CalibrationError(
             f"{label}: functional calibration unusable: the rotation axis is not well defined (singular value "
@@ -227,7 +264,7 @@ def calibrate_segment(
             f"{MAX_AXIS_OFF_HORIZONTAL_DEG:.0f}°); side bending or twisting may be mixed into flexion"
         )
     return SegmentCalibration(
-        r_sb=np.vstack([x, y, z]),
+        r_sb=r_sb,
         gyro_bias_rads=bias,
         static_acc_sd_mps2=acc_sd,
         static_gyro_rms_rads=gyro_rms,
@@ -238,24 +275,35 @@ def calibrate_segment(
     )
 
 
-def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str = "sensor") -> SegmentCalibration:
+def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str = "sensor", *,
+                            posture: str = "standing") -> SegmentCalibration:
     """Sensor-to-segment rotation from gravity alone (no functional trial available).
 
-    The smallest rotation taking the measured up direction onto the segment's Y axis, so the sensor's
-    own axes are taken as the segment's anterior/right axes: right when the sensor is mounted as its
-    family's placement guide says, blind to a sensor turned about the vertical.
+    The smallest rotation taking the measured up direction onto the segment's up direction in that
+    ``posture`` (standing: Y), so the sensor's own axes are otherwise taken as the segment's: right when
+    the sensor is mounted as its family's placement guide says, blind to a sensor turned about the vertical.
     """
     sa = _check_samples("acc", acc)
     sg = _check_samples("gyro", gyro)
     mean = sa.mean(axis=0)
     norm = float(np.linalg.norm(mean))
     warnings = check_gravity_norm(norm, label)
-    y_s = mean / norm
-    e_y = np.array([0.0, 1.0, 0.0])
-    v = np.cross(y_s, e_y)
-    c = float(y_s @ e_y)
+    up_s = mean / norm
+    up_b = posture_up(posture)
+    v = np.cross(up_s, up_b)
+    c = float(up_s @ up_b)
+    off_deg = float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))
+    if c < 0.0:
+        # Beyond 90° the sensor cannot be mounted as assumed (upside down, on its side, wrong posture).
+        raise CalibrationError(
+            f"{label}: gravity is {off_deg:.0f}° away from where a {posture} posture puts it: the sensor is upside "
+            "down or on its side, or the patient is not in that posture; check both and repeat"
+        )
+    if off_deg > 30.0:
+        warnings.append(f"the sensor is tilted {off_deg:.0f}° from its nominal mounting; without a functional "
+                        "trial its anterior/right axes are only assumed")
     vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    r_sb = np.eye(3) + vx + vx @ vx / (1.0 + c)  # Rodrigues: rotates y_s onto e_y
+    r_sb = np.eye(3) + vx + vx @ vx / (1.0 + c)  # Rodrigues: the smallest rotation taking up_s onto up_b
     bias = sg.mean(axis=0)
     return SegmentCalibration(
         r_sb=r_sb,
