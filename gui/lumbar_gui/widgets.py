@@ -1,9 +1,11 @@
 """Reusable widgets: the application style, fast scrolling plots, the stabilogram, big read-outs.
 
 Live plots follow pyqtgraph's fast idioms: preallocated double-length buffers (no per-frame allocation
-or copying of the history — the curve gets a view), ``setData(..., skipFiniteCheck=True)`` where the
-data cannot contain NaN, ``connect='finite'`` where it can, clip-to-view, peak downsampling, and
-antialiasing off. The x axis is "seconds before now" with a fixed range, so axes never relayout.
+or copying of the history), only the visible window drawn, peak downsampling to the plot's pixel width
+(into preallocated arrays), light ``PlotCurveItem`` curves with ``setData(..., skipFiniteCheck=True)``
+where the data cannot contain NaN and ``connect='finite'`` where it can, antialiasing off, no autorange.
+The x axis is "seconds before now" with a fixed range, so axes never relayout. Several strip charts
+share one :class:`pyqtgraph.GraphicsLayoutWidget` (one scene, one paint per frame).
 """
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
-__all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "ScrollingPlot", "Stabilogram", "BigValue", "card",
+__all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
            "AXIS_COLORS"]
 
 COLORS = {
@@ -88,15 +90,18 @@ class ScrollBuffer:
         self.x = np.zeros((2 * self.n, k))
         self.head = 0  # next write position in [0, n)
         self.count = 0
+        self.total = 0  # samples ever appended (absolute index of the next one)
 
     def clear(self) -> None:
         self.head = 0
         self.count = 0
+        self.total = 0
 
     def extend(self, t: np.ndarray, x: np.ndarray) -> None:
         m = len(t)
         if m == 0:
             return
+        self.total += m
         if m > self.n:
             t, x, m = t[-self.n:], x[-self.n:], self.n
         pos = (self.head + np.arange(m)) % self.n
@@ -117,54 +122,115 @@ class ScrollBuffer:
         return float(self.t[(self.head - 1) % self.n]) if self.count else 0.0
 
 
-class ScrollingPlot(pg.PlotWidget):
-    """A scrolling strip chart: x = seconds before now (fixed range), several named curves.
+def peak_decimate(t: np.ndarray, x: np.ndarray, k: int, first_index: int, t_out: np.ndarray,
+                  y_out: np.ndarray) -> int:
+    """Min and max of every bin of ``k`` samples into preallocated ``t_out`` / ``y_out``; returns the length.
+
+    Bins are aligned to the absolute sample index (``first_index`` is the index of ``t[0]``), so a bin's
+    min/max does not change as the window scrolls (no shimmer). Each bin gives two points at its first
+    sample's time (its min, then its max), pyqtgraph's "peak" downsampling; the samples after the last full
+    bin are kept as they are, so the newest sample is always drawn. A bin holding NaN gives NaN (a gap).
+    """
+    m = len(t)
+    if k <= 1 or m < 2 * k:
+        t_out[:m] = t
+        y_out[:m] = x
+        return m
+    skip = (-first_index) % k
+    nb = (m - skip) // k
+    full = skip + nb * k
+    xb = x[skip:full].reshape(nb, k, x.shape[1])
+    if skip:  # the partial bin at the left edge, as samples
+        t_out[:skip] = t[:skip]
+        y_out[:skip] = x[:skip]
+    o = skip
+    np.minimum.reduce(xb, axis=1, out=y_out[o:o + 2 * nb:2])
+    np.maximum.reduce(xb, axis=1, out=y_out[o + 1:o + 2 * nb:2])
+    tb = t[skip:full:k]
+    t_out[o:o + 2 * nb:2] = tb
+    t_out[o + 1:o + 2 * nb:2] = tb
+    o += 2 * nb
+    tail = m - full
+    t_out[o:o + tail] = t[full:]
+    y_out[o:o + tail] = x[full:]
+    return o + tail
+
+
+class _StripCurve(pg.PlotCurveItem):
+    """A curve whose bounds are its chart's fixed view rectangle.
+
+    The chart's ranges never change and the view box clips what lies outside, so the bounds need not be
+    recomputed from the data (min/max and pixel padding) after every ``setData``.
+    """
+
+    def __init__(self, rect: QRectF, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._rect = QRectF(rect)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt name)
+        return self._rect
+
+    def dataBounds(self, ax: int, frac: float = 1.0, orthoRange: object = None) -> tuple[float, float]:  # noqa: N803
+        r = self._rect
+        return (r.left(), r.right()) if ax == 0 else (r.top(), r.bottom())
+
+
+class StripChart(pg.PlotItem):
+    """A scrolling strip chart (a plot item for a :class:`pyqtgraph.GraphicsLayoutWidget`).
+
+    x = seconds before the newest sample, fixed range; fixed y range; several named curves. Drawing is
+    cheap by construction: the visible window is peak-decimated to the plot's pixel width (stable bins)
+    into preallocated arrays, and given to light :class:`pyqtgraph.PlotCurveItem` curves with
+    ``skipFiniteCheck=True`` (or ``connect='finite'`` when the data may hold NaN gaps); no autorange,
+    no antialiasing, axes cached.
 
     Parameters
     ----------
     names, colors : curve names and colours
     window_s : visible history, s
-    rate_hz : nominal sample rate (sizes the buffer)
+    rate_hz : nominal sample rate (sizes the buffer), Hz
     scale : multiplies the data for display (e.g. rad → deg)
     finite : the data may contain NaN (gaps): draw with ``connect='finite'``
+    y_range : fixed y range (display units)
     """
 
     def __init__(self, title: str, names: tuple[str, ...], colors: tuple[str, ...], *, window_s: float = 10.0,
                  rate_hz: float = 100.0, unit: str = "", scale: float = 1.0, finite: bool = False,
-                 y_range: tuple[float, float] | None = None, legend: bool = True, parent: QWidget | None = None
-                 ) -> None:
-        super().__init__(parent=parent)
-        self.window_s = window_s
-        self.scale = scale
+                 y_range: tuple[float, float] = (-1.0, 1.0), legend: bool = True) -> None:
+        super().__init__(enableMenu=False)  # no context menus: lighter to build, nothing to click by mistake
+        self.window_s = float(window_s)
+        self.scale = float(scale)
         self.finite = finite
         self.buf = ScrollBuffer(int(window_s * rate_hz * 1.1) + 8, len(names))
-        self._xs = np.zeros(self.buf.n)
-        pi = self.getPlotItem()
-        pi.setTitle(f"<span style='color:{COLORS['text']};font-size:10pt'>{title}</span>")
-        pi.showGrid(x=True, y=True, alpha=0.25)
-        pi.setMenuEnabled(False)
-        pi.hideButtons()
-        pi.setMouseEnabled(x=False, y=False)
-        pi.setXRange(-window_s, 0.0, padding=0)
-        pi.setLabel("bottom", "s")
+        self._t_out = np.zeros(2 * self.buf.n + 2)
+        self._y_out = np.zeros((2 * self.buf.n + 2, len(names)))
+        self.setTitle(f"<span style='color:{COLORS['text']};font-size:9pt'>{title}</span>")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.setMouseEnabled(x=False, y=False)
+        self.vb.disableAutoRange()
+        self.setXRange(-self.window_s, 0.0, padding=0)
+        self.setYRange(*y_range, padding=0)
+        self.setLabel("bottom", "s")
         if unit:
-            pi.setLabel("left", unit)
-        if y_range is not None:
-            pi.setYRange(*y_range, padding=0)
-        else:
-            pi.enableAutoRange(axis="y", enable=True)
-        pi.setClipToView(True)
-        pi.setDownsampling(auto=True, mode="peak")
+            self.setLabel("left", unit)
+        self.getAxis("left").setWidth(46)
+        _cache_axes(self)
+        leg = None
         if legend:
-            leg = pi.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=len(names))
+            leg = self.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=len(names))
             leg.setBrush(pg.mkBrush(255, 255, 255, 200))
-        _cache_axes(pi)
-        self.curves = [pi.plot(name=nm, pen=pg.mkPen(c, width=1)) for nm, c in zip(names, colors)]
-        for c in self.curves:
-            c.setClipToView(True)
-            c.setDownsampling(auto=True, method="peak")
-        self.setMinimumHeight(120)
-        self.setMinimumWidth(160)
+        self.curves = []
+        rect = QRectF(-self.window_s, y_range[0], self.window_s, y_range[1] - y_range[0])  # = the view range
+        for nm, c in zip(names, colors):
+            curve = _StripCurve(rect, pen=pg.mkPen(c, width=1), antialias=False, skipFiniteCheck=not finite)
+            self.vb.addItem(curve)
+            if leg is not None:
+                leg.addItem(curve, nm)
+            self.curves.append(curve)
+        self.setMinimumHeight(100)
+        self.redraws = 0
 
     def clear_data(self) -> None:
         self.buf.clear()
@@ -174,19 +240,28 @@ class ScrollingPlot(pg.PlotWidget):
     def append(self, t: np.ndarray, x: np.ndarray) -> None:
         self.buf.extend(t, x)
 
-    def redraw(self, now: float | None = None) -> None:
+    def redraw(self) -> None:
+        """Draw the visible window (call only when the chart is on screen)."""
         t, x = self.buf.view()
         if not len(t):
             return
-        now = self.buf.last_t if now is None else now
-        xs = self._xs[: len(t)]
-        np.subtract(t, now, out=xs)
+        now = float(t[-1])
+        i0 = int(np.searchsorted(t, now - self.window_s, side="left"))
+        t, x = t[i0:], x[i0:]
+        width = max(50, int(self.vb.width()))
+        k = max(1, int(math.ceil(len(t) / width)))
+        n = peak_decimate(t, x, k, self.buf.total - len(t), self._t_out, self._y_out)
+        self.redraws += 1
+        ts = self._t_out[:n]
+        ts -= now
+        ys = self._y_out[:n]
+        if self.scale != 1.0:
+            ys *= self.scale
         for i, c in enumerate(self.curves):
-            y = x[:, i] * self.scale if self.scale != 1.0 else x[:, i]
             if self.finite:
-                c.setData(xs, y, connect="finite")
+                c.setData(ts, ys[:, i], connect="finite")
             else:
-                c.setData(xs, y, skipFiniteCheck=True)
+                c.setData(ts, ys[:, i], connect="all", skipFiniteCheck=True)
 
 
 class Stabilogram(pg.PlotWidget):
@@ -195,9 +270,10 @@ class Stabilogram(pg.PlotWidget):
     def __init__(self, *, rate_hz: float = 100.0, trace_s: float = 10.0, ellipse_s: float = 30.0,
                  limit: float = 0.3, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
-        self.rate_hz = rate_hz
+        self.trace_s = float(trace_s)
+        self.ellipse_s = float(ellipse_s)
         self.buf = ScrollBuffer(int(ellipse_s * rate_hz), 2)
-        self.trace_n = int(trace_s * rate_hz)
+        self._dot_x, self._dot_y = np.zeros(1), np.zeros(1)
         pi = self.getPlotItem()
         pi.setTitle(f"<span style='color:{COLORS['text']};font-size:10pt'>Stabilogram (pelvis, m/s²)</span>")
         pi.setMenuEnabled(False)
@@ -212,37 +288,53 @@ class Stabilogram(pg.PlotWidget):
         for ax in ("left", "bottom"):
             pi.getAxis(ax).enableAutoSIPrefix(False)
         _cache_axes(pi)
-        self.trace = pi.plot(pen=pg.mkPen("#5c7a8a", width=1))
-        self.ellipse = pi.plot(pen=pg.mkPen(COLORS["accent"], width=2.5))
+        self.trace = pg.PlotCurveItem(pen=pg.mkPen("#5c7a8a", width=1), skipFiniteCheck=True)
+        self.ellipse = pg.PlotCurveItem(pen=pg.mkPen(COLORS["accent"], width=2.5), skipFiniteCheck=True)
+        pi.addItem(self.trace)
+        pi.addItem(self.ellipse)
         self.dot = pg.ScatterPlotItem(size=12, brush=pg.mkBrush(COLORS["warn"]), pen=pg.mkPen("w", width=1.5))
         pi.addItem(self.dot)
         self._circle = np.stack([np.cos(np.linspace(0, 2 * np.pi, 73)), np.sin(np.linspace(0, 2 * np.pi, 73))])
         self.area = float("nan")
         self.setMinimumSize(220, 220)
 
+    def set_rate(self, rate_hz: float) -> None:
+        """Size the buffer for ``ellipse_s`` at ``rate_hz`` (the live series' rate); clears it."""
+        self.buf = ScrollBuffer(int(self.ellipse_s * rate_hz), 2)
+        self.clear_data()
+
     def clear_data(self) -> None:
         self.buf.clear()
         self.trace.setData([], [])
         self.ellipse.setData([], [])
+        self.area = float("nan")
 
     def append(self, t: np.ndarray, ap_ml: np.ndarray) -> None:
         ok = np.all(np.isfinite(ap_ml), axis=1)
         self.buf.extend(t[ok], ap_ml[ok])
 
     def redraw(self) -> None:
+        """The trace (last ``trace_s``) and the current point; cheap, every frame."""
+        t, x = self.buf.view()
+        if len(x) < 3:
+            return
+        i0 = int(np.searchsorted(t, t[-1] - self.trace_s, side="left"))
+        tr = x[i0:]
+        self.trace.setData(tr[:, 1], tr[:, 0], skipFiniteCheck=True)
+        self._dot_x[0], self._dot_y[0] = tr[-1, 1], tr[-1, 0]
+        self.dot.setData(self._dot_x, self._dot_y)
+
+    def update_ellipse(self) -> None:
+        """The 95 % confidence ellipse of the last ``ellipse_s`` (a few times a second is enough)."""
         _t, x = self.buf.view()
         if len(x) < 3:
             return
-        tr = x[-self.trace_n:]
-        self.trace.setData(tr[:, 1], tr[:, 0], skipFiniteCheck=True)
-        self.dot.setData([tr[-1, 1]], [tr[-1, 0]])
-        xc = x - x.mean(axis=0)
-        cov = np.cov(xc[:, [1, 0]].T)
+        m = x.mean(axis=0)
+        cov = np.cov(x[:, [1, 0]].T)
         w, v = np.linalg.eigh(cov)
         chi2_95 = 5.991464547107979  # 2 degrees of freedom
         axes = np.sqrt(np.maximum(w, 0) * chi2_95)
         pts = v @ (axes[:, None] * self._circle)
-        m = x.mean(axis=0)
         self.ellipse.setData(pts[0] + m[1], pts[1] + m[0], skipFiniteCheck=True)
         self.area = float(math.pi * axes[0] * axes[1])
 

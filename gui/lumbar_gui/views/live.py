@@ -2,17 +2,26 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget, QHeaderView)
 
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, BigValue, ScrollingPlot, Stabilogram, card
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, BigValue, Stabilogram, StripChart, card
 
 RAD2DEG = 180.0 / math.pi
+#: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
+#: changes can relayout its page, and nobody reads digits at 60 Hz.
+LABEL_PERIOD_S = 0.2
+#: The raw charts (8 of the 11 plots with four sensors) are redrawn every ``RAW_EVERY`` frames, their rows
+#: taking turns so every frame draws the same amount (≈ 30 Hz each at the 60 Hz timer); the kinematics,
+#: which the clinician watches, are redrawn every frame.
+RAW_EVERY = 2
 
 
 class LiveView(QWidget):
@@ -24,7 +33,9 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.setObjectName("page")
         self.engine = engine
-        self._raw: dict[str, tuple[Any, int, ScrollingPlot, ScrollingPlot]] = {}
+        self._raw: dict[str, tuple[Any, int, StripChart, StripChart]] = {}
+        self._last_labels = 0.0
+        self._frame = 0
         self._derived_cursor = 0
         self._series = None
         #: Samples the raw plots could not get from the rings (fell more than the ring behind).
@@ -48,22 +59,27 @@ class LiveView(QWidget):
         outer.addLayout(body, 1)
         # left: raw signals
         raw_card, raw_lay = card("Raw signals per sensor")
-        self.raw_grid = QGridLayout()
-        self.raw_grid.setSpacing(4)
-        raw_host = QWidget()
-        raw_host.setLayout(self.raw_grid)
-        raw_lay.addWidget(raw_host, 1)
+        self.raw_plots = pg.GraphicsLayoutWidget()  # every raw chart in one scene
+        self.raw_plots.ci.setSpacing(2)
+        self.raw_plots.ci.setContentsMargins(0, 0, 0, 0)
+        raw_lay.addWidget(self.raw_plots, 1)
         body.addWidget(raw_card, 5)
         # right: kinematics
         right = QVBoxLayout()
         body.addLayout(right, 6)
         kin_card, kin_lay = card("Kinematics (relative to the zero posture)")
-        self.angles = ScrollingPlot("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
-                                    AXIS_COLORS, unit="deg", scale=RAD2DEG, finite=True, y_range=(-30, 70))
-        self.tilts = ScrollingPlot("Pelvic tilt and trunk flexion", ("pelvic tilt (anterior +)", "trunk flexion"),
-                                   ("#8e44ad", "#455a64"), unit="deg", scale=RAD2DEG, finite=True, y_range=(-20, 90))
-        kin_lay.addWidget(self.angles, 1)
-        kin_lay.addWidget(self.tilts, 1)
+        self.kin_plots = pg.GraphicsLayoutWidget()
+        self.kin_plots.ci.setSpacing(2)
+        self.kin_plots.ci.setContentsMargins(0, 0, 0, 0)
+        self.angles = StripChart("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
+                                 AXIS_COLORS, rate_hz=200.0, unit="deg", scale=RAD2DEG, finite=True,
+                                 y_range=(-30, 70))
+        self.tilts = StripChart("Pelvic tilt and trunk flexion", ("pelvic tilt (anterior +)", "trunk flexion"),
+                                ("#8e44ad", "#455a64"), rate_hz=200.0, unit="deg", scale=RAD2DEG, finite=True,
+                                y_range=(-20, 90))
+        self.kin_plots.addItem(self.angles, row=0, col=0)
+        self.kin_plots.addItem(self.tilts, row=1, col=0)
+        kin_lay.addWidget(self.kin_plots, 1)
         right.addWidget(kin_card, 3)
         bottom = QHBoxLayout()
         right.addLayout(bottom, 2)
@@ -94,16 +110,13 @@ class LiveView(QWidget):
     # -----------------------------------------------------------------------------------------
     def rebuild(self) -> None:
         """One row of (acc, gyro) plots per sensor on the bus."""
-        while self.raw_grid.count():
-            w = self.raw_grid.takeAt(0).widget()
-            if w is not None:
-                w.setParent(None)
-                w.deleteLater()
+        self.raw_plots.clear()
         self._raw.clear()
         self._derived_cursor = 0
         self._series = None
         for p in (self.angles, self.tilts, self.stabilogram):
             p.clear_data()
+        self.sway_label.setText("95 % ellipse: –")
         self.rep_table.setRowCount(0)
         self.rep_count.set("0")
         if not self.engine.connected:
@@ -112,12 +125,12 @@ class LiveView(QWidget):
         for row, (sid, ring) in enumerate(self.engine.bus.rings.items()):
             rate = rates.get(sid, 100.0)
             short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
-            acc = ScrollingPlot(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
-                                legend=row == 0, y_range=(-15, 15))
-            gyr = ScrollingPlot(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
-                                scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
-            self.raw_grid.addWidget(acc, row, 0)
-            self.raw_grid.addWidget(gyr, row, 1)
+            acc = StripChart(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
+                             legend=row == 0, y_range=(-15, 15))
+            gyr = StripChart(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
+                             scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
+            self.raw_plots.addItem(acc, row=row, col=0)
+            self.raw_plots.addItem(gyr, row=row, col=1)
             self._raw[sid] = (ring, max(0, ring.total - int(10 * rate)), acc, gyr)
 
     def on_repetition(self, rep: LiveRep) -> None:
@@ -138,10 +151,16 @@ class LiveView(QWidget):
             self.rep_table.removeRow(self.rep_table.rowCount() - 1)
 
     def refresh(self) -> None:
-        """Pull what is new from the rings and redraw (GUI timer)."""
+        """Pull what is new from the rings and redraw (GUI timer; only while this view is shown).
+
+        Cheap by construction: the rings hand over only the new samples, each chart draws its visible
+        window decimated to its pixel width, and the text read-outs change at most every
+        ``LABEL_PERIOD_S``. The ellipse is refitted at the same slow pace.
+        """
         eng = self.engine
-        for sid, (ring, cursor, acc, gyr) in list(self._raw.items()):
-            if eng.bus.rings.get(sid) is not ring:
+        self._frame += 1
+        for row, (sid, (ring, cursor, acc, gyr)) in enumerate(list(self._raw.items())):
+            if eng.bus.rings.get(sid) is not ring or (self._frame + row) % RAW_EVERY:
                 continue
             b, cursor, missed = ring.since(cursor)
             self.missed += missed
@@ -149,24 +168,35 @@ class LiveView(QWidget):
             if len(b):
                 acc.append(b.time_s, b.acc)
                 gyr.append(b.time_s, b.gyro)
-            acc.redraw()
-            gyr.redraw()
+                acc.redraw()
+                gyr.redraw()
         proc = eng.processor
+        now = time.monotonic()
+        slow = now - self._last_labels >= LABEL_PERIOD_S
+        if slow:
+            self._last_labels = now
         if proc is None:
-            self.state.setText("No sensors connected — go to Devices.")
+            if slow:
+                self.state.setText("No sensors connected — go to Devices.")
             return
         if self._series is not proc.series:
             self._series, self._derived_cursor = proc.series, 0
+            self.stabilogram.set_rate(proc.rate_hz)
         t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
         if len(t):
             self.angles.append(t, x[:, 0:3])
             self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
             self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]])
-            tf = x[-1, COL["trunk_flexion"]]
+            self.angles.redraw()
+            self.tilts.redraw()
+            self.stabilogram.redraw()
+        if not slow:
+            return
+        if len(t) or self._series.total:
+            tf = self._series.latest(1)[1]
+            tf = tf[-1, COL["trunk_flexion"]] if len(tf) else math.nan
             self.cur_angle.set("–" if not np.isfinite(tf) else f"{tf * RAD2DEG:.0f}°")
-        self.angles.redraw()
-        self.tilts.redraw()
-        self.stabilogram.redraw()
+        self.stabilogram.update_ellipse()
         if np.isfinite(self.stabilogram.area):
             self.sway_label.setText(f"95 % confidence ellipse (last 30 s): {self.stabilogram.area:.4f} (m/s²)²")
         if not proc.ready.is_set():
