@@ -242,7 +242,8 @@ class LiveProcessor:
         self._rep_thresholds = (10 * DEG, 25 * DEG)
         self._seg: Any = None
         self._rep_index = 0
-        self._lp_sos, self._lp_zi0 = _causal_lowpass(5.0, rate)
+        self._lp_sos: Any = None  # the 5 Hz low-pass: designed in the worker (scipy stays off the GUI thread)
+        self._lp_zi0: Any = None
         self._lp_state: dict[str, np.ndarray] = {}
         self.last_time_s = 0.0
         self.ready = threading.Event()  # set once the filters are loaded
@@ -282,6 +283,7 @@ class LiveProcessor:
         from lumbar.filters import VQFFilter
 
         VQFFilter(100.0).process(np.tile([0.0, 0.0, STANDARD_G], (4, 1)), np.zeros((4, 3)))
+        self._lp_sos, self._lp_zi0 = _causal_lowpass(5.0, self.rate_hz)
         self.ready.set()
         while not self._stop.is_set():
             t0 = time.monotonic()

@@ -53,24 +53,33 @@ INSTRUCTIONS = {
 }
 
 
-def _protocols() -> dict[str, list[Trial]]:
-    """Protocols and batteries. (Replaced by ``lumbar.protocols`` definitions once that module exists.)"""
+#: The battery offered first; known without importing anything heavy.
+DEFAULT_PROTOCOLS: dict[str, list[Trial]] = {
+    "Lumbar motor control — quiet standing + flexion": [
+        Trial("quiet-standing", 30.0, INSTRUCTIONS["quiet-standing"]),
+        Trial("flexion", 40.0, INSTRUCTIONS["flexion"], reps=4),
+    ],
+}
+_PROTOCOLS: dict[str, list[Trial]] = {}
+
+
+def protocols() -> dict[str, list[Trial]]:
+    """Protocols and batteries. (Replaced by ``lumbar.protocols`` definitions once that module exists.)
+
+    Built on first use: the single tests come from the movement catalogue of :mod:`lumbar.simulate`, whose
+    import (scipy) would otherwise delay the window at start-up.
+    """
+    if _PROTOCOLS:
+        return _PROTOCOLS
     from lumbar.simulate import MOVEMENTS
 
-    out = {
-        "Lumbar motor control — quiet standing + flexion": [
-            Trial("quiet-standing", 30.0, INSTRUCTIONS["quiet-standing"]),
-            Trial("flexion", 40.0, INSTRUCTIONS["flexion"], reps=4),
-        ],
-    }
+    out = dict(DEFAULT_PROTOCOLS)
     for m in MOVEMENTS:
         dur = 30.0 if m in ("quiet-standing",) else 40.0
         out[f"Single test — {m.replace('-', ' ')}"] = [Trial(m, dur, INSTRUCTIONS.get(m, MOVEMENTS[m]),
                                                             reps=4 if m == "flexion" else None)]
-    return out
-
-
-PROTOCOLS = _protocols()
+    _PROTOCOLS.update(out)
+    return _PROTOCOLS
 
 
 def criteria(movement: str, d: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
@@ -165,7 +174,7 @@ class AssessmentView(QWidget):
         self.operator.setPlaceholderText("operator initials")
         self.operator.setMaximumWidth(140)
         self.protocol = QComboBox()
-        self.protocol.addItems(list(PROTOCOLS))
+        self.protocol.addItems(list(DEFAULT_PROTOCOLS))  # the single tests are added when the view is shown
         self.begin_btn = QPushButton("Begin assessment")
         self.begin_btn.setObjectName("primary")
         self.begin_btn.clicked.connect(self.begin)
@@ -284,7 +293,7 @@ class AssessmentView(QWidget):
             self.sub.setText("Connect the sensors first (Devices).")
             return False
         self.code = code
-        self.trials = PROTOCOLS[self.protocol.currentText()]
+        self.trials = protocols()[self.protocol.currentText()]
         self.folder = self.sessions_dir / code / datetime.now().strftime("%Y%m%d-%H%M%S")
         self.files, self.results, self.notes = [], [], []
         self.calibration = None
@@ -486,6 +495,14 @@ class AssessmentView(QWidget):
         self.engine.mark("marker", note)
         self.notes.append(f"marker at {self.engine.now():.1f} s")
         self.notes_list.setText(" · ".join(self.notes[-6:]))
+
+    def showEvent(self, event: object) -> None:  # noqa: N802 (Qt name)
+        """The single tests join the protocol list the first time the view is shown."""
+        if self.protocol.count() == len(DEFAULT_PROTOCOLS):
+            current = self.protocol.currentIndex()
+            self.protocol.addItems([name for name in protocols() if name not in DEFAULT_PROTOCOLS])
+            self.protocol.setCurrentIndex(current)
+        super().showEvent(event)  # type: ignore[arg-type]
 
     # -- GUI timer -----------------------------------------------------------------------------------
     def refresh(self) -> None:
