@@ -36,6 +36,7 @@ class LiveView(QWidget):
         self._raw: dict[str, tuple[Any, int, StripChart, StripChart]] = {}
         self._last_labels = 0.0
         self._frame = 0
+        self._draw_all = True  # the next refresh draws every chart (just shown or rebuilt)
         self._derived_cursor = 0
         self._series = None
         #: Samples the raw plots could not get from the rings (fell more than the ring behind).
@@ -112,6 +113,7 @@ class LiveView(QWidget):
         """One row of (acc, gyro) plots per sensor on the bus."""
         self.raw_plots.clear()
         self._raw.clear()
+        self._draw_all = True
         self._derived_cursor = 0
         self._series = None
         for p in (self.angles, self.tilts, self.stabilogram):
@@ -150,6 +152,10 @@ class LiveView(QWidget):
         while self.rep_table.rowCount() > 6:
             self.rep_table.removeRow(self.rep_table.rowCount() - 1)
 
+    def showEvent(self, event: object) -> None:  # noqa: N802 (Qt name)
+        self._draw_all = True  # a view coming back shows every chart at once, not in turns
+        super().showEvent(event)  # type: ignore[arg-type]
+
     def refresh(self) -> None:
         """Pull what is new from the rings and redraw (GUI timer; only while this view is shown).
 
@@ -159,8 +165,9 @@ class LiveView(QWidget):
         """
         eng = self.engine
         self._frame += 1
+        draw_all, self._draw_all = self._draw_all, False
         for row, (sid, (ring, cursor, acc, gyr)) in enumerate(list(self._raw.items())):
-            if eng.bus.rings.get(sid) is not ring or (self._frame + row) % RAW_EVERY:
+            if eng.bus.rings.get(sid) is not ring or (not draw_all and (self._frame + row) % RAW_EVERY):
                 continue
             b, cursor, missed = ring.since(cursor)
             self.missed += missed
