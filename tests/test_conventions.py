@@ -68,3 +68,20 @@ def test_metric_cases_seg_01_to_04(shared_dir):
 def test_lumbar_angles_without_shared():
     flex, bend, axial = np.rad2deg(cv.lumbar_angles_from_matrix(_seg_case_matrix()))
     np.testing.assert_allclose([flex, bend, axial], [30.0, 10.0, 5.0], atol=1e-9)
+
+
+def test_matrix_columns_and_cardan_from_quaternion_components(rotations):
+    q = cv.from_scipy(rotations)
+    m = cv.quat_to_matrix(q)
+    for k in range(3):
+        np.testing.assert_array_equal(cv.quat_matrix_column(q, k), m[..., :, k])
+    got = np.column_stack(cv.cardan_zxy_from_quat(q))
+    np.testing.assert_allclose(got, np.column_stack(cv.cardan_zxy(m)), atol=1e-12)
+    want = rotations.as_euler("ZXY")
+    ok = np.abs(want[:, 1]) < np.deg2rad(89)
+    np.testing.assert_allclose(got[ok], want[ok], atol=1e-9)
+    np.testing.assert_allclose(cv.lumbar_angles_from_quat(q), cv.lumbar_angles_from_matrix(m), atol=1e-12)
+    # the sign of a quaternion does not change its angles
+    np.testing.assert_allclose(cv.lumbar_angles_from_quat(-q), cv.lumbar_angles_from_quat(q), atol=1e-12)
+    with pytest.raises(ValueError):
+        cv.quat_matrix_column(q, 3)

@@ -25,8 +25,11 @@ __all__ = [
     "rot_x",
     "rot_y",
     "rot_z",
+    "quat_matrix_column",
     "cardan_zxy",
+    "cardan_zxy_from_quat",
     "lumbar_angles_from_matrix",
+    "lumbar_angles_from_quat",
 ]
 
 
@@ -70,6 +73,13 @@ def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,...j->...i", quat_to_matrix(q), np.asarray(v, dtype=np.float64))
 
 
+def _components(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    q = np.asarray(q, dtype=np.float64)
+    if q.shape[-1] != 4:
+        raise ValueError(f"quaternions must have shape (..., 4); got {q.shape}")
+    return q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+
+
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """Unit quaternions (..., 4) → rotation matrices (..., 3, 3) with v_E = R v_S."""
     q = np.asarray(q, dtype=np.float64)
@@ -82,6 +92,28 @@ def quat_to_matrix(q: np.ndarray) -> np.ndarray:
         ],
         axis=-2,
     )
+
+
+def quat_matrix_column(q: np.ndarray, k: int) -> np.ndarray:
+    """Column ``k`` of :func:`quat_to_matrix` (..., 3) — the sensor's (or segment's) axis k in earth
+    coordinates — without forming the other two (the same arithmetic as the full matrix)."""
+    w, x, y, z = _components(q)
+    out = np.empty(w.shape + (3,))
+    if k == 0:
+        out[..., 0] = 1 - 2 * (y * y + z * z)
+        out[..., 1] = 2 * (x * y + w * z)
+        out[..., 2] = 2 * (x * z - w * y)
+    elif k == 1:
+        out[..., 0] = 2 * (x * y - w * z)
+        out[..., 1] = 1 - 2 * (x * x + z * z)
+        out[..., 2] = 2 * (y * z + w * x)
+    elif k == 2:
+        out[..., 0] = 2 * (x * z + w * y)
+        out[..., 1] = 2 * (y * z - w * x)
+        out[..., 2] = 1 - 2 * (x * x + y * y)
+    else:
+        raise ValueError(f"column must be 0, 1 or 2; got {k}")
+    return out
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
@@ -124,6 +156,22 @@ def cardan_zxy(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     alpha = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
     gamma = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
     return alpha, beta, gamma
+
+
+def cardan_zxy_from_quat(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`cardan_zxy` of the rotation of unit quaternions (..., 4), straight from their
+    components (the five matrix elements it needs, by the formulas of :func:`quat_to_matrix`)."""
+    w, x, y, z = _components(q)
+    beta = np.arcsin(np.clip(2 * (y * z + w * x), -1.0, 1.0))
+    alpha = np.arctan2(-(2 * (x * y - w * z)), 1 - 2 * (x * x + z * z))
+    gamma = np.arctan2(-(2 * (x * z - w * y)), 1 - 2 * (x * x + y * y))
+    return alpha, beta, gamma
+
+
+def lumbar_angles_from_quat(q_lum: np.ndarray) -> np.ndarray:
+    """:func:`lumbar_angles_from_matrix` of ``R_lum`` given as unit quaternions (..., 4)."""
+    alpha, beta, gamma = cardan_zxy_from_quat(q_lum)
+    return np.stack([-alpha, beta, gamma], axis=-1)
 
 
 def lumbar_angles_from_matrix(r_lum: np.ndarray) -> np.ndarray:

@@ -39,15 +39,27 @@ def _quats(name: str, q: np.ndarray) -> np.ndarray:
 
 def segment_quat(q_gs: np.ndarray, r_sb: np.ndarray) -> np.ndarray:
     """Segment orientation (N, 4) from sensor orientation (N, 4) and sensor→segment rotation (3, 3)."""
-    q_gs = _quats("q_gs", q_gs)
+    from lumbar import _kinematics_numba as kn
+
+    q_gs = np.ascontiguousarray(_quats("q_gs", q_gs))
     q_sb_t = cv.matrix_to_quat(np.asarray(r_sb, dtype=np.float64).T)  # segment → sensor
-    return cv.quat_multiply(q_gs, np.broadcast_to(q_sb_t, q_gs.shape))
+    out = np.empty_like(q_gs)
+    kn.quat_multiply_right_run(q_gs, q_sb_t, out)  # q_gs ⊗ q_sb_t, as cv.quat_multiply in one pass
+    return out
 
 
 def _heading_of_anterior(q_gb: np.ndarray) -> np.ndarray:
     """Heading (rad) of each segment's anterior axis X projected on the horizontal plane."""
-    x_earth = cv.quat_rotate(q_gb, np.array([1.0, 0.0, 0.0]))
+    x_earth = cv.quat_matrix_column(q_gb, 0)
     return np.arctan2(x_earth[..., 1], x_earth[..., 0])
+
+
+def _heading_quat(up: np.ndarray, low: np.ndarray, calib_index: int | slice) -> np.ndarray:
+    """Rotation (4,) about earth z that brings the upper segment's heading onto the lower one's at
+    calibration (their circular mean difference over a slice)."""
+    d = _heading_of_anterior(up[calib_index]) - _heading_of_anterior(low[calib_index])
+    d = float(np.angle(np.mean(np.exp(1j * np.atleast_1d(d)))))
+    return np.array([np.cos(-d / 2), 0.0, 0.0, np.sin(-d / 2)])  # rotation by -d about earth z
 
 
 def align_headings(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | slice = 0) -> np.ndarray:
@@ -66,15 +78,13 @@ def align_headings(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int |
         The upper segment's orientation in the lower sensor's earth frame.
     """
     up, low = _quats("q_gb_up", q_gb_up), _quats("q_gb_low", q_gb_low)
-    d = _heading_of_anterior(up[calib_index]) - _heading_of_anterior(low[calib_index])
-    d = float(np.angle(np.mean(np.exp(1j * np.atleast_1d(d)))))
-    h = np.array([np.cos(-d / 2), 0.0, 0.0, np.sin(-d / 2)])  # rotation by -d about earth z
+    h = _heading_quat(up, low, calib_index)
     return cv.quat_multiply(np.broadcast_to(h, up.shape), up)
 
 
-def _mean_rotation(q: np.ndarray, index: int | slice) -> np.ndarray:
-    sel = np.atleast_2d(q[index])
-    return cv.to_scipy(sel).mean().as_matrix()
+def _mean_quat(q: np.ndarray) -> np.ndarray:
+    """Mean rotation (chordal L2, scipy's ``Rotation.mean``) of quaternions (M, 4), (4,)."""
+    return cv.from_scipy(cv.to_scipy(np.atleast_2d(q)).mean())
 
 
 def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | slice | None = 0) -> np.ndarray:
@@ -84,17 +94,25 @@ def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | 
     the two earth frames' headings at calibration and expressing the result relative to the calibration
     posture ``R_lum,0 = R_lum(t_cal)ᵀ · R_lum(t)`` (METRICS.md §2.1 project default). With
     ``calib_index=None`` neither is done (inputs must share one earth frame; angles are absolute).
+
+    Computed with quaternions (``q_lum = q_low* ⊗ q_up``, Cardan angles from its components, as
+    :func:`lumbar.conventions.lumbar_angles_from_quat`) in one compiled pass: the same rotations as
+    the matrix products, without forming N matrices.
     """
+    from lumbar import _kinematics_numba as kn
+
     up, low = _quats("q_gb_up", q_gb_up), _quats("q_gb_low", q_gb_low)
     if up.shape != low.shape:
         raise ValidationError(f"upper and lower orientations differ in length: {up.shape} vs {low.shape}")
+    h = q0c = np.array([1.0, 0.0, 0.0, 0.0])
     if calib_index is not None:
-        up = align_headings(up, low, calib_index)
-    r_lum = np.swapaxes(cv.quat_to_matrix(low), -1, -2) @ cv.quat_to_matrix(up)
-    if calib_index is not None:
-        r0 = _mean_rotation(cv.matrix_to_quat(r_lum), calib_index)
-        r_lum = r0.T @ r_lum
-    return cv.lumbar_angles_from_matrix(r_lum)
+        h = _heading_quat(up, low, calib_index)
+        up_c, low_c = np.atleast_2d(up[calib_index]), np.atleast_2d(low[calib_index])
+        q_cal = cv.quat_multiply(cv.quat_conj(low_c), cv.quat_multiply(np.broadcast_to(h, up_c.shape), up_c))
+        q0c = cv.quat_conj(_mean_quat(q_cal))
+    out = np.empty((up.shape[0], 3))
+    kn.lumbar_angles_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h, q0c, out)
+    return out
 
 
 def sagittal_tilt(q_gb: np.ndarray, calib_index: int | slice | None = 0) -> np.ndarray:
@@ -106,12 +124,11 @@ def sagittal_tilt(q_gb: np.ndarray, calib_index: int | slice | None = 0) -> np.n
     For the pelvis this is anterior pelvic tilt; for the upper sensor, trunk flexion. With
     ``calib_index`` the value at the calibration posture is subtracted.
     """
-    q = _quats("q_gb", q_gb)
-    r = cv.quat_to_matrix(q)
-    y_e, z_e = r[:, :, 1], r[:, :, 2]
-    f = np.cross(np.array([0.0, 0.0, 1.0]), z_e)
-    f /= np.linalg.norm(f, axis=1, keepdims=True)
-    tilt = np.arctan2(np.sum(y_e * f, axis=1), y_e[:, 2])
+    from lumbar import _kinematics_numba as kn
+
+    q = np.ascontiguousarray(_quats("q_gb", q_gb))
+    tilt = np.empty(q.shape[0])
+    kn.sagittal_tilt_run(q, tilt)
     if calib_index is not None:
         tilt = tilt - float(np.mean(np.atleast_1d(tilt[calib_index])))
     return tilt
@@ -120,7 +137,7 @@ def sagittal_tilt(q_gb: np.ndarray, calib_index: int | slice | None = 0) -> np.n
 def inclination(q_gb: np.ndarray) -> np.ndarray:
     """Angle between the segment's superior axis (Y) and the vertical, rad, (N,)."""
     q = _quats("q_gb", q_gb)
-    y_earth = cv.quat_rotate(q, np.array([0.0, 1.0, 0.0]))
+    y_earth = cv.quat_matrix_column(q, 1)
     return np.arccos(np.clip(y_earth[:, 2], -1.0, 1.0))
 
 

@@ -14,6 +14,8 @@ calibration trials:
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,14 +168,12 @@ def calibration_windows(
 
 def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
     """Lateral tilt of the segment's superior axis toward its right side, rad, relative to calibration."""
-    from lumbar import conventions as cv
+    from lumbar import _kinematics_numba as kn
 
-    r = cv.quat_to_matrix(q_gb)
-    y_e, z_e = r[:, :, 1], r[:, :, 2]
-    right_h = z_e.copy()
-    right_h[:, 2] = 0.0
-    right_h /= np.linalg.norm(right_h, axis=1, keepdims=True)
-    tilt = np.arctan2(np.sum(y_e * right_h, axis=1), y_e[:, 2])
+    q = np.ascontiguousarray(q_gb, dtype=np.float64)
+    tilt = np.empty(q.shape[0])
+    # atan2 of Y·r and Y_z, r = the mediolateral axis Z projected on the horizontal plane, normalised
+    kn.frontal_tilt_run(q, tilt)
     return tilt - float(np.mean(tilt[calib]))
 
 
@@ -213,8 +213,16 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
     out = Processed(rate_hz=rate_hz, time_s=time_s, flags={}, acc={}, gyro={}, quat_sensor={}, quat_segment={},
                     calibration={}, calibration_kind={}, static_window=static, tilt={}, frontal_tilt={},
                     lumbar_angles=None, method=method)
+    # the sensors' filters run side by side: the kernels release the GIL (lumbar.filters._numba)
+    orient = lambda b: estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]  # noqa: E731
+    workers = min(len(grid), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            quats = dict(zip(grid, ex.map(orient, grid.values())))
+    else:
+        quats = {sid: orient(b) for sid, b in grid.items()}
     for sid, b in grid.items():
-        q, _diag = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)
+        q = quats[sid]
         label = f"{sid} sensor"
         if functional is not None and functional.stop - functional.start > 2 * rate_hz:
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
