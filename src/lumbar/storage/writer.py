@@ -293,6 +293,29 @@ def _compact(path: Path) -> None:
     tmp.replace(path)
 
 
+def _deflate_chunks(arr: np.ndarray, rows: int, level: int, pool: Any) -> list[bytes]:
+    """The chunks of ``arr`` (``rows`` along the first axis) as HDF5's shuffle + deflate filters store
+    them, compressed on the threads of ``pool`` (zlib releases the GIL while it compresses).
+
+    Shuffle (HDF5's byte transposition within a chunk) puts byte k of every element together; deflate
+    is zlib's stream, as HDF5's gzip filter writes it. The last chunk is padded to full size with the
+    dataset's fill value (0), as HDF5 stores edge chunks."""
+    import zlib
+
+    item = arr.dtype.itemsize
+
+    def one(start: int) -> bytes:
+        block = arr[start : start + rows]
+        if block.shape[0] < rows:
+            full = np.zeros((rows, *arr.shape[1:]), dtype=arr.dtype)
+            full[: block.shape[0]] = block
+            block = full
+        raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, item)
+        return zlib.compress(np.ascontiguousarray(raw.T), level)
+
+    return list(pool.map(one, range(0, arr.shape[0], rows)))
+
+
 def write_group(
     path: str | Path,
     group: str,
@@ -300,6 +323,8 @@ def write_group(
     attrs: Mapping[str, Any] | None = None,
     *,
     replace: bool = True,
+    compression_level: int | None = None,
+    chunk_rows: int = 32768,
 ) -> None:
     """Store derived data, metrics or truth in a closed session file.
 
@@ -310,11 +335,26 @@ def write_group(
     group : str
         Target group, e.g. ``"truth"`` or ``"derived/orientation"``; replaced if it exists.
     arrays : mapping of str to ndarray
-        Dataset name → array. Names may contain ``/`` to make sub-groups.
+        Dataset name → array, stored with its dtype. Names may contain ``/`` to make sub-groups.
     attrs : mapping, optional
         Scalars or strings stored as attributes of the group (None values are skipped).
+    compression_level : int, optional
+        gzip level (1–9) of arrays of 1024 elements or more, always with the shuffle filter; default
+        ``schema.COMPRESSION_LEVEL``. Smaller arrays are stored contiguous, uncompressed.
+    chunk_rows : int
+        Rows per chunk along the first axis of compressed arrays. Numeric arrays are written whole,
+        their chunks compressed on parallel threads (the stored chunks are what HDF5's own filters
+        write: any HDF5 reader decodes them).
     """
-    with h5py.File(path, "r+") as f:
+    from concurrent.futures import ThreadPoolExecutor
+    import os
+
+    level = schema.COMPRESSION_LEVEL if compression_level is None else int(compression_level)
+    if not 1 <= level <= 9:
+        raise ValidationError(f"compression_level must be 1 to 9; got {compression_level}")
+    if chunk_rows < 1:
+        raise ValidationError(f"chunk_rows must be ≥ 1; got {chunk_rows}")
+    with h5py.File(path, "r+") as f, ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         if group in f:
             if not replace:
                 raise SessionFileError(str(path), f"group {group!r} already exists")
@@ -325,14 +365,20 @@ def write_group(
                 g.attrs[key] = value
         for name, arr in arrays.items():
             arr = np.asarray(arr)
-            big = arr.size >= 1024
-            g.create_dataset(
-                name,
-                data=arr,
-                compression=schema.COMPRESSION if big else None,
-                compression_opts=schema.COMPRESSION_LEVEL if big else None,
-                shuffle=big,
-            )
+            if arr.size < 1024 or arr.ndim == 0:
+                g.create_dataset(name, data=arr)
+                continue
+            rows = min(chunk_rows, arr.shape[0])
+            chunks = (rows, *arr.shape[1:])
+            if arr.dtype.kind not in "biuf" or arr.dtype.byteorder not in "=|":
+                g.create_dataset(name, data=arr, chunks=chunks, compression=schema.COMPRESSION,
+                                 compression_opts=level, shuffle=True)
+                continue
+            d = g.create_dataset(name, shape=arr.shape, dtype=arr.dtype, chunks=chunks,
+                                 compression=schema.COMPRESSION, compression_opts=level, shuffle=True)
+            tail = (0,) * (arr.ndim - 1)
+            for i, data in enumerate(_deflate_chunks(arr, rows, level, pool)):
+                d.id.write_direct_chunk((i * rows, *tail), data)
 
 
 def write_session(
