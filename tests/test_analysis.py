@@ -93,3 +93,33 @@ def test_analyze_file_of_too_short_session(tmp_path) -> None:
     a = analyze_file(f)
     assert not a.results["sway"].valid
     assert read_analysis(f)["results"]["sway"]["valid"] is False
+
+
+def test_stored_derived_signals_float32_and_sensor_orientation_recoverable(tmp_path) -> None:
+    """docs/file-format.md, derived group: float32 signals, float64 time, sensor orientations left
+    out because the segment orientation and the stored calibration give them back."""
+    from lumbar import conventions as cv
+    from lumbar.pipeline import process_session
+    from lumbar.storage.reader import open_h5, read_group, read_session
+    from lumbar.storage.validate import validate_file
+
+    f = tmp_path / "f.h5"
+    assert main(["simulate", "--protocol", "flexion", "--duration", "40", "--seed", "2", "-o", str(f)]) == 0
+    analyze_file(f)
+    assert validate_file(f).ok
+    p = process_session(read_session(f, load_truth=False))
+    with open_h5(f) as (h, _):
+        arr, attrs = read_group(h, "derived")
+        r_sb = {sid: h[f"sensors/{sid}/calibration/r_sb"][()] for sid in p.quat_sensor}
+    assert arr["time_s"].dtype == np.float64 and np.array_equal(arr["time_s"], p.time_s)
+    assert not any(k.endswith("quat_sensor") for k in arr)
+    assert arr["lumbar/flags"].dtype == np.uint8
+    np.testing.assert_allclose(arr["lumbar_angles_rad"], p.lumbar_angles, atol=1e-6)
+    assert arr["lumbar_angles_rad"].dtype == np.float32
+    for sid, q in p.quat_sensor.items():
+        assert arr[f"{sid}/quat_segment"].dtype == np.float32
+        assert arr[f"{sid}/sagittal_tilt_rad"].dtype == np.float32
+        np.testing.assert_allclose(arr[f"{sid}/frontal_tilt_rad"], p.frontal_tilt[sid], atol=1e-6)
+        q_gs = cv.quat_multiply(arr[f"{sid}/quat_segment"], np.broadcast_to(cv.matrix_to_quat(r_sb[sid]), q.shape))
+        np.testing.assert_allclose(np.abs(np.sum(q_gs * q, axis=1)), 1.0, atol=1e-6)  # same rotation (±q)
+    assert attrs["orientation_method"] == "offline"

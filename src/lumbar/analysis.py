@@ -25,7 +25,7 @@ from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
-__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "load_plans", "read_analysis"]
+__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "derived_arrays", "load_plans", "read_analysis"]
 
 DEG = math.pi / 180.0
 
@@ -315,27 +315,61 @@ def _rhythm_summary(lum: np.ndarray | None, pel: np.ndarray | None, rs: Any) -> 
     return RhythmSummary(len(per), float(np.mean(c)), sd(c), float(np.mean(q)), sd(q), c, q)
 
 
+#: Derived signals are stored as float32 (24-bit mantissa: 1e-7 rad on an angle, far below what the
+#: sensors resolve) with light compression (gzip level 1 + shuffle): storing them is a large share
+#: of ``lumbar analyze``'s time and noisy floats compress little better at higher levels.
+DERIVED_DTYPE = np.float32
+DERIVED_COMPRESSION_LEVEL = 1
+
+
+def derived_arrays(p: Processed) -> dict[str, np.ndarray]:
+    """What the session file's ``derived`` group holds (docs/file-format.md): the processed signals
+    with floats as :data:`DERIVED_DTYPE`, except time (float64, like every time column). Sensor
+    orientations are left out: they are the segment orientations times the sensor's stored
+    calibration (``q_GS = q_GB ⊗ q(R_SB)``), recomputed in microseconds."""
+    out = {}
+    for name, arr in p.to_arrays().items():
+        if name.endswith("/quat_sensor"):
+            continue
+        if arr.dtype.kind == "f" and name != "time_s":
+            arr = arr.astype(DERIVED_DTYPE)
+        out[name] = arr
+    return out
+
+
 def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline",
                  protocol_dirs: tuple[str, ...] = ()) -> Analysis:
     """Read, process and analyse a session file; with ``store`` the derived signals and the results
-    are written into it (groups ``derived`` and ``metrics``, replacing earlier ones). A clinic's
+    are written into it (groups ``derived`` and ``metrics``, replacing earlier ones; ``derived`` is
+    written while the metrics are computed, so it is replaced even if they then fail). A clinic's
     protocol folders (``protocol_dirs``) may add or replace analysis plans."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from lumbar.storage.writer import write_group
 
     session = read_session(path, load_truth=False)
     processed = process_session(session, method=method)
-    analysis, processed = analyze(session, processed, plans=load_plans(tuple(protocol_dirs)))
-    if store:
-        write_group(path, "derived", processed.to_arrays(), processed.attrs())
-        for sid, cal in processed.calibration.items():
-            write_group(path, f"sensors/{sid}/calibration", cal.to_arrays(),
-                        {**cal.attrs(), "kind": processed.calibration_kind[sid]})
-        write_group(path, "metrics", {}, {
-            "results_json": json.dumps(analysis.to_dict(), allow_nan=False, default=_nan_to_none),
-            "computed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "software_version": software_version(),
-            "orientation_method": method,
-        })
+    plans = load_plans(tuple(protocol_dirs))
+    if not store:
+        return analyze(session, processed, plans=plans)[0]
+    # The derived signals are final once processed: they are compressed and written on other threads
+    # while the metrics are computed (zlib releases the GIL).
+    with ThreadPoolExecutor(max_workers=1) as bg:
+        derived = bg.submit(write_group, path, "derived", derived_arrays(processed), processed.attrs(),
+                            compression_level=DERIVED_COMPRESSION_LEVEL)
+        try:
+            analysis, processed = analyze(session, processed, plans=plans)
+        finally:
+            derived.result()
+    for sid, cal in processed.calibration.items():
+        write_group(path, f"sensors/{sid}/calibration", cal.to_arrays(),
+                    {**cal.attrs(), "kind": processed.calibration_kind[sid]})
+    write_group(path, "metrics", {}, {
+        "results_json": json.dumps(analysis.to_dict(), allow_nan=False, default=_nan_to_none),
+        "computed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "software_version": software_version(),
+        "orientation_method": method,
+    })
     return analysis
 
 
