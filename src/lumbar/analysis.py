@@ -41,6 +41,7 @@ class AnalysisPlan:
     target_deg : the excursion of A that counts as reaching the task's target, degrees.
     ratio_tolerance : largest |ΔB|/|ΔA| that passes (None: only the absolute θ_tol).
     tolerance_deg : θ_tol, the largest |ΔB| that passes, degrees (None: the metrics' default).
+    posture : the calibration (start) posture: standing, sitting, prone or four-point-kneeling.
     sway : quiet-standing sway metrics.
     rhythm : lumbo-pelvic rhythm per repetition.
     frontal : frontal-plane control (pelvic drop, trunk lean) of one-leg stance.
@@ -55,6 +56,7 @@ class AnalysisPlan:
     target_deg: float | None = None
     ratio_tolerance: float | None = None
     tolerance_deg: float | None = None
+    posture: str = "standing"
     sway: bool = False
     rhythm: bool = False
     frontal: bool = False
@@ -214,7 +216,7 @@ def analyze(session: Session, processed: Processed | None = None, *,
     plan = plans.get(protocol, AnalysisPlan(principal="trunk_flexion"))
     if processed is None:
         try:
-            processed = process_session(session)
+            processed = process_session(session, posture=plan.posture)
         except (CalibrationError, ValidationError) as e:
             out = Analysis(protocol=protocol, notes=[f"not processed: {e}"])
             _invalid_all(out, plan, f"the session could not be processed: {e}")
@@ -348,8 +350,9 @@ def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline
     from lumbar.storage.writer import write_group
 
     session = read_session(path, load_truth=False)
-    processed = process_session(session, method=method)
     plans = load_plans(tuple(protocol_dirs))
+    posture = plans.get(session.info.protocol, AnalysisPlan()).posture
+    processed = process_session(session, method=method, posture=posture)
     if not store:
         return analyze(session, processed, plans=plans)[0]
     # The derived signals are final once processed: they are compressed and written on other threads

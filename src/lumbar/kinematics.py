@@ -48,16 +48,20 @@ def segment_quat(q_gs: np.ndarray, r_sb: np.ndarray) -> np.ndarray:
     return out
 
 
-def _heading_of_anterior(q_gb: np.ndarray) -> np.ndarray:
-    """Heading (rad) of each segment's anterior axis X projected on the horizontal plane."""
-    x_earth = cv.quat_matrix_column(q_gb, 0)
-    return np.arctan2(x_earth[..., 1], x_earth[..., 0])
+def _heading_of_axis(q_gb: np.ndarray, axis: int) -> np.ndarray:
+    """Heading (rad) of a segment axis (0 = X anterior, 1 = Y superior) projected on the horizontal."""
+    a = cv.quat_matrix_column(q_gb, axis)
+    return np.arctan2(a[..., 1], a[..., 0])
 
 
 def _heading_quat(up: np.ndarray, low: np.ndarray, calib_index: int | slice) -> np.ndarray:
     """Rotation (4,) about earth z that brings the upper segment's heading onto the lower one's at
-    calibration (their circular mean difference over a slice)."""
-    d = _heading_of_anterior(up[calib_index]) - _heading_of_anterior(low[calib_index])
+    calibration (their circular mean difference over a slice). The heading is taken of the pelvis's
+    most horizontal axis there: the anterior axis X when upright, the superior axis Y lying prone or on
+    all fours (where X points at the floor and has no heading)."""
+    x_low = np.atleast_2d(cv.quat_matrix_column(low[calib_index], 0))
+    axis = 0 if float(np.mean(np.abs(x_low[:, 2]))) < 0.7071 else 1
+    d = _heading_of_axis(up[calib_index], axis) - _heading_of_axis(low[calib_index], axis)
     d = float(np.angle(np.mean(np.exp(1j * np.atleast_1d(d)))))
     return np.array([np.cos(-d / 2), 0.0, 0.0, np.sin(-d / 2)])  # rotation by -d about earth z
 

@@ -177,7 +177,15 @@ def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
     return tilt - float(np.mean(tilt[calib]))
 
 
-def process_session(session: Session, method: str = "offline", rate_hz: float | None = None) -> Processed:
+def posture_of(protocol: str) -> str:
+    """The calibration posture the protocol definitions declare for a movement (default standing)."""
+    from lumbar.protocols import load_protocols
+
+    return str(load_protocols().analysis_plans().get(protocol, {}).get("posture", "standing"))
+
+
+def process_session(session: Session, method: str = "offline", rate_hz: float | None = None, *,
+                    posture: str | None = None) -> Processed:
     """Run orientation, calibration and kinematics over a whole session.
 
     Parameters
@@ -189,6 +197,10 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         accurate for recordings, ``"default"`` is what the live view computes.
     rate_hz : float, optional
         Common grid rate; default: the highest nominal rate among the sensors.
+    posture : str, optional
+        Posture of the static calibration trial (``lumbar.calibration.POSTURE_UP``: standing, sitting,
+        prone, four-point-kneeling); it says which segment axis gravity reveals. Default: the one the
+        protocol definitions declare for the session's movement, else standing.
 
     Raises
     ------
@@ -198,6 +210,9 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         When the session has no sensor data.
     """
     from lumbar.filters import estimate_orientation
+
+    if posture is None:
+        posture = posture_of(session.info.protocol)
 
     data = {sid: b for sid, b in session.data.items() if len(b) >= 2}
     if not data:
@@ -226,10 +241,10 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         label = f"{sid} sensor"
         if functional is not None and functional.stop - functional.start > 2 * rate_hz:
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
-                                    label=label)
+                                    label=label, posture=posture)
             kind = "static+functional"
         else:
-            cal = static_only_calibration(b.acc[static], b.gyro[static], label)
+            cal = static_only_calibration(b.acc[static], b.gyro[static], label, posture=posture)
             kind = "static only"
         q_seg = kinematics.segment_quat(q, cal.r_sb)
         out.flags[sid] = b.flags

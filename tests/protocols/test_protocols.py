@@ -120,12 +120,6 @@ def test_foam_from_the_command_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "analysis: the static calibration takes gravity at the calibration posture as each segment's superior "
-    "axis (METRICS.md §3.1, upright). Lying prone, the superior axis is horizontal, so the analysis frames "
-    "are turned 90° about the mediolateral axis: flexion–extension is unaffected, but true axial rotation "
-    "appears as lateral bending (lumbar_rom.rom[1]) and rom[2], which the 'lumbar_rotation' criterion reads, "
-    "shows true lateral bending. Needs a posture-aware calibration in lumbar.pipeline/analysis."))
 def test_prone_lumbar_rotation_is_measured_as_axial_rotation(emulated):
     """Poor prone knee bend: the pelvis rotates 6° each way, the thorax stays on the table, so the true
     lumbar axial rotation range is ≈ 12°; the analysis should report it as axial rotation."""

@@ -504,12 +504,16 @@ class _Device:
                 shared = cfg.family == "polar_pmd"
                 fate = self._fate()
                 for i, (uuid, payload, pidx, dev) in enumerate(packets):
+                    if not self.streams or not self.peripheral.is_connected:
+                        # Stopped while this connection event's packets went out (each notify yields):
+                        # the rest is never sent, so it is not logged as sent.
+                        break
                     if not shared:
                         fate = self._fate() if i else fate
                     if fate == "corrupted":
                         payload = self._corrupt(payload)
-                    if fate != "dropped":
-                        await self.peripheral.notify(uuid, payload)
+                    if fate != "dropped" and await self.peripheral.notify(uuid, payload) == 0:
+                        fate = "dropped"  # nobody subscribed any more: not delivered
                     log.packets[fate] += 1
                     if shared and i:
                         continue  # the first frame logged these samples

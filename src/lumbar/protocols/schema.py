@@ -75,7 +75,7 @@ _MDC = {"metric": (_STR, True), "label": (_STR, True), "value": (_NUM, True), "u
         "aggregate": (_STR, False), "absolute": (_BOOL, False), "source": (_STR, True), "evidence": (_STR, True)}
 _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": (_STR, False),
              "forbidden_sign": (_INT, False), "target_deg": (_NUM, False), "tolerance_deg": (_NUM, False),
-             "ratio_tolerance": (_NUM, False),
+             "ratio_tolerance": (_NUM, False), "posture": (_STR, False),
              "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
              "rise_and_sit": (_BOOL, False)}
 
