@@ -19,7 +19,7 @@ Data packet (notify), little-endian::
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -27,7 +27,6 @@ def _motion(rng: np.random.Generator, n: int, acc_scale: float, gyro_scale: floa
 def polar_delta_content(samples: np.ndarray, resolution: int = 16, block: int = 255) -> bytes:
     """Delta-compress integer samples (M, C) into a PMD frame content (reference + blocks)."""
     s = np.asarray(samples, np.int64)
-    c = s.shape[1]
     width = (resolution + 7) // 8
     out = bytearray()
     for v in s[0]:

@@ -331,8 +331,6 @@ def derived_arrays(p: Processed) -> dict[str, np.ndarray]:
     calibration (``q_GS = q_GB ⊗ q(R_SB)``), recomputed in microseconds."""
     out = {}
     for name, arr in p.to_arrays().items():
-        if name.endswith("/quat_sensor"):
-            continue
         if arr.dtype.kind == "f" and name != "time_s":
             arr = arr.astype(DERIVED_DTYPE)
         out[name] = arr

@@ -94,10 +94,10 @@ class Processed:
         return self.tilt.get(UPPER)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Flat name → array, for the session file's ``derived`` group."""
+        """Flat name → array, for the session file's ``derived`` group. Sensor orientations are not
+        included: they are the segment orientations times the stored calibration."""
         out: dict[str, np.ndarray] = {"time_s": self.time_s}
-        for sid in self.quat_sensor:
-            out[f"{sid}/quat_sensor"] = self.quat_sensor[sid]
+        for sid in self.quat_segment:
             out[f"{sid}/quat_segment"] = self.quat_segment[sid]
             out[f"{sid}/sagittal_tilt_rad"] = self.tilt[sid]
             out[f"{sid}/frontal_tilt_rad"] = self.frontal_tilt[sid]

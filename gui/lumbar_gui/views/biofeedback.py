@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
