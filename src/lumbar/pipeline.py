@@ -228,17 +228,11 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
     out = Processed(rate_hz=rate_hz, time_s=time_s, flags={}, acc={}, gyro={}, quat_sensor={}, quat_segment={},
                     calibration={}, calibration_kind={}, static_window=static, tilt={}, frontal_tilt={},
                     lumbar_angles=None, method=method)
-    # the sensors' filters run side by side: the kernels release the GIL (lumbar.filters._numba)
-    orient = lambda b: estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]  # noqa: E731
-    workers = min(len(grid), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            quats = dict(zip(grid, ex.map(orient, grid.values())))
-    else:
-        quats = {sid: orient(b) for sid, b in grid.items()}
-    for sid, b in grid.items():
-        q = quats[sid]
-        label = f"{sid} sensor"
+    def per_sensor(b: Any) -> tuple:
+        # one sensor's chain, orientation to tilts: the compiled kernels release the GIL
+        # (lumbar.filters._numba), so the sensors run side by side on their own threads
+        q = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]
+        label = f"{b.sensor_id} sensor"
         if functional is not None and functional.stop - functional.start > 2 * rate_hz:
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
                                     label=label, posture=posture)
@@ -247,6 +241,16 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
             cal = static_only_calibration(b.acc[static], b.gyro[static], label, posture=posture)
             kind = "static only"
         q_seg = kinematics.segment_quat(q, cal.r_sb)
+        return q, cal, kind, q_seg, kinematics.sagittal_tilt(q_seg, static), _frontal_tilt(q_seg, static)
+
+    workers = min(len(grid), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            chains = dict(zip(grid, ex.map(per_sensor, grid.values())))
+    else:
+        chains = {sid: per_sensor(b) for sid, b in grid.items()}
+    for sid, b in grid.items():
+        q, cal, kind, q_seg, tilt, frontal = chains[sid]
         out.flags[sid] = b.flags
         out.acc[sid] = b.acc
         out.gyro[sid] = b.gyro
@@ -254,8 +258,8 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         out.quat_segment[sid] = q_seg
         out.calibration[sid] = cal
         out.calibration_kind[sid] = kind
-        out.tilt[sid] = kinematics.sagittal_tilt(q_seg, static)
-        out.frontal_tilt[sid] = _frontal_tilt(q_seg, static)
+        out.tilt[sid] = tilt
+        out.frontal_tilt[sid] = frontal
         out.notes.extend(f"{sid}: {w}" for w in cal.warnings)
     if UPPER in out.quat_segment and LOWER in out.quat_segment:
         out.lumbar_angles = kinematics.lumbar_angles(out.quat_segment[UPPER], out.quat_segment[LOWER], static)

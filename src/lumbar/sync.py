@@ -20,7 +20,10 @@ links) is common to sensors of one kind and does not affect their alignment with
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Mapping
 
 import numpy as np
@@ -237,38 +240,30 @@ def to_common_grid(
     if hi <= lo:
         raise ValidationError(f"the sensors' recordings do not overlap in time ({lo:.3f} s to {hi:.3f} s)")
     grid = lo + np.arange(int(np.floor((hi - lo) * rate_hz + 1e-9)) + 1) / rate_hz
-    out = {}
-    sat = np.uint8(SampleFlag.ACC_SATURATED | SampleFlag.GYRO_SATURATED)
-    for sid, b in batches.items():
-        t = b.time_s
-        # bracketing samples t[j] <= grid < t[j + 1]; every gather is done once (hot at one hour × 200 Hz)
-        j = np.searchsorted(t, grid, side="right") - 1
-        np.clip(j, 0, len(t) - 2, out=j)
-        j1 = j + 1
-        t0, t1 = t[j], t[j1]
-        dt = t1 - t0
-        w = ((grid - t0) / np.where(t1 > t0, dt, 1.0)).clip(0.0, 1.0)
-        wc = w[:, None]
-        # np.take on axis 0 gathers rows several times faster than fancy indexing of (N, 3) arrays
-        a0, g0, d0 = np.take(b.acc, j, axis=0), np.take(b.gyro, j, axis=0), b.device_time_s[j]
-        acc = a0 + (np.take(b.acc, j1, axis=0) - a0) * wc
-        gyro = g0 + (np.take(b.gyro, j1, axis=0) - g0) * wc
-        dev = d0 + (b.device_time_s[j1] - d0) * w
-        at1 = np.abs(grid - t1) < 1e-6
-        exact = (np.abs(grid - t0) < 1e-6) | at1
-        flags = np.where(exact, 0, SampleFlag.INTERPOLATED).astype(np.uint8)
-        period = np.median(np.diff(t))
-        f0, f1 = b.flags[j], b.flags[j1]
-        in_gap = ((dt > 1.5 * period) | ((f1 & SampleFlag.GAP_BEFORE) != 0)) & ~at1
-        flags |= np.where(in_gap, SampleFlag.GAP_BEFORE | SampleFlag.INTERPOLATED, 0).astype(np.uint8)
-        flags |= (f0 | f1) & sat
-        out[sid] = replace(
-            b,
-            time_s=grid.copy(),
-            device_time_s=dev,
-            acc=acc,
-            gyro=gyro,
-            seq=np.full(grid.shape[0], -1, np.int64),
-            flags=flags,
-        )
-    return out
+    one = partial(_resample, grid=grid)
+    if len(batches) > 1 and grid.size >= _PARALLEL_MIN:  # the kernel releases the GIL: sensors side by side
+        with ThreadPoolExecutor(max_workers=min(len(batches), os.cpu_count() or 1)) as ex:
+            return dict(zip(batches, ex.map(one, batches.values())))
+    return {sid: one(b) for sid, b in batches.items()}
+
+
+#: Grid length from which the sensors are resampled on parallel threads (below, thread start-up dominates).
+_PARALLEL_MIN = 100_000
+
+
+def _resample(b: ImuBatch, grid: np.ndarray) -> ImuBatch:
+    from lumbar._sync_numba import resample_run
+
+    m = grid.shape[0]
+    acc, gyro = np.empty((m, 3)), np.empty((m, 3))
+    dev, flags = np.empty(m), np.empty(m, np.uint8)
+    period = float(np.median(np.diff(b.time_s)))
+    resample_run(np.ascontiguousarray(b.time_s, dtype=np.float64), np.ascontiguousarray(b.acc),
+                 np.ascontiguousarray(b.gyro), np.ascontiguousarray(b.device_time_s, dtype=np.float64),
+                 np.ascontiguousarray(b.flags, dtype=np.uint8), grid, 1.5 * period,
+                 np.uint8(SampleFlag.GAP_BEFORE | SampleFlag.INTERPOLATED), np.uint8(SampleFlag.INTERPOLATED),
+                 np.uint8(SampleFlag.GAP_BEFORE), np.uint8(SampleFlag.ACC_SATURATED | SampleFlag.GYRO_SATURATED),
+                 acc, gyro, dev, flags)
+    return replace(b, time_s=grid.copy(), device_time_s=dev, acc=acc, gyro=gyro,
+                   seq=np.full(m, -1, np.int64), flags=flags)
+

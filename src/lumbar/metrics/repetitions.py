@@ -127,12 +127,28 @@ def _nanargmin(x: np.ndarray) -> int:
 REST_EDGE_S = 0.1
 
 
-def _rest_mask(x: np.ndarray, fs: float, base: float, band: float) -> np.ndarray:
-    """Samples at rest: still (|dθ/dt| < 5 °/s, algorithm 3's offset speed) and within ``band`` of ``base``."""
-    if x.size < 2:
-        return np.zeros(x.size, bool)
-    v = np.abs(np.gradient(x, 1.0 / fs))
-    return (v < OFFSET_SPEED) & (np.abs(x - base) <= band)
+def _window_gradient(x: np.ndarray, fs: float, a: int, b: int, dx: np.ndarray | None) -> np.ndarray:
+    """``np.gradient(x[a:b], 1/fs)``, taken from ``dx`` (the gradient of the whole ``x``) when given:
+    inside the window the central differences are the same numbers; only the two edge samples, one-sided
+    in the window, are recomputed."""
+    if dx is None:
+        return np.gradient(x[a:b], 1.0 / fs)
+    v = dx[a:b].copy()
+    h = 1.0 / fs  # divided by, as np.gradient does, so the numbers are identical
+    v[0] = (x[a + 1] - x[a]) / h if a > 0 else dx[a]
+    v[-1] = (x[b - 1] - x[b - 2]) / h if b < x.size else dx[b - 1]
+    return v
+
+
+def _rest_mask(x: np.ndarray, fs: float, base: float, band: float, a: int = 0, b: int | None = None,
+               dx: np.ndarray | None = None) -> np.ndarray:
+    """Samples of ``x[a:b]`` at rest: still (|dθ/dt| < 5 °/s, algorithm 3's offset speed) and within
+    ``band`` of ``base``. ``dx``: the gradient of the whole ``x``, if already computed."""
+    b = x.size if b is None else b
+    if b - a < 2:
+        return np.zeros(max(b - a, 0), bool)
+    v = np.abs(_window_gradient(x, fs, a, b, dx))
+    return (v < OFFSET_SPEED) & (np.abs(x[a:b] - base) <= band)
 
 
 def repetition_bounds(
@@ -145,6 +161,7 @@ def repetition_bounds(
     fs: float | None = None,
     base: float | None = None,
     band: float | None = None,
+    dx: np.ndarray | None = None,
 ) -> tuple[int, int, int]:
     """(start, peak, end) sample indices of one event in ``x`` (indices relative to ``x``).
 
@@ -160,6 +177,8 @@ def repetition_bounds(
     window (a signal that never pauses) the plain minima are used; for a smooth signal that turns
     at its minimum both give the same sample. This also keeps a movement that goes both ways from
     rest (pelvic tilt: anterior, posterior, back) in one repetition, from rest to rest.
+    ``dx``, the gradient of the whole ``x`` (``np.gradient(x, 1/fs)``), saves recomputing it per window
+    (same result).
     """
     peak = up + int(np.nanargmax(x[up:down]))
     if fs is None or base is None or band is None:
@@ -168,7 +187,7 @@ def repetition_bounds(
         return start, peak, end
     h = max(1, int(round(REST_EDGE_S * fs)))
     w = x[prev_down:up]
-    rest = np.flatnonzero(_rest_mask(w, fs, base, band))
+    rest = np.flatnonzero(_rest_mask(x, fs, base, band, prev_down, up, dx))
     if rest.size:
         r = prev_down + int(rest[-1])
         a, b = max(prev_down, r - h), min(up, r + h + 1)
@@ -176,7 +195,7 @@ def repetition_bounds(
     else:
         start = prev_down + _nanargmin(w)
     w = x[down:next_up]
-    rest = np.flatnonzero(_rest_mask(w, fs, base, band))
+    rest = np.flatnonzero(_rest_mask(x, fs, base, band, down, next_up, dx))
     if rest.size:
         r = down + int(rest[0])
         a, b = max(down, r - h), min(next_up, r + h + 1)
@@ -212,6 +231,7 @@ def repetition_metrics(
     other: np.ndarray | None = None,
     lumbar: np.ndarray | None = None,
     pelvis: np.ndarray | None = None,
+    dw: np.ndarray | None = None,
 ) -> Repetition:
     """Per-repetition kinematics (§4.2) and smoothness (§4.3) from a window of samples.
 
@@ -220,11 +240,15 @@ def repetition_metrics(
     ``start, peak, end`` are *global* indices. Optional ``other`` (M, k) angles of the other planes,
     ``lumbar``/``pelvis`` (M,) aligned with ``w`` give the deviation in other planes and the
     lumbar share. The repetition is marked invalid (with the reason) for a gap, a duration outside
-    [min, max], or ROM < min_rom_fraction·rom_ref.
+    [min, max], or ROM < min_rom_fraction·rom_ref. ``dw``: the derivative of the whole ``w``
+    (:func:`derivative`), if the caller has it (the same numbers, computed once per trial).
     """
     s, p, e = start - offset, peak - offset, end - offset
-    lo_w, hi_w = max(s - 1, 0), min(e + 2, w.size)
-    v = derivative(w[lo_w:hi_w], fs)[s - lo_w : e - lo_w + 1]  # rad/s over start..end
+    if dw is not None:
+        v = dw[s : e + 1]
+    else:
+        lo_w, hi_w = max(s - 1, 0), min(e + 2, w.size)
+        v = derivative(w[lo_w:hi_w], fs)[s - lo_w : e - lo_w + 1]  # rad/s over start..end
     seg = w[s : e + 1]
     rom, ret = float(w[p] - w[s]), float(w[p] - w[e])
     dur, ttp = (e - s) / fs, (p - s) / fs
@@ -356,15 +380,16 @@ def segment_repetitions(
     kw = dict(rom_ref=r, min_duration_s=min_duration_s, max_duration_s=max_duration_s,
               min_rom_fraction=min_rom_fraction, sparc_fc_hz=sparc_fc_hz, other=other, lumbar=lumbar, pelvis=pelvis)
     rest_base, band = _rest_level(lo, hi)
+    dy = derivative(y, fs) if n >= 2 else None  # once for the trial: every window's differences come from it
     phases = []
     for i in range(downs.size):
         prev_down = int(downs[i - 1]) if i else 0
         next_up = int(ups[i + 1]) if i + 1 < ups.size else n
         phases.append(repetition_bounds(y, prev_down, int(ups[i]), int(downs[i]), next_up, fs=fs, base=rest_base,
-                                        band=band))
+                                        band=band, dx=dy))
     if group is not None:
         phases = list(group(phases, y))
-    reps = [repetition_metrics(y, fs, s, p, e, **kw) for s, p, e in phases]
+    reps = [repetition_metrics(y, fs, s, p, e, dw=dy, **kw) for s, p, e in phases]
     return _make_set(reps, lo, hi, r, fs, y)
 
 
