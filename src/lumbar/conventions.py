@@ -11,8 +11,12 @@ See ``docs/conventions.md`` for the prose version.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:  # scipy is imported where a Rotation is made, so importing this module stays light
+    from scipy.spatial.transform import Rotation
 
 __all__ = [
     "to_scipy",
@@ -35,6 +39,8 @@ __all__ = [
 
 def to_scipy(q: np.ndarray) -> Rotation:
     """Quaternions (..., 4) in (w, x, y, z) order → scipy Rotation."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     return Rotation.from_quat(q[..., [1, 2, 3, 0]])
 
@@ -118,6 +124,8 @@ def quat_matrix_column(q: np.ndarray, k: int) -> np.ndarray:
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) → unit quaternions (..., 4), w ≥ 0."""
+    from scipy.spatial.transform import Rotation
+
     return from_scipy(Rotation.from_matrix(np.asarray(m, dtype=np.float64)))
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from lumbar.conventions import cardan_zxy, lumbar_angles_from_matrix
 from lumbar.errors import SimulationError
@@ -285,6 +284,8 @@ def simulate(
         attrs[f"imu/{k}"] = v
     for k, v in geom.__dict__.items():
         attrs[f"geometry/{k}"] = ",".join(f"{x:g}" for x in v) if isinstance(v, tuple) else v
+
+    from scipy.spatial.transform import Rotation  # here, not at import: keeps `import lumbar.simulate` light
 
     for s in sensors:
         seg = SENSOR_SEGMENT[s]

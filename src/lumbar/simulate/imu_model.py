@@ -27,7 +27,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
-from scipy.signal import lfilter
 
 from lumbar.types import STANDARD_G
 
@@ -209,6 +208,8 @@ def sample_times(
 
 
 def _gauss_markov(rng: np.random.Generator, n: int, sigma: float, tau_s: float, dt: float) -> np.ndarray:
+    from scipy.signal import lfilter  # here, not at import: scipy.signal takes half a second to import
+
     if sigma <= 0.0 or n == 0:
         return np.zeros((n, 3))
     phi = np.exp(-dt / tau_s)
