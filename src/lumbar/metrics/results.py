@@ -68,7 +68,11 @@ def _jsonable(v: Any, display: bool) -> Any:
     if isinstance(v, Result):
         return v.to_dict(display=display)
     if isinstance(v, np.ndarray):
-        return [_jsonable(x, display) for x in v.tolist()] if v.ndim else _jsonable(v.item(), display)
+        if not v.ndim:
+            return _jsonable(v.item(), display)
+        if v.dtype.kind in "biu" or (v.dtype.kind == "f" and np.isfinite(v).all()):
+            return v.tolist()  # plain Python numbers already (one call instead of one per element)
+        return [_jsonable(x, display) for x in v.tolist()]
     if isinstance(v, (list, tuple)):
         return [_jsonable(x, display) for x in v]
     if isinstance(v, dict):
