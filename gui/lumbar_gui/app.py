@@ -7,6 +7,7 @@ Closing the window finalises any recording and stops the workers.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -27,6 +28,19 @@ from lumbar_gui.widgets import COLORS, apply_style
 __all__ = ["MainWindow", "main", "default_sessions_dir"]
 
 FRAME_MS = 16
+
+
+def freeze_gc() -> None:
+    """Leave the objects alive now (modules, widgets, compiled kernels: hundreds of thousands, nearly
+    all for good) out of the cyclic garbage collector's full collections.
+
+    A full collection walks every tracked object while holding the interpreter lock, so with all of
+    them it stops the GUI thread for 70 ms (several hundred on a loaded machine). Called once the
+    start-up has imported and built what it needs, and when a view is first shown; the young
+    generations are collected first so that little garbage is frozen with them.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def default_sessions_dir() -> Path:
@@ -73,6 +87,9 @@ class MainWindow(QMainWindow):
             self.nav.addItem(v.title)
             self.stack.addWidget(v)
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self._gc_frozen_for: object = None  # the processor whose start-up was frozen (see freeze_gc)
+        self._views_seen: set[int] = set()
+        self.nav.currentRowChanged.connect(self._on_view_changed)
         lay.addWidget(side)
         lay.addWidget(self.stack, 1)
         self.setCentralWidget(central)
@@ -93,8 +110,18 @@ class MainWindow(QMainWindow):
     def show_view(self, view: QWidget) -> None:
         self.nav.setCurrentRow(self.views.index(view))
 
+    def _on_view_changed(self, row: int) -> None:
+        if row not in self._views_seen:  # first shown: what it imported and built stays
+            self._views_seen.add(row)
+            QTimer.singleShot(1000, freeze_gc)  # after its first refresh (some load on first show)
+
     def tick(self) -> None:
         self.engine.poll()
+        proc = self.engine.processor
+        if proc is not None and proc is not self._gc_frozen_for and proc.series.total:
+            # the live processing has loaded its filters and produced its first rows: start-up is over
+            self._gc_frozen_for = proc
+            freeze_gc()
         v = self.stack.currentWidget()
         v.refresh()  # type: ignore[attr-defined]
         if v is not self.assessment and self.assessment.step != "setup":

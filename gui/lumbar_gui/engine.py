@@ -242,7 +242,7 @@ class LiveProcessor:
         self._rep_thresholds = (10 * DEG, 25 * DEG)
         self._seg: Any = None
         self._rep_index = 0
-        self._lp_sos: Any = None  # the 5 Hz low-pass: designed in the worker (scipy stays off the GUI thread)
+        self._lp_sos: Any = None  # the 5 Hz low-pass: designed in the worker when first used (no scipy at start)
         self._lp_zi0: Any = None
         self._lp_state: dict[str, np.ndarray] = {}
         self.last_time_s = 0.0
@@ -279,11 +279,14 @@ class LiveProcessor:
 
     # -- worker ------------------------------------------------------------------------------------
     def _main(self) -> None:
+        # The first samples go to the plots before the filters load: loading them (numba kernels from the
+        # cache) competes for the interpreter with the source starting up, and the raw plots come first.
+        while not self._stop.is_set() and not any(r.total for r in list(self.bus.rings.values())):
+            self._stop.wait(0.02)
         import lumbar.filters  # noqa: F401  (loads the numba kernels from the cache, off the GUI thread)
         from lumbar.filters import VQFFilter
 
         VQFFilter(100.0).process(np.tile([0.0, 0.0, STANDARD_G], (4, 1)), np.zeros((4, 3)))
-        self._lp_sos, self._lp_zi0 = _causal_lowpass(5.0, self.rate_hz)
         self.ready.set()
         while not self._stop.is_set():
             t0 = time.monotonic()
@@ -426,6 +429,8 @@ class LiveProcessor:
     def _lowpass(self, name: str, x: np.ndarray) -> np.ndarray:
         from scipy.signal import sosfilt
 
+        if self._lp_sos is None:  # designed here, when first needed (after the provisional calibration)
+            self._lp_sos, self._lp_zi0 = _causal_lowpass(5.0, self.rate_hz)
         zi = self._lp_state.get(name)
         if zi is None:
             first = x[np.isfinite(x)][:1]
@@ -525,6 +530,11 @@ class Recorder:
     """Drains the bus rings into a session file from a worker thread.
 
     File times are bus times minus the time of the first recorded sample (the file starts at 0).
+
+    Every ``period_s`` it takes what is new from every ring, and hands the writer the samples of one
+    sensor, in turn, and flushes: a write holds the interpreter lock (HDF5 compresses the chunk under
+    it), so small writes spread over time keep the GUI thread from waiting on a large one. Each sensor's
+    samples reach the file every ``period_s`` × sensors (0.4 s with four sensors at the default 0.1 s).
     """
 
     def __init__(self, bus: LiveBus, path: str | Path, info: SessionInfo, sensors: list[SensorInfo], *,
@@ -542,6 +552,8 @@ class Recorder:
         self.t0: float | None = None
         self.missed = 0
         self.written = {sid: 0 for sid in self.sensor_ids}
+        self._pending: dict[str, list[Any]] = {sid: [] for sid in self.sensor_ids}  # taken, not yet written
+        self._turn = 0
         self.error: str | None = None
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -552,7 +564,10 @@ class Recorder:
     def mark(self, bus_time_s: float, label: str, note: str = "") -> None:
         self._events.put((bus_time_s, label, note))
 
-    def _drain(self) -> None:
+    def _drain(self, everything: bool = False) -> None:
+        """Take what is new from the rings; write one sensor's samples (``everything``: all of them)."""
+        from dataclasses import replace
+
         got = {}
         for sid, ring in self._rings.items():
             b, self._cursors[sid], missed = ring.since(self._cursors[sid])
@@ -562,17 +577,24 @@ class Recorder:
         if got and self.t0 is None:
             self.t0 = min(float(b.time_s[0]) for b in got.values())
         for sid, b in got.items():
-            from dataclasses import replace
-
-            self.writer.append(replace(b, time_s=b.time_s - self.t0))
-            self.written[sid] += len(b)
+            self._pending[sid].append(replace(b, time_s=b.time_s - self.t0))
         while self.t0 is not None:
             try:
                 t, label, note = self._events.get_nowait()
             except queue.Empty:
                 break
             self.writer.add_event(Event(max(0.0, t - self.t0), label, note))
-        self.writer.flush_if_due()
+        if everything:
+            turn = self.sensor_ids
+        else:
+            turn = [self.sensor_ids[self._turn % len(self.sensor_ids)]] if self.sensor_ids else []
+            self._turn += 1
+        for sid in turn:
+            batches, self._pending[sid] = self._pending[sid], []
+            for b in batches:
+                self.writer.append(b)
+                self.written[sid] += len(b)
+        self.writer.flush()
 
     def _main(self) -> None:
         try:
@@ -596,7 +618,7 @@ class Recorder:
             self._stop.set()
             self._thread.join(timeout=5.0)
             try:
-                self._drain()
+                self._drain(everything=True)
             finally:
                 self.writer.close()
         return self.path

@@ -39,8 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QEventLoop, QTimer, Qt
     from PySide6.QtWidgets import QApplication
 
-    from lumbar.storage import read_session
-    from lumbar.types import SessionInfo
     from lumbar_gui.app import MainWindow
     from lumbar_gui.widgets import apply_style
 
@@ -88,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     hb.timeout.connect(beat)
     hb.start(5)
     pump(time.perf_counter() + 2.0)  # filters loaded, processing running
+    from lumbar.storage import read_session  # after start-up: the application does not import it at start
+    from lumbar.types import SessionInfo
+
     rec = win.engine.start_recording(tmp / "bench.h5", SessionInfo("BENCH01", protocol="quiet-standing"))
     starts = dict(rec.start_cursors)
     gaps["max"] = 0.0
