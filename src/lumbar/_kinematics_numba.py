@@ -15,7 +15,7 @@ import math
 
 from lumbar.filters._numba import jit
 
-__all__ = ["quat_multiply_right_run", "lumbar_angles_run", "sagittal_tilt_run", "frontal_tilt_run"]
+__all__ = ["quat_multiply_right_run", "lumbar_angles_run", "lumbar_angles_heading_run", "sagittal_tilt_run", "frontal_tilt_run"]
 
 
 @jit
@@ -31,6 +31,36 @@ def quat_multiply_right_run(p, q, out):  # noqa: ANN001, ANN201
 
 
 @jit
+def _lumbar_angles_one(up, low, i, hw, hx, hy, hz, cw, cx, cy, cz, out):  # noqa: ANN001, ANN201
+    """Lumbar angles of sample ``i``: ``q0c ⊗ low* ⊗ (h ⊗ up)`` into ``out[i]``."""
+    w2, x2, y2, z2 = up[i, 0], up[i, 1], up[i, 2], up[i, 3]
+    # a = h ⊗ up
+    aw = hw * w2 - hx * x2 - hy * y2 - hz * z2
+    ax = hw * x2 + hx * w2 + hy * z2 - hz * y2
+    ay = hw * y2 - hx * z2 + hy * w2 + hz * x2
+    az = hw * z2 + hx * y2 - hy * x2 + hz * w2
+    # b = low* ⊗ a
+    lw, lx, ly, lz = low[i, 0], -low[i, 1], -low[i, 2], -low[i, 3]
+    bw = lw * aw - lx * ax - ly * ay - lz * az
+    bx = lw * ax + lx * aw + ly * az - lz * ay
+    by = lw * ay - lx * az + ly * aw + lz * ax
+    bz = lw * az + lx * ay - ly * ax + lz * aw
+    # q = q0c ⊗ b
+    w = cw * bw - cx * bx - cy * by - cz * bz
+    x = cw * bx + cx * bw + cy * bz - cz * by
+    y = cw * by - cx * bz + cy * bw + cz * bx
+    z = cw * bz + cx * by - cy * bx + cz * bw
+    s = 2 * (y * z + w * x)  # R32
+    if s > 1.0:
+        s = 1.0
+    elif s < -1.0:
+        s = -1.0
+    out[i, 0] = -math.atan2(-(2 * (x * y - w * z)), 1 - 2 * (x * x + z * z))
+    out[i, 1] = math.asin(s)
+    out[i, 2] = math.atan2(-(2 * (x * z - w * y)), 1 - 2 * (x * x + y * y))
+
+
+@jit
 def lumbar_angles_run(up, low, h, q0c, out):  # noqa: ANN001, ANN201
     """Lumbar angles (N, 3) of ``q0c ⊗ low* ⊗ (h ⊗ up)``.
 
@@ -38,34 +68,16 @@ def lumbar_angles_run(up, low, h, q0c, out):  # noqa: ANN001, ANN201
     q0c : (4,) conjugate of the calibration posture's mean relative rotation (identity for none).
     out : (N, 3) flexion (−α), right lateral bending (β), axial rotation (γ) of the Z–X′–Y″ sequence.
     """
-    hw, hx, hy, hz = h[0], h[1], h[2], h[3]
-    cw, cx, cy, cz = q0c[0], q0c[1], q0c[2], q0c[3]
     for i in range(up.shape[0]):
-        w2, x2, y2, z2 = up[i, 0], up[i, 1], up[i, 2], up[i, 3]
-        # a = h ⊗ up
-        aw = hw * w2 - hx * x2 - hy * y2 - hz * z2
-        ax = hw * x2 + hx * w2 + hy * z2 - hz * y2
-        ay = hw * y2 - hx * z2 + hy * w2 + hz * x2
-        az = hw * z2 + hx * y2 - hy * x2 + hz * w2
-        # b = low* ⊗ a
-        lw, lx, ly, lz = low[i, 0], -low[i, 1], -low[i, 2], -low[i, 3]
-        bw = lw * aw - lx * ax - ly * ay - lz * az
-        bx = lw * ax + lx * aw + ly * az - lz * ay
-        by = lw * ay - lx * az + ly * aw + lz * ax
-        bz = lw * az + lx * ay - ly * ax + lz * aw
-        # q = q0c ⊗ b
-        w = cw * bw - cx * bx - cy * by - cz * bz
-        x = cw * bx + cx * bw + cy * bz - cz * by
-        y = cw * by - cx * bz + cy * bw + cz * bx
-        z = cw * bz + cx * by - cy * bx + cz * bw
-        s = 2 * (y * z + w * x)  # R32
-        if s > 1.0:
-            s = 1.0
-        elif s < -1.0:
-            s = -1.0
-        out[i, 0] = -math.atan2(-(2 * (x * y - w * z)), 1 - 2 * (x * x + z * z))
-        out[i, 1] = math.asin(s)
-        out[i, 2] = math.atan2(-(2 * (x * z - w * y)), 1 - 2 * (x * x + y * y))
+        _lumbar_angles_one(up, low, i, h[0], h[1], h[2], h[3], q0c[0], q0c[1], q0c[2], q0c[3], out)
+
+
+@jit
+def lumbar_angles_heading_run(up, low, h_w, h_z, q0c, out):  # noqa: ANN001, ANN201
+    """As :func:`lumbar_angles_run` with a heading alignment per sample: ``h[i] = (h_w[i], 0, 0, h_z[i])``
+    (a rotation about earth z), h_w, h_z (N,)."""
+    for i in range(up.shape[0]):
+        _lumbar_angles_one(up, low, i, h_w[i], 0.0, 0.0, h_z[i], q0c[0], q0c[1], q0c[2], q0c[3], out)
 
 
 @jit

@@ -7,6 +7,7 @@ different for every sensor. Calibration (``lumbar.calibration``) gives each sens
 * :func:`segment_quat` — ``R_GB = R_GS · R_SBᵀ``.
 * :func:`align_headings` — removes the heading difference of two sensors' earth frames at the
   calibration instant, when both segments face forward (§3.3).
+* :func:`relative_heading` — that heading difference over any windows (rests), to track its drift.
 * :func:`lumbar_angles` — flexion, right lateral bending, axial rotation (left +) of the upper segment
   relative to the pelvis, relative to the calibration posture, rad.
 * :func:`sagittal_tilt` — a segment's forward tilt from its calibration posture (pelvic tilt, trunk), rad.
@@ -14,6 +15,8 @@ different for every sensor. Calibration (``lumbar.calibration``) gives each sens
 * :func:`segment_angular_velocity` — gyro in segment axes, rad/s.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -23,6 +26,8 @@ from lumbar.errors import ValidationError
 __all__ = [
     "segment_quat",
     "align_headings",
+    "heading_axis",
+    "relative_heading",
     "lumbar_angles",
     "sagittal_tilt",
     "inclination",
@@ -54,13 +59,31 @@ def _heading_of_axis(q_gb: np.ndarray, axis: int) -> np.ndarray:
     return np.arctan2(a[..., 1], a[..., 0])
 
 
+def heading_axis(q_gb_low: np.ndarray, calib_index: int | slice) -> int:
+    """The pelvis axis whose heading ties the two earth frames: its most horizontal one at calibration —
+    the anterior axis X (0) when upright, the superior axis Y (1) lying prone or on all fours (where X
+    points at the floor and has no heading)."""
+    x_low = np.atleast_2d(cv.quat_matrix_column(_quats("q_gb_low", q_gb_low)[calib_index], 0))
+    return 0 if float(np.mean(np.abs(x_low[:, 2]))) < 0.7071 else 1
+
+
+def relative_heading(q_gb_up: np.ndarray, q_gb_low: np.ndarray, windows: Sequence[slice], axis: int) -> np.ndarray:
+    """Heading of the upper segment's ``axis`` minus the pelvis's, rad, (K,): the circular mean over
+    each window (contiguous sample slices). Zero when both face the same way."""
+    up, low = _quats("q_gb_up", q_gb_up), _quats("q_gb_low", q_gb_low)
+    idx = np.concatenate([np.arange(w.start, w.stop) for w in windows]) if windows else np.zeros(0, int)
+    lengths = np.array([w.stop - w.start for w in windows])
+    if (lengths < 1).any():
+        raise ValidationError("relative_heading: every window needs at least one sample")
+    d = _heading_of_axis(up[idx], axis) - _heading_of_axis(low[idx], axis)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+    return np.angle(np.add.reduceat(np.exp(1j * d), starts)) if idx.size else np.zeros(0)
+
+
 def _heading_quat(up: np.ndarray, low: np.ndarray, calib_index: int | slice) -> np.ndarray:
     """Rotation (4,) about earth z that brings the upper segment's heading onto the lower one's at
-    calibration (their circular mean difference over a slice). The heading is taken of the pelvis's
-    most horizontal axis there: the anterior axis X when upright, the superior axis Y lying prone or on
-    all fours (where X points at the floor and has no heading)."""
-    x_low = np.atleast_2d(cv.quat_matrix_column(low[calib_index], 0))
-    axis = 0 if float(np.mean(np.abs(x_low[:, 2]))) < 0.7071 else 1
+    calibration (their circular mean difference over a slice), by the axis :func:`heading_axis` picks."""
+    axis = heading_axis(low, calib_index)
     d = _heading_of_axis(up[calib_index], axis) - _heading_of_axis(low[calib_index], axis)
     d = float(np.angle(np.mean(np.exp(1j * np.atleast_1d(d)))))
     return np.array([np.cos(-d / 2), 0.0, 0.0, np.sin(-d / 2)])  # rotation by -d about earth z
@@ -91,7 +114,8 @@ def _mean_quat(q: np.ndarray) -> np.ndarray:
     return cv.from_scipy(cv.to_scipy(np.atleast_2d(q)).mean())
 
 
-def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | slice | None = 0) -> np.ndarray:
+def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | slice | None = 0, *,
+                  heading: np.ndarray | None = None) -> np.ndarray:
     """Lumbar angles (N, 3), rad: flexion (+ forward), right lateral bending (+), axial rotation (left +).
 
     ``R_lum = R_GB,lowᵀ · R_GB,up`` decomposed with the intrinsic Z–X′–Y″ sequence, after aligning
@@ -102,20 +126,37 @@ def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | 
     Computed with quaternions (``q_lum = q_low* ⊗ q_up``, Cardan angles from its components, as
     :func:`lumbar.conventions.lumbar_angles_from_quat`) in one compiled pass: the same rotations as
     the matrix products, without forming N matrices.
+
+    ``heading`` (N,) rad, optional: the heading difference of the two earth frames at every sample
+    (as :func:`relative_heading` measures it), when it has been tracked through the recording
+    (re-zeroed at rests, §3.3); by default it is the one measured at calibration, held constant.
     """
     from lumbar import _kinematics_numba as kn
 
     up, low = _quats("q_gb_up", q_gb_up), _quats("q_gb_low", q_gb_low)
     if up.shape != low.shape:
         raise ValidationError(f"upper and lower orientations differ in length: {up.shape} vs {low.shape}")
+    if heading is not None:
+        heading = np.asarray(heading, dtype=np.float64)
+        if heading.shape != (up.shape[0],) or not np.isfinite(heading).all():
+            raise ValidationError(f"heading must be finite, shape ({up.shape[0]},); got {heading.shape}")
+        h_w, h_z = np.cos(-heading / 2), np.sin(-heading / 2)  # rotation by -heading about earth z
     h = q0c = np.array([1.0, 0.0, 0.0, 0.0])
     if calib_index is not None:
-        h = _heading_quat(up, low, calib_index)
         up_c, low_c = np.atleast_2d(up[calib_index]), np.atleast_2d(low[calib_index])
-        q_cal = cv.quat_multiply(cv.quat_conj(low_c), cv.quat_multiply(np.broadcast_to(h, up_c.shape), up_c))
+        if heading is None:
+            h = _heading_quat(up, low, calib_index)
+            h_c = np.broadcast_to(h, up_c.shape)
+        else:
+            zero = np.zeros_like(np.atleast_1d(h_w[calib_index]))
+            h_c = np.stack([np.atleast_1d(h_w[calib_index]), zero, zero, np.atleast_1d(h_z[calib_index])], axis=-1)
+        q_cal = cv.quat_multiply(cv.quat_conj(low_c), cv.quat_multiply(h_c, up_c))
         q0c = cv.quat_conj(_mean_quat(q_cal))
     out = np.empty((up.shape[0], 3))
-    kn.lumbar_angles_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h, q0c, out)
+    if heading is None:
+        kn.lumbar_angles_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h, q0c, out)
+    else:
+        kn.lumbar_angles_heading_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h_w, h_z, q0c, out)
     return out
 
 

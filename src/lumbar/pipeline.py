@@ -177,6 +177,72 @@ def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
     return tilt - float(np.mean(tilt[calib]))
 
 
+#: Recordings longer than this get their sensors' relative heading re-zeroed at rests (METRICS.md §3.3).
+REZERO_AFTER_S = 120.0
+#: A rest for re-zeroing: both sensors at rest (the orientation filter's detector) for at least this long, s,
+REZERO_MIN_REST_S = 1.0
+#: with both segments within this of their calibration tilt, sagittal and frontal, rad (10°).
+REZERO_POSTURE_TOL = np.deg2rad(10.0)
+#: Each rest's heading is the median of the rests within ± half this window, s: a posture held still with
+#: the trunk really turned (a few rests) does not move the zero that the many neutral rests agree on.
+REZERO_WINDOW_S = 60.0
+
+
+def _coarse_rest(acc: np.ndarray, gyro: np.ndarray, rate_hz: float) -> np.ndarray:
+    """Rest mask (N,) by the static detector of METRICS.md §3.4 run at about 20 Hz (every k-th sample):
+    a rest of a second or more is as clear there as at 200 Hz, at a tenth of the cost."""
+    k = max(1, int(rate_hz // 20.0)) if rate_hz >= 40.0 else 1
+    coarse = detect_static(acc[::k], gyro[::k], rate_hz / k)
+    return np.repeat(coarse, k)[: acc.shape[0]]
+
+
+def rest_windows(mask: np.ndarray, min_len: int) -> list[slice]:
+    """Runs of True in ``mask`` (N,) at least ``min_len`` samples long, as slices."""
+    m = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(m[1:] != m[:-1])
+    starts, stops = edges[0::2], edges[1::2]
+    keep = stops - starts >= min_len
+    return [slice(int(a), int(b)) for a, b in zip(starts[keep], stops[keep])]
+
+
+def heading_track(p: Processed, rest_up: np.ndarray | None, rest_low: np.ndarray | None) -> np.ndarray | None:
+    """The two segments' relative heading through a long recording (N,) rad, or None to keep the one of
+    the calibration posture (recordings up to :data:`REZERO_AFTER_S`).
+
+    With 6D fusion each sensor's heading drifts on its own, which over tens of minutes reads as axial
+    rotation and, in a forward bend, as lateral bending. METRICS.md §3.3 (project default): re-zero at
+    every quiet-standing period. Here: every rest of both sensors (≥ 1 s) in the calibration posture
+    (both segments within 10° of their calibration tilt) is a moment when the trunk faces the way the
+    pelvis does; the heading difference measured there (robust median over ±30 s) is interpolated
+    linearly between rests. The calibration posture itself is the first such moment.
+    """
+    n = len(p.time_s)
+    if rest_up is None or rest_low is None or n / p.rate_hz <= REZERO_AFTER_S:
+        return None
+    upright = np.ones(n, bool)
+    for sid in (UPPER, LOWER):
+        upright &= (np.abs(p.tilt[sid]) < REZERO_POSTURE_TOL) & (np.abs(p.frontal_tilt[sid]) < REZERO_POSTURE_TOL)
+    windows = [p.static_window] + [w for w in rest_windows(rest_up & rest_low & upright,
+                                                           int(round(REZERO_MIN_REST_S * p.rate_hz)))
+                                   if w.start >= p.static_window.stop]
+    up, low = p.quat_segment[UPPER], p.quat_segment[LOWER]
+    d = np.unwrap(kinematics.relative_heading(up, low, windows, kinematics.heading_axis(low, p.static_window)))
+    centre = np.array([(w.start + w.stop - 1) / 2 for w in windows])
+    p.notes.append(f"relative heading re-zeroed at {len(windows) - 1} rests in the calibration posture "
+                   f"(recording longer than {REZERO_AFTER_S:g} s; METRICS.md §3.3)")
+    return interpolate_heading(d, centre, n, REZERO_WINDOW_S / 2 * p.rate_hz)
+
+
+def interpolate_heading(d: np.ndarray, centre: np.ndarray, n: int, half_window: float) -> np.ndarray:
+    """Per-sample heading (n,) rad from the headings ``d`` (K,) measured at rests centred on samples
+    ``centre`` (K,), increasing: each replaced by the median of those within ± ``half_window`` samples
+    (robust to a few rests in a turned posture), then linear in between, constant beyond the ends."""
+    lo = np.searchsorted(centre, centre - half_window)
+    hi = np.searchsorted(centre, centre + half_window, side="right")
+    robust = np.array([np.median(d[a:b]) for a, b in zip(lo, hi)])
+    return np.interp(np.arange(n), centre, robust)
+
+
 def posture_of(protocol: str) -> str:
     """The calibration posture the protocol definitions declare for a movement (default standing)."""
     from lumbar.protocols import load_protocols
@@ -241,8 +307,10 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
             cal = static_only_calibration(b.acc[static], b.gyro[static], label, posture=posture)
             kind = "static only"
         q_seg = kinematics.segment_quat(q, cal.r_sb)
-        return q, cal, kind, q_seg, kinematics.sagittal_tilt(q_seg, static), _frontal_tilt(q_seg, static)
+        rest = _coarse_rest(b.acc, b.gyro, rate_hz) if len(b) / rate_hz > REZERO_AFTER_S else None
+        return q, cal, kind, q_seg, kinematics.sagittal_tilt(q_seg, static), _frontal_tilt(q_seg, static), rest
 
+    rests: dict[str, np.ndarray | None] = {}
     workers = min(len(grid), os.cpu_count() or 1)
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as ex:
@@ -250,7 +318,7 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
     else:
         chains = {sid: per_sensor(b) for sid, b in grid.items()}
     for sid, b in grid.items():
-        q, cal, kind, q_seg, tilt, frontal = chains[sid]
+        q, cal, kind, q_seg, tilt, frontal, rest = chains[sid]
         out.flags[sid] = b.flags
         out.acc[sid] = b.acc
         out.gyro[sid] = b.gyro
@@ -260,9 +328,12 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         out.calibration_kind[sid] = kind
         out.tilt[sid] = tilt
         out.frontal_tilt[sid] = frontal
+        rests[sid] = rest
         out.notes.extend(f"{sid}: {w}" for w in cal.warnings)
     if UPPER in out.quat_segment and LOWER in out.quat_segment:
-        out.lumbar_angles = kinematics.lumbar_angles(out.quat_segment[UPPER], out.quat_segment[LOWER], static)
+        heading = heading_track(out, rests.get(UPPER), rests.get(LOWER))
+        out.lumbar_angles = kinematics.lumbar_angles(out.quat_segment[UPPER], out.quat_segment[LOWER], static,
+                                                     heading=heading)
     else:
         out.notes.append("lumbar angles need both a lumbar (T12/L1) and a sacrum (S1) sensor")
     return out
