@@ -50,14 +50,13 @@ def default_sessions_dir() -> Path:
 class MainWindow(QMainWindow):
     """Navigation + views + the pull timer."""
 
-    def __init__(self, *, sessions_dir: Path | None = None, demo_speed: float = 1.0, rate_hz: float = 100.0) -> None:
+    def __init__(self, *, sessions_dir: Path | None = None, emulated: bool = False, rate_hz: float = 100.0) -> None:
         super().__init__()
         self.setWindowTitle("Lumbar Motor Control")
         self.resize(1440, 900)
         self.sessions_dir = Path(sessions_dir) if sessions_dir else default_sessions_dir()
-        self.demo_speed = demo_speed
         self.engine = Engine(self)
-        self.devices = DevicesView(self.engine, demo_speed=lambda: self.demo_speed, rate_hz=rate_hz)
+        self.devices = DevicesView(self.engine, emulated=emulated, rate_hz=rate_hz)
         self.live = LiveView(self.engine)
         self.assessment = AssessmentView(self.engine, self.sessions_dir)
         self.biofeedback = BiofeedbackView(self.engine, self.sessions_dir)
@@ -163,9 +162,10 @@ class MainWindow(QMainWindow):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lumbar gui", description="The lumbar motor control application.")
-    p.add_argument("--emulated", action="store_true", help="connect the demo sensors (emulated patient) at start")
+    p.add_argument("--emulated", action="store_true",
+                   help="emulated sensors on the emulated patient (Bumble BLE stack), L1 and S1 connected at start")
     p.add_argument("--data-dir", default=None, help="where sessions are saved (default ~/LumbarSessions)")
-    p.add_argument("--rate-hz", type=float, default=100.0, help="demo sensors' output rate (default 100)")
+    p.add_argument("--rate-hz", type=float, default=100.0, help="sensors' output rate offered first (default 100)")
     p.add_argument("--view", default="live", choices=("devices", "live", "assessment", "biofeedback", "review"))
     p.add_argument("file", nargs="?", help="a session file to open in Review")
     return p
@@ -175,11 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_style(app)
-    win = MainWindow(sessions_dir=Path(args.data_dir) if args.data_dir else None, rate_hz=args.rate_hz)
+    win = MainWindow(sessions_dir=Path(args.data_dir) if args.data_dir else None, emulated=args.emulated,
+                     rate_hz=args.rate_hz)
     if args.emulated:
-        for r, pl in enumerate(("lumbar", "sacrum")):
-            win.devices.assign(r, pl)
-        win.devices.connect_assigned()
+        win.devices.auto_connect(("lumbar", "sacrum"))  # once the scan has listed them
         win.show_view(getattr(win, args.view))
     if args.file:
         win.review.open(args.file)

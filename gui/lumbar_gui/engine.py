@@ -84,6 +84,10 @@ class AcquisitionWorker:
 
         self._future = asyncio.run_coroutine_threadsafe(runner(), self.loop)
 
+    def submit(self, coro: Any) -> Any:
+        """Run a coroutine on the loop beside the source (BLE scans, probes); a concurrent Future."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
     @property
     def running(self) -> bool:
         return self._future is not None and not self._future.done()
@@ -635,6 +639,8 @@ class Engine(QObject):
     recording_changed = Signal(bool, str)  # recording?, path
     message = Signal(str)
     sources_changed = Signal()
+    devices_found = Signal(object)  # list[DeviceEntry], from a scan
+    device_battery = Signal(str, float)  # address, battery %
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -648,6 +654,10 @@ class Engine(QObject):
         self.achieved_rate_hz: dict[str, float] = {}
         self._reported_error: str | None = None
         self.repetitions: list[LiveRep] = []
+        self.link: Any = None  # sources.BleLink: bleak backends (hardware or emulated sensors)
+        self._link_out: queue.Queue = queue.Queue()  # results of work on the acquisition loop
+        self._scan_future: Any = None
+        self._probe: tuple[Any, Any] | None = None  # (source, future) listening for a tap
 
     # -- sources -----------------------------------------------------------------------------------
     def connect_source(self, source: Any, sensor_infos: list[SensorInfo] | None = None) -> None:
@@ -682,6 +692,110 @@ class Engine(QObject):
     def connected(self) -> bool:
         return self.source is not None
 
+    # -- Bluetooth: scan, per-sensor connect (all BLE work runs on the acquisition loop) -----------
+    def use_link(self, emulated: bool) -> None:
+        """Scan and connect through the host's adapter, or through emulated sensors (Bumble)."""
+        from lumbar_gui.sources import BleLink
+
+        if self.link is None or (emulated and not self.link.emulated):
+            self.link = BleLink(emulated)
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan_future is not None and not self._scan_future.done()
+
+    def scan(self, timeout_s: float | None = None) -> bool:
+        """Scan in the background; :attr:`devices_found`, then :attr:`device_battery` per sensor. False if busy."""
+        from lumbar_gui.sources import NoAdapterError
+
+        if self.scanning:
+            return False
+        if self.link is None:
+            self.use_link(False)
+        link, out = self.link, self._link_out
+
+        async def job() -> None:
+            try:
+                try:
+                    entries = await link.scan(timeout_s)
+                except NoAdapterError as e:
+                    out.put(("message", f"{e}: the emulated sensors are listed instead"))
+                    entries = await link.scan(timeout_s)
+                out.put(("found", entries))
+                for e in entries:
+                    pct = await link.read_battery(e.address)
+                    if pct is not None:
+                        out.put(("battery", (e.address, pct)))
+            except Exception as e:  # shown to the operator
+                out.put(("message", f"scan failed: {type(e).__name__}: {e}"))
+                out.put(("found", None))
+
+        self._scan_future = self.acq.submit(job())
+        return True
+
+    def connect_sensors(self, targets: list[Any]) -> None:
+        """Connect sensors (reader targets) through the reader: into the running source, or a new one."""
+        from lumbar_gui.sources import BleSource, EmulatedSource
+
+        src = self.source
+        if isinstance(src, BleSource) and self.acq.running:
+            for t in targets:
+                src.add(t)
+            self.sensor_infos = src.sensor_infos()
+            self.sources_changed.emit()
+        elif targets:
+            cls = EmulatedSource if self.link.emulated else BleSource
+            self.connect_source(cls(self.link, targets))
+
+    def disconnect_sensor(self, sensor_id: str) -> None:
+        """Disconnect one sensor; the others keep streaming (and recording)."""
+        from lumbar_gui.sources import BleSource
+
+        src = self.source
+        if isinstance(src, BleSource):
+            src.remove(sensor_id)
+            self.sensor_infos = src.sensor_infos()
+
+    def start_probe(self, targets: list[Any]) -> LiveBus:
+        """Stream ``targets`` onto a bus of their own (not processed, not recorded): tap detection."""
+        from lumbar_gui.sources import BleSource
+
+        self.stop_probe()
+        src = BleSource(self.link, targets)
+        bus = LiveBus(capacity_s=10.0)
+        src.attach(bus)
+        self._probe = (src, self.acq.submit(src.run(bus)))
+        return bus
+
+    def stop_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe[1].cancel()
+
+    def tap_demo(self, address: str) -> None:
+        """Emulated sensors: the demo patient taps the sensor with ``address``."""
+        if self.link is None or self.link.patient is None:
+            raise RuntimeError("tapping a sensor is only emulated for the demo sensors")
+        self.link.patient.tap(self.link.placement_of(address))
+
+    def _poll_link(self) -> None:
+        """Deliver what the BLE work on the loop produced (GUI thread)."""
+        while True:
+            try:
+                kind, obj = self._link_out.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "found":
+                self.devices_found.emit(obj)
+            elif kind == "battery":
+                self.device_battery.emit(obj[0], float(obj[1]))
+            else:
+                self.message.emit(str(obj))
+        take = getattr(self.source, "take_events", None)
+        if take is not None:
+            for e in take():  # the reader's connected / disconnect / reconnect markers
+                self.mark(e.label, e.note, e.time_s)
+
     def now(self) -> float:
         """Latest sample time on the bus (session data time), s."""
         ts = [float(r.latest(1).time_s[-1]) for r in self.bus.rings.values() if r.total]
@@ -714,6 +828,7 @@ class Engine(QObject):
 
     # -- polled from the GUI timer ---------------------------------------------------------------
     def poll(self) -> None:
+        self._poll_link()
         if self.processor is not None:
             while True:
                 try:
@@ -751,6 +866,12 @@ class Engine(QObject):
     def shutdown(self) -> None:
         """Finalise any recording, stop every worker (closing the window calls this)."""
         self.disconnect_source()
+        self.stop_probe()
+        if self.link is not None:
+            try:
+                self.acq.submit(self.link.stop()).result(timeout=3.0)
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
         self.acq.shutdown()
 
 

@@ -1,31 +1,42 @@
-"""Data sources the GUI can connect to, and how it finds them.
+"""Where the GUI's sensor data come from: the BLE reader, on real or emulated sensors.
 
-A *source* has the reader's shape: ``attach(bus)`` declares its sensors on a
-:class:`~lumbar.acquisition.bus.LiveBus`, ``async run(bus)`` pushes samples until cancelled.
-:class:`~lumbar.acquisition.replay.ReplaySource`, the BLE reader and :class:`DemoPatient` all fit,
-so the acquisition worker never needs to know which one it runs.
+The GUI acquires exactly as ``lumbar record`` does: :mod:`lumbar.acquisition.reader` (bleak's public
+API) finds, connects, configures and decodes each sensor. Only the bleak *backend* differs:
 
-:class:`DemoPatient` is the "Demo sensors" entry: the emulated patient (:func:`lumbar.simulate.simulate`)
-replayed in real time (or faster), who performs whatever movement the assessment asks for
-(:meth:`DemoPatient.perform`) and stands quietly otherwise. It can also drop a sensor for a while
-(:meth:`DemoPatient.drop`) so the GUI's handling of lost links can be shown and tested.
+* **hardware** -- bleak's default backend (BlueZ, CoreBluetooth, WinRT);
+* **emulated sensors** -- ``lumbar gui --emulated``, or when the host has no usable Bluetooth adapter:
+  an :class:`~lumbar.acquisition.emulated.Emulator` with four emulated sensors (two ``lumbar_ref``, a
+  ``polar_pmd`` and a ``thingy52``) on a virtual radio running Bumble's real BLE host stack, and the
+  Bumble backends for bleak. The sensors are worn by :class:`DemoPatient`, a live emulated patient
+  who performs whatever movement the assessment asks for (:meth:`DemoPatient.perform`), can tap one
+  sensor (:meth:`DemoPatient.tap`), and stands quietly otherwise.
+
+Pieces:
+
+* :class:`BleLink` -- the Bluetooth side (backends, emulator, scan with battery levels, link loss on
+  demand); lives on the acquisition worker's asyncio loop.
+* :class:`BleSource` -- a *source* as the acquisition worker runs it (``attach(bus)``, ``async run(bus)``):
+  one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor, pushing onto the
+  :class:`~lumbar.acquisition.bus.LiveBus`; sensors can be connected and disconnected one by one.
+  :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
+* :class:`DemoPatient` -- the live patient (:class:`~lumbar.acquisition.emulated.LivePatient`).
 """
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import math
+import queue
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from lumbar.acquisition.bus import LiveBus
-from lumbar.types import ImuBatch, SampleFlag, SensorInfo
+from lumbar.acquisition.bus import LiveBus, SensorStatus
+from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo
 
-__all__ = ["Source", "DeviceEntry", "DemoPatient", "scan_devices", "ble_reader_available", "PLACEMENTS"]
+__all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "NoAdapterError",
+           "PLACEMENTS", "DEMO_SENSORS", "sensor_info"]
 
 #: Placements offered in the Devices view, with the label the operator sees.
 PLACEMENTS: dict[str, str] = {
@@ -35,204 +46,566 @@ PLACEMENTS: dict[str, str] = {
     "thigh_right": "Right thigh",
 }
 
+#: The emulated sensors: (family, where the demo patient wears it, advertised name, battery %).
+#: Names follow each family's naming, so the reader recognises the family as it would on hardware;
+#: sorted by name they list in this order.
+DEMO_SENSORS: tuple[tuple[str, str, str, int], ...] = (
+    ("lumbar_ref", "lumbar", "LumbarRef Demo 1", 96),
+    ("lumbar_ref", "sacrum", "LumbarRef Demo 2", 88),
+    ("polar_pmd", "thigh_left", "Polar Sense Demo 3", 74),
+    ("thingy52", "thigh_right", "Thingy Demo 4", 91),
+)
+
 
 class Source(Protocol):
-    """What the acquisition worker runs (the BLE reader, a replay, the demo patient)."""
+    """What the acquisition worker runs."""
 
     def attach(self, bus: LiveBus) -> None: ...
 
     async def run(self, bus: LiveBus) -> None: ...
 
 
+class NoAdapterError(RuntimeError):
+    """The host has no usable Bluetooth adapter (no BlueZ / D-Bus, adapter absent or off)."""
+
+
 @dataclass
 class DeviceEntry:
-    """One row of the Devices view's scan list."""
+    """One row of the Devices view's scan list.
+
+    Attributes
+    ----------
+    address, name, family : str
+        As the scan found it (family from ``lumbar_sensors.registry``).
+    rssi_dbm : float or None
+        Signal strength of the last advertisement, dBm.
+    battery_pct : float or None
+        Battery level read from the sensor's Battery service, %.
+    emulated : bool
+        An emulated sensor (worn by the demo patient).
+    """
 
     address: str
     name: str
     family: str
     rssi_dbm: float | None
     battery_pct: float | None
-    demo: bool = False
+    emulated: bool = False
 
 
-def ble_reader_available() -> bool:
-    """True once the BLE reader module is installed (``lumbar.acquisition.reader``)."""
-    return importlib.util.find_spec("lumbar.acquisition.reader") is not None
+def sensor_info(target: Any) -> SensorInfo:
+    """Session metadata of a reader target: the rate and ranges its family will be configured with."""
+    from lumbar_sensors import registry
+
+    rate, acc_g, gyro_dps = target.rate_hz, target.acc_range_g, target.gyro_range_dps
+    if target.family:
+        f = registry.module(target.family).FAMILY
+        rate = float(min(f.rates_hz, key=lambda r: abs(r - target.rate_hz)))
+        acc_g = float(min([a for a in f.acc_ranges_g if a >= acc_g] or list(f.acc_ranges_g), key=lambda a: abs(a - acc_g)))
+        gyro_dps = float(min([g for g in f.gyro_ranges_dps if g >= gyro_dps] or list(f.gyro_ranges_dps),
+                             key=lambda g: abs(g - gyro_dps)))
+    return SensorInfo(target.sensor_id, target.sensor_id, family=target.family or "", model=target.name or "",
+                      address=target.address or "", nominal_rate_hz=rate, acc_range_mps2=acc_g * STANDARD_G,
+                      gyro_range_rads=math.radians(gyro_dps))
 
 
-def scan_devices(include_demo: bool = True) -> list[DeviceEntry]:
-    """Sensors in range; the four demo sensors are listed when asked or when no reader is present."""
-    out: list[DeviceEntry] = []
-    if include_demo or not ble_reader_available():
-        for i, (pl, rssi, bat) in enumerate(zip(PLACEMENTS, (-48, -52, -61, -58), (96, 88, 74, 91))):
-            out.append(DeviceEntry(address=f"DE:M0:00:00:00:0{i + 1}", name=f"Demo IMU {i + 1}",
-                                   family="emulated", rssi_dbm=float(rssi), battery_pct=float(bat), demo=True))
-    return out
-
+# ----------------------------------------------------------------------------------------------------
+# the live emulated patient
 
 @dataclass
 class _Segment:
-    t0: float  # session time of the segment's first sample
-    batches: dict[str, ImuBatch]
-    pos: dict[str, int]
+    t0: float  # patient time of the segment's first sample, s
+    acc: dict[str, np.ndarray]  # placement -> (N, 3) m/s²
+    gyro: dict[str, np.ndarray]  # placement -> (N, 3) rad/s
     movement: str
+    loop: bool  # idle: repeats until the next segment
 
 
 class DemoPatient:
-    """The emulated patient as a live source (the "Demo sensors").
+    """The emulated patient wearing the emulated sensors, performing on demand.
+
+    Implements :class:`lumbar.acquisition.emulated.LivePatient`: the emulator asks for each sample
+    as its sensor measures it. The patient stands quietly (a looped quiet-standing trial) until
+    :meth:`perform` asks for a movement, which starts at the next sample of every sensor.
 
     Parameters
     ----------
-    sensors : mapping of sensor id (placement) to device address
-        Which placements are worn; each gets a ring on the bus.
+    placements : sequence of str
+        Where the patient wears sensors.
     rate_hz : float
-        Output data rate of every sensor, Hz.
-    speed : float
-        1.0 = real time; 4.0 replays four times faster (tests).
+        Sample rate of the patient, Hz (sensors stream it or an integer fraction of it).
     seed : int
         Seed of the patient and the sensor errors.
-    tick_s : float
-        Wall-clock period of pushes (a BLE notification carries a few samples).
     """
 
     IDLE_S = 20.0
+    TAP_S = 0.3  # length of a tap impulse, s
 
-    def __init__(self, sensors: dict[str, str] | Sequence[str], rate_hz: float = 100.0, *, speed: float = 1.0,
-                 seed: int = 7, tick_s: float = 0.02) -> None:
-        self.sensors = dict(sensors) if isinstance(sensors, dict) else {s: f"DE:M0:00:00:00:0{i + 1}"
-                                                                           for i, s in enumerate(sensors)}
+    def __init__(self, placements: Sequence[str] = ("lumbar", "sacrum", "thigh_left", "thigh_right"),
+                 rate_hz: float = 200.0, *, seed: int = 7) -> None:
+        self.placements = tuple(placements)
         self.rate_hz = float(rate_hz)
-        self.rates_hz = {sid: self.rate_hz for sid in self.sensors}
-        self.speed = float(speed)
         self.seed = int(seed)
-        self.tick_s = float(tick_s)
         self._lock = threading.Lock()
-        self._request: tuple[str, float, dict[str, Any]] | None = None
-        self._drops: dict[str, float] = {}  # sensor -> drop duration requested (s of data time)
-        self._disabled: set[str] = set()
-        self.current_movement = "quiet-standing"
-        # fixed mounting so that every segment of the demo has the same sensor-to-segment rotation
         rng = np.random.default_rng(self.seed)
-        self._misalignment = {sid: tuple(float(v) for v in rng.normal(0.0, 3.0, 3)) for sid in
-                              ("lumbar", "sacrum", "thigh_left", "thigh_right")}
-        self.data_time_s = 0.0
+        # fixed mounting, so every segment has the same sensor-to-segment rotation
+        self._misalignment = {p: tuple(float(v) for v in rng.normal(0.0, 3.0, 3)) for p in self.placements}
+        self._timeline: list[_Segment] = []
+        self._idle: _Segment | None = None
+        self._ready: _Segment | None = None  # simulated, waiting to start at the next sample
+        self._taps: list[tuple[str, float]] = []  # (placement, patient time of the tap)
+        self._tap_request: list[str] = []
+        self._served_t = 0.0  # latest patient time handed to any sensor, s
+        self._job = 0
         #: Why the last :meth:`perform` request could not be simulated (None if it could).
         self.last_error: str | None = None
 
-    # -- requests from the GUI thread ------------------------------------------------------------
+    # -- set-up and requests (any thread) -----------------------------------------------------------
+    def prepare(self) -> None:
+        """Simulate the idle (quiet standing) segment; call once, off the GUI thread (≈ 0.1 s)."""
+        acc, gyro = self._simulate("quiet-standing", self.IDLE_S)
+        with self._lock:
+            self._idle = _Segment(0.0, acc, gyro, "quiet-standing", True)
+            self._timeline = [self._idle]
+
     def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
-        """From now on, the patient performs ``movement`` for ``duration_s`` (5 s still first), then idles."""
+        """From now on the patient performs ``movement`` for ``duration_s`` s (5 s still first), then idles.
+
+        Simulated in a background thread; it starts at the next sample after it is ready (a fraction
+        of a second). A request the patient model cannot do leaves the patient idle and sets
+        :attr:`last_error`.
+        """
         with self._lock:
-            self._request = (movement, float(duration_s), dict(kwargs))
+            self._job += 1
+            job = self._job
 
-    def drop(self, sensor_id: str, duration_s: float) -> None:
-        """Lose the link of one sensor for ``duration_s`` (data time), then reconnect."""
+        def work() -> None:
+            try:
+                acc, gyro = self._simulate(movement, float(duration_s), **kwargs)
+            except Exception as e:  # a request the patient model cannot do: say so, keep idling
+                self.last_error = f"{type(e).__name__}: {e}"
+                return
+            with self._lock:
+                if job == self._job:  # a later request wins
+                    self._ready = _Segment(0.0, acc, gyro, movement, False)
+                    self.last_error = None
+
+        threading.Thread(target=work, name="demo-patient", daemon=True).start()
+
+    def tap(self, placement: str) -> None:
+        """Tap the sensor at ``placement`` (a short impulse on that sensor only, from the next sample)."""
+        if placement not in self.placements:
+            raise ValueError(f"the demo patient wears no sensor at {placement!r}")
         with self._lock:
-            self._drops[sensor_id] = float(duration_s)
+            self._tap_request.append(placement)
 
-    def set_enabled(self, sensor_id: str, enabled: bool) -> None:
-        """Connect or disconnect one sensor (its ring stays; it simply stops receiving)."""
+    @property
+    def current_movement(self) -> str:
+        """What the patient is doing at the latest sample handed out."""
         with self._lock:
-            (self._disabled.discard if enabled else self._disabled.add)(sensor_id)
+            seg = self._segment_at(self._served_t)
+            return seg.movement if seg is not None else "quiet-standing"
 
-    def sensor_infos(self) -> list[SensorInfo]:
-        return [SensorInfo(sensor_id=sid, placement=sid, family="emulated", model="emulated IMU", address=addr,
-                           nominal_rate_hz=self.rate_hz, acc_range_mps2=16 * 9.80665, gyro_range_rads=math.radians(2000))
-                for sid, addr in self.sensors.items()]
+    # -- the LivePatient interface (emulator loop) ------------------------------------------------------
+    def samples(self, placement: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accelerometer (m/s², (N, 3)) and gyroscope (rad/s, (N, 3)) of samples ``index`` at ``k / rate_hz``."""
+        idx = np.asarray(index, np.int64)
+        t = idx / self.rate_hz
+        with self._lock:
+            if not self._timeline:
+                raise RuntimeError("DemoPatient.prepare() was not called")
+            start = self._served_t + 1.0 / self.rate_hz
+            if self._ready is not None:  # a requested movement starts at the next sample of any sensor
+                seg, self._ready = self._ready, None
+                seg.t0 = start
+                self._install(seg)
+            for pl in self._tap_request:
+                self._taps.append((pl, start))
+            self._tap_request = []
+            if len(t):
+                self._served_t = max(self._served_t, float(t[-1]))
+            acc = np.empty((len(t), 3))
+            gyro = np.empty((len(t), 3))
+            for j, tj in enumerate(t):
+                seg = self._segment_at(float(tj)) or self._timeline[0]
+                n = len(seg.acc[placement])
+                i = int(round((tj - seg.t0) * self.rate_hz))
+                i = i % n if seg.loop else min(max(i, 0), n - 1)
+                acc[j] = seg.acc[placement][i]
+                gyro[j] = seg.gyro[placement][i]
+            self._add_taps(placement, t, acc, gyro)
+            self._prune()
+        return acc, gyro
 
-    # -- the source interface ---------------------------------------------------------------------
-    def attach(self, bus: LiveBus) -> None:
-        for i, (sid, addr) in enumerate(self.sensors.items()):
-            bus.add_sensor(sid, self.rate_hz)
-            bus.update_status(sid, connected=False, family="emulated", name=f"Demo IMU {i + 1}", address=addr,
-                              battery_pct=96.0 - 7 * i, rssi_dbm=-50.0 - 3 * i, message="connecting")
-
-    def _simulate(self, movement: str, duration_s: float, **kwargs: Any) -> dict[str, ImuBatch]:
+    # -- internals ----------------------------------------------------------------------------------
+    def _simulate(self, movement: str, duration_s: float, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         from lumbar.simulate import simulate
 
-        sim = simulate(movement, duration_s=duration_s, seed=self.seed, sensors=tuple(self.sensors),
-                       rate_hz=self.rate_hz, misalignment_deg={s: self._misalignment[s] for s in self.sensors},
-                       **kwargs)
-        return sim.batches
+        sim = simulate(movement, duration_s=duration_s, seed=self.seed, sensors=self.placements, rate_hz=self.rate_hz,
+                       misalignment_deg={p: self._misalignment[p] for p in self.placements}, **kwargs)
+        return ({p: b.acc for p, b in sim.batches.items()}, {p: b.gyro for p, b in sim.batches.items()})
+
+    def _install(self, seg: _Segment) -> None:
+        """Start ``seg`` at ``seg.t0`` (cutting whatever was planned after), then idle again."""
+        self._timeline = [s for s in self._timeline if s.t0 < seg.t0]
+        n = len(next(iter(seg.acc.values())))
+        idle = self._idle
+        assert idle is not None
+        self._timeline += [seg, _Segment(seg.t0 + n / self.rate_hz, idle.acc, idle.gyro, "quiet-standing", True)]
+
+    def _segment_at(self, t: float) -> _Segment | None:
+        found = None
+        for s in self._timeline:
+            if s.t0 <= t + 1e-9:
+                found = s
+        return found
+
+    def _prune(self) -> None:
+        # keep what a sensor lagging up to 30 s behind could still ask for
+        keep_from = self._served_t - 30.0
+        while len(self._timeline) > 1 and self._timeline[1].t0 < keep_from:
+            self._timeline.pop(0)
+        self._taps = [(p, t) for p, t in self._taps if t > keep_from]
+
+    def _add_taps(self, placement: str, t: np.ndarray, acc: np.ndarray, gyro: np.ndarray) -> None:
+        """A tap: a decaying 15 Hz jolt, ≈ 3 g and 3 rad/s at its start, on one sensor."""
+        for pl, t_tap in self._taps:
+            if pl != placement:
+                continue
+            dt = t - t_tap
+            on = (dt >= 0) & (dt < self.TAP_S)
+            if not on.any():
+                continue
+            env = np.exp(-dt[on] / 0.06)
+            wave = np.cos(2 * np.pi * 15.0 * dt[on])
+            acc[on] += np.outer(env * wave, [30.0, 0.0, 10.0])
+            gyro[on] += np.outer(env * np.sin(2 * np.pi * 15.0 * dt[on] + 0.5), [0.5, 3.0, 0.5])
+
+
+# ----------------------------------------------------------------------------------------------------
+# the Bluetooth side
+
+class BleLink:
+    """bleak backends and, for emulated sensors, the emulator; used on the acquisition loop only.
+
+    Parameters
+    ----------
+    emulated : bool
+        Emulated sensors (Bumble) instead of the host's adapter. A hardware link switches to
+        emulated sensors by itself when its first scan finds no usable adapter
+        (:attr:`fallback_reason` says why).
+    patient_rate_hz : float
+        Sample rate of the demo patient, Hz (the sensors stream it or a fraction: 200 offers 100 and 200 Hz).
+    """
+
+    def __init__(self, emulated: bool, *, patient_rate_hz: float = 200.0) -> None:
+        self.emulated = bool(emulated)
+        self.patient_rate_hz = float(patient_rate_hz)
+        self.emulator: Any = None
+        self.patient: DemoPatient | None = None
+        self.scanner_backend: Any = None  # None: bleak's default backend
+        self.client_backend: Any = None
+        self.fallback_reason: str | None = None
+        self._drops: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start the emulated sensors (emulated link); nothing to do for hardware."""
+        if self.emulated and self.emulator is None:
+            await self._start_emulator()
+
+    async def _start_emulator(self) -> None:
+        from lumbar.acquisition.emulated import EmulatedSensor, Emulator
+
+        patient = DemoPatient(tuple(p for _, p, _, _ in DEMO_SENSORS), self.patient_rate_hz)
+        await asyncio.get_running_loop().run_in_executor(None, patient.prepare)
+        sensors = [EmulatedSensor(fam, pl, name=name, battery_pct=bat, seed=i, jitter_ms=5.0, burst_prob=0.0)
+                   for i, (fam, pl, name, bat) in enumerate(DEMO_SENSORS)]
+        emu = Emulator(sensors, patient=patient, seed=patient.seed)
+        await emu.start()
+        assert emu.radio is not None
+        self.patient, self.emulator = patient, emu
+        self.scanner_backend, self.client_backend = emu.radio.scanner_backend, emu.radio.client_backend
+        self.emulated = True
+
+    async def stop(self) -> None:
+        for t in list(self._drops):
+            t.cancel()
+        await asyncio.gather(*self._drops, return_exceptions=True)
+        if self.emulator is not None:
+            await self.emulator.stop()
+            self.emulator = None
+
+    async def scan(self, timeout_s: float | None = None) -> list[DeviceEntry]:
+        """Advertising sensors of a known family, sorted by name (then address).
+
+        Raises
+        ------
+        NoAdapterError
+            Hardware link without a usable adapter; the link has then switched to emulated
+            sensors and :attr:`fallback_reason` says why (scan again).
+        """
+        from bleak.exc import BleakError
+
+        from lumbar.acquisition.reader import discover
+
+        await self.start()
+        timeout = timeout_s if timeout_s is not None else (1.0 if self.emulated else 4.0)
+        try:
+            found = await discover(timeout, backend=self.scanner_backend)
+        except (BleakError, OSError) as e:
+            if self.emulated:
+                raise
+            self.fallback_reason = _adapter_problem(e)
+            await self._start_emulator()
+            raise NoAdapterError(self.fallback_reason) from e
+        out = [DeviceEntry(d.address, d.name, d.family, None if d.rssi_dbm is None else float(d.rssi_dbm), None,
+                           emulated=self.emulated) for d in found]
+        self._devices = {d.address: d.device for d in found}
+        return sorted(out, key=lambda e: (e.name, e.address))
+
+    async def read_battery(self, address: str, timeout_s: float = 5.0) -> float | None:
+        """Connect briefly to the sensor found by the last scan and read its Battery level (0x2A19), %."""
+        from bleak import BleakClient
+        from bleak.exc import BleakError
+
+        from lumbar.acquisition.reader import BATTERY_LEVEL
+
+        device = getattr(self, "_devices", {}).get(address)
+        if device is None:
+            return None
+        try:
+            async with BleakClient(device, timeout=timeout_s, backend=self.client_backend) as client:
+                if client.services.get_characteristic(BATTERY_LEVEL) is None:
+                    return None
+                value = await asyncio.wait_for(client.read_gatt_char(BATTERY_LEVEL), timeout_s)
+                return float(value[0]) if value else None
+        except (BleakError, TimeoutError, OSError, EOFError):
+            return None
+
+    def placement_of(self, address: str) -> str:
+        """Where the demo patient wears the emulated sensor with ``address``."""
+        if self.emulator is None:
+            raise ValueError("not an emulated link")
+        return str(self.emulator.sensor(address).placement)
+
+    def drop_link(self, address: str, away_s: float) -> None:
+        """Emulated sensors: the sensor's link drops on the virtual radio; it returns after ``away_s`` s."""
+        if self.emulator is None:
+            raise ValueError("link loss can only be simulated with emulated sensors")
+        task = asyncio.get_running_loop().create_task(self.emulator.drop_link(self.emulator.sensor(address), away_s))
+        self._drops.add(task)
+        task.add_done_callback(self._drops.discard)
+
+
+def _adapter_problem(e: BaseException) -> str:
+    """Plain words for a scanner that could not start."""
+    if isinstance(e, FileNotFoundError):
+        return "no Bluetooth adapter: the system's D-Bus/BlueZ service is not available"
+    text = str(e) or type(e).__name__
+    return f"no usable Bluetooth adapter ({text})"
+
+
+# ----------------------------------------------------------------------------------------------------
+# the source the acquisition worker runs
+
+class BleSource:
+    """Sensors read through :mod:`lumbar.acquisition.reader`, one :class:`SensorReader` each.
+
+    Parameters
+    ----------
+    link : BleLink
+        Backends (hardware or emulated).
+    targets : sequence of SensorTarget
+        Sensors to connect at start (sensor id = placement).
+    options : ReaderOptions, optional
+        Reader timeouts and backoff.
+
+    Sensors can be added (:meth:`add`) and disconnected (:meth:`remove`) from the GUI thread
+    while it runs; a sensor disconnected and connected again keeps its ring and continues its
+    sequence numbers (the gap is flagged). Reader events (``connected``, ``disconnect``,
+    ``reconnect``) are queued for the GUI (:meth:`take_events`).
+    """
+
+    def __init__(self, link: BleLink, targets: Sequence[Any], *, options: Any = None) -> None:
+        from lumbar.acquisition.clock import RealClock
+        from lumbar.acquisition.reader import ReaderOptions
+
+        self.link = link
+        self.options = options or ReaderOptions(scan_timeout_s=3.0 if link.emulated else 5.0)
+        self.clock = RealClock()
+        self.origin_s = self.clock.monotonic()  # bus time 0
+        self.targets: dict[str, Any] = {t.sensor_id: t for t in targets}
+        self.rates_hz: dict[str, float] = {sid: sensor_info(t).nominal_rate_hz for sid, t in self.targets.items()}
+        self.readers: dict[str, Any] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._removed: set[str] = set()  # disconnected by the operator
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._bus: LiveBus | None = None
+        self._events: queue.Queue[Event] = queue.Queue()
+
+    def sensor_infos(self) -> list[SensorInfo]:
+        """Metadata of the sensors connected (not disconnected by the operator)."""
+        return [sensor_info(t) for sid, t in self.targets.items() if sid not in self._removed]
+
+    def take_events(self) -> list[Event]:
+        """Reader events since the last call (bus times, s)."""
+        out = []
+        while True:
+            try:
+                out.append(self._events.get_nowait())
+            except queue.Empty:
+                return out
+
+    # -- the source interface -------------------------------------------------------------------
+    def attach(self, bus: LiveBus) -> None:
+        self._bus = bus
+        for t in self.targets.values():
+            self._ensure_ring(bus, t)
+            self._declare(bus, t)
+
+    def _ensure_ring(self, bus: LiveBus, t: Any) -> None:
+        # rings and status keys are only ever added on the GUI thread, which iterates them
+        if t.sensor_id not in bus.rings:
+            bus.add_sensor(t.sensor_id, self.rates_hz[t.sensor_id])
+
+    def _declare(self, bus: LiveBus, t: Any) -> None:
+        bus.update_status(t.sensor_id, name=t.name or "", address=t.address or "", family=t.family or "",
+                          connected=False, message="connecting", achieved_rate_hz=0.0)
 
     async def run(self, bus: LiveBus) -> None:
-        loop = asyncio.get_running_loop()
-        idle = await loop.run_in_executor(None, lambda: self._simulate("quiet-standing", self.IDLE_S))
-        seg = _Segment(0.0, idle, {sid: 0 for sid in idle}, "quiet-standing")
-        dropped_until: dict[str, float] = {}
-        lost: dict[str, int] = {sid: 0 for sid in self.sensors}
-        samples: dict[str, int] = {sid: 0 for sid in self.sensors}
-        gap_next: set[str] = set()
-        reconnects: dict[str, int] = {sid: 0 for sid in self.sensors}
-        for sid in self.sensors:
-            bus.update_status(sid, connected=True, message="")
-        t0_wall = time.monotonic()
-        last_status = -1.0
+        with self._lock:
+            self._loop = asyncio.get_running_loop()
+            self._bus = bus
+            pending = list(self.targets.values())
+        for t in pending:
+            self._start(t)
         try:
-            while True:
-                now = (time.monotonic() - t0_wall) * self.speed
-                with self._lock:
-                    req, self._request = self._request, None
-                    drops, self._drops = self._drops, {}
-                    disabled = set(self._disabled)
-                for sid, d in drops.items():
-                    dropped_until[sid] = now + d
-                if req is not None:
-                    movement, dur, kw = req
-                    try:
-                        batches = await loop.run_in_executor(None, lambda: self._simulate(movement, dur, **kw))
-                    except Exception as e:  # a request the patient model cannot do: say so, keep idling
-                        self.last_error = f"{type(e).__name__}: {e}"
-                        batches = None
-                if req is not None and batches is not None:
-                    t_start = self.data_time_s + 1.0 / self.rate_hz
-                    seg = _Segment(t_start, batches, {sid: 0 for sid in batches}, movement)
-                    self.current_movement = movement
-                    self.last_error = None
-                    now = (time.monotonic() - t0_wall) * self.speed
-                done = True
-                for sid, b in seg.batches.items():
-                    i0 = seg.pos[sid]
-                    t = b.time_s
-                    i1 = int(np.searchsorted(t, now - seg.t0, side="right"))
-                    if i1 > i0:
-                        seg.pos[sid] = i1
-                        part = b[i0:i1]
-                        t_new = part.time_s + seg.t0
-                        self.data_time_s = max(self.data_time_s, float(t_new[-1]))
-                        if sid in disabled or now < dropped_until.get(sid, -1.0):
-                            lost[sid] += i1 - i0
-                            gap_next.add(sid)
-                            if bus.status[sid].connected:
-                                bus.update_status(sid, connected=False, lost_samples=lost[sid],
-                                                  message="disconnected" if sid in disabled else "link lost")
-                        else:
-                            flags = part.flags.copy()
-                            if sid in gap_next:
-                                flags[0] |= np.uint8(SampleFlag.GAP_BEFORE)
-                                gap_next.discard(sid)
-                                if sid not in disabled:
-                                    reconnects[sid] += 1
-                                bus.update_status(sid, connected=True, message="", reconnects=reconnects[sid])
-                            bus.push(ImuBatch(sid, t_new, part.device_time_s + seg.t0, part.acc, part.gyro,
-                                              part.seq, flags))
-                            samples[sid] += i1 - i0
-                    if seg.pos[sid] < len(b):
-                        done = False
-                if done:  # segment exhausted: idle again (quiet standing, looped)
-                    seg = _Segment(self.data_time_s + 1.0 / self.rate_hz, idle, {sid: 0 for sid in idle},
-                                   "quiet-standing")
-                    self.current_movement = "quiet-standing"
-                if now - last_status >= 1.0:
-                    last_status = now
-                    for i, sid in enumerate(self.sensors):
-                        st = bus.status[sid]
-                        bus.update_status(
-                            sid, samples=samples[sid], lost_samples=lost[sid],
-                            battery_pct=max(5.0, (st.battery_pct or 90.0) - 0.002 * self.speed),
-                            rssi_dbm=round(-50.0 - 3 * i + 2.0 * math.sin(now / 7.0 + i), 1))
-                await asyncio.sleep(self.tick_s)
+            await asyncio.Event().wait()  # until cancelled
         finally:
-            for sid in self.sensors:
-                bus.update_status(sid, connected=False, message="disconnected")
+            await asyncio.gather(*(self._stop(sid) for sid in list(self._tasks)), return_exceptions=True)
+
+    # -- per sensor (GUI thread) ------------------------------------------------------------------
+    def sensor_id_of(self, address: str) -> str | None:
+        """The sensor id under which the sensor with ``address`` is connected (or connecting), if any."""
+        for sid, t in self.targets.items():
+            if sid not in self._removed and (t.address or "").upper() == address.upper():
+                return sid
+        return None
+
+    def add(self, target: Any) -> None:
+        """Connect one more sensor, the same sensor again, or another sensor at a placement."""
+        sid = target.sensor_id
+        with self._lock:
+            old = self.targets.get(sid)
+            replaced = old is not None and old.address != target.address
+            if replaced:
+                self.readers.pop(sid, None)  # another sensor at this placement: a reader of its own
+            self.targets[sid] = target
+            self._removed.discard(sid)
+            self.rates_hz[sid] = sensor_info(target).nominal_rate_hz
+            if self._bus is not None:
+                self._ensure_ring(self._bus, target)
+            loop = self._loop
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self._restart(target, replaced), loop)
+
+    def remove(self, sensor_id: str) -> None:
+        """Disconnect one sensor (its ring and the others stay)."""
+        with self._lock:
+            self._removed.add(sensor_id)
+            loop = self._loop
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(sensor_id), loop)
+
+    # -- on the loop ---------------------------------------------------------------------------------
+    async def _restart(self, target: Any, replaced: bool) -> None:
+        if replaced:
+            await self._stop(target.sensor_id)
+        task = self._tasks.get(target.sensor_id)
+        if task is None or task.done():
+            assert self._bus is not None
+            self._declare(self._bus, target)
+        self._start(target)
+
+    def _start(self, target: Any) -> None:
+        from lumbar.acquisition.reader import SensorReader
+
+        sid = target.sensor_id
+        if sid in self._tasks and not self._tasks[sid].done():
+            return
+        bus = self._bus
+        assert bus is not None
+        with self._lock:
+            reader = self.readers.get(sid)
+            if reader is None:
+                reader = SensorReader(target, bus.push, on_event=self._events.put, on_status=self._on_status,
+                                      clock=self.clock, origin_s=self.origin_s,
+                                      scanner_backend=self.link.scanner_backend,
+                                      client_backend=self.link.client_backend, options=self.options)
+                self.readers[sid] = reader
+        self._tasks[sid] = asyncio.get_running_loop().create_task(reader.run(), name=f"reader {sid}")
+
+    def _on_status(self, status: SensorStatus) -> None:
+        bus = self._bus
+        if bus is not None and status.sensor_id in bus.status:
+            bus.update_status(status.sensor_id, **{k: getattr(status, k) for k in status.__dataclass_fields__
+                                                   if k != "sensor_id"})
+
+    async def _stop(self, sensor_id: str) -> None:
+        task = self._tasks.pop(sensor_id, None)
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        reader = self.readers.get(sensor_id)
+        if reader is not None and sensor_id in self._removed:
+            reader.status.connected = False
+            reader.status.message = "disconnected"
+            reader.status.achieved_rate_hz = 0.0
+            self._on_status(reader.status)
+
+
+class EmulatedSource(BleSource):
+    """A :class:`BleSource` on the emulated sensors, with the demo patient's controls.
+
+    The assessment and biofeedback views call :meth:`perform`, so the demo patient does what the
+    protocol asks; :meth:`drop` is a real link loss on the virtual radio; :meth:`tap` taps one sensor.
+    """
+
+    def _call(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the emulated sensors are not running yet")
+        loop.call_soon_threadsafe(fn, *args)
+
+    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
+        """The demo patient performs ``movement`` for ``duration_s`` s from now (see :meth:`DemoPatient.perform`)."""
+        assert self.link.patient is not None
+        self.link.patient.perform(movement, duration_s, **kwargs)
+
+    @property
+    def current_movement(self) -> str:
+        assert self.link.patient is not None
+        return self.link.patient.current_movement
+
+    def drop(self, sensor_id: str, duration_s: float) -> None:
+        """The link of the sensor at ``sensor_id`` drops on the virtual radio for ``duration_s`` s."""
+        self._call(self.link.drop_link, self.targets[sensor_id].address, float(duration_s))
+
+    def tap(self, address: str) -> None:
+        """Tap the emulated sensor with ``address`` (it need not be connected here)."""
+        assert self.link.patient is not None
+        self.link.patient.tap(self.link.placement_of(address))
+
+
+def loss_text(st: SensorStatus) -> str:
+    """Loss for the table: % of samples lost (sequence jumps), plus corrupt packets if any."""
+    text = f"{st.loss_pct:.1f} %"
+    return text + (f" · {st.corrupt_packets} corrupt" if st.corrupt_packets else "")
+
+
+def batch_motion(batch: ImuBatch) -> tuple[np.ndarray, np.ndarray]:
+    """acc (m/s²) and gyro (rad/s) of a batch with NaN rows (a Polar half sample) removed."""
+    ok = np.isfinite(batch.acc).all(axis=1) & np.isfinite(batch.gyro).all(axis=1)
+    return batch.acc[ok], batch.gyro[ok]

@@ -1,4 +1,4 @@
-"""GUI test fixtures: the real main window, offscreen, with the demo sensors replayed faster than real time."""
+"""GUI test fixtures: the real main window, offscreen, on the emulated sensors (bleak + Bumble, real time)."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ def window(qtbot, tmp_path):
     if not app.property("lumbar_styled"):
         apply_style(app)
         app.setProperty("lumbar_styled", True)
-    win = MainWindow(sessions_dir=tmp_path / "sessions", demo_speed=6.0)
+    win = MainWindow(sessions_dir=tmp_path / "sessions", emulated=True)
     qtbot.addWidget(win)
     win.resize(1440, 900)
     win.show()
@@ -30,7 +30,14 @@ def window(qtbot, tmp_path):
     win.close()  # finalises any recording and stops the workers
 
 
+def wait_scanned(qtbot, win, n=4):
+    """Wait for the Devices view's scan to list ``n`` sensors."""
+    qtbot.waitUntil(lambda: len(win.devices.entries) >= n and not win.engine.scanning, timeout=20000)
+
+
 def connect_demo(qtbot, win, placements=("lumbar", "sacrum")):
+    """Assign the first rows (LumbarRef Demo 1, 2: worn at L1 and S1) and connect them through the reader."""
+    wait_scanned(qtbot, win)
     for row, pl in enumerate(placements):
         win.devices.assign(row, pl)
     assert win.devices.connect_assigned()

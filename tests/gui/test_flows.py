@@ -1,4 +1,4 @@
-"""The main flows, driven on the real widgets with the demo sensors (emulated patient)."""
+"""The main flows, driven on the real widgets with the emulated sensors (bleak + Bumble) on the demo patient."""
 from __future__ import annotations
 
 import json
@@ -126,7 +126,7 @@ def test_sensor_dropout_shows_and_recording_continues(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: not win.engine.bus.status["sacrum"].connected, timeout=5000)
     win.devices.refresh()
     row = [e.address for e in win.devices.entries].index(win.engine.bus.status["sacrum"].address)
-    assert win.devices.table.item(row, 6).text() == "link lost"
+    assert win.devices.table.item(row, 6).text().startswith("link lost")
     qtbot.waitUntil(lambda: win.engine.bus.status["sacrum"].connected, timeout=10000)
     qtbot.wait(300)
     win.close()  # closing during a recording finalises the file

@@ -25,6 +25,12 @@ Faults (:class:`Faults`): dropped notifications, corrupted payloads (always of a
 must catch -- real links have a CRC, so corruption comes from firmware and shows in headers and
 lengths), disconnect and return after N s, a sensor that never answers. A nonexistent address
 needs no emulation: give the reader an address no peripheral has.
+
+The patient is either a finished recording of the emulated patient (a
+:class:`~lumbar.simulate.SimulatedSession`: streaming stops when its data run out) or a
+:class:`LivePatient`, asked for each sample when the sensor measures it (the GUI's demo patient,
+who performs whatever the operator asks while the sensors stream). :meth:`Emulator.drop_link`
+drops a sensor's link on demand.
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -50,7 +56,7 @@ from lumbar.acquisition.virtual_radio import (
 from lumbar.errors import ValidationError
 from lumbar.types import STANDARD_G
 
-__all__ = ["EMULATED_FAMILIES", "EmulatedSensor", "Emulator", "Faults", "SampleLog"]
+__all__ = ["EMULATED_FAMILIES", "EmulatedSensor", "Emulator", "Faults", "LivePatient", "SampleLog"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +194,95 @@ class EmulatedSensor:
             }[self.family]
 
 
+@runtime_checkable
+class LivePatient(Protocol):
+    """A patient whose signals are made while the sensors stream.
+
+    The emulator asks for each sample when the sensor measures it; sample ``k`` of every
+    placement is the patient's state at patient time ``k / rate_hz`` (the emulator adds each
+    sensor's clock drift to the instant it is measured). Called on the emulator's loop: must
+    return quickly.
+
+    Attributes
+    ----------
+    rate_hz : float
+        Sample rate of the patient, Hz; sensors stream it or an integer fraction of it.
+    placements : tuple of str
+        Placements that carry a sensor (``"lumbar"``, ``"sacrum"``, …).
+    """
+
+    rate_hz: float
+    placements: tuple[str, ...]
+
+    def samples(self, placement: str, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Accelerometer (m/s², shape (N, 3)) and gyroscope (rad/s, (N, 3)) of samples ``index`` (N,)."""
+        ...
+
+
+class _RecordedSignals:
+    """A finished emulated patient's samples of one placement (streaming ends with them)."""
+
+    def __init__(self, batch: Any, t0: float) -> None:
+        self.true_t = t0 + batch.time_s  # instants on the emulator clock, s
+        self.dev_t = batch.device_time_s  # device clock since the patient started, s
+        self.acc_g = batch.acc / STANDARD_G
+        self.gyro_dps = batch.gyro / _DEG
+        self.n = len(self.true_t)
+
+    def true_time(self, k: int) -> float:
+        return float(self.true_t[k])
+
+    def true_times(self, idx: np.ndarray) -> np.ndarray:
+        return self.true_t[idx]
+
+    def device_times(self, idx: np.ndarray) -> np.ndarray:
+        return self.dev_t[idx]
+
+    def values(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.acc_g[idx], self.gyro_dps[idx]
+
+    def first_at_or_after(self, t: float) -> int:
+        return int(np.searchsorted(self.true_t, t))
+
+    def device_now(self, t: float) -> float:
+        k = np.searchsorted(self.true_t, t)
+        k = min(max(int(k), 1), len(self.true_t) - 1)
+        slope = (self.dev_t[k] - self.dev_t[k - 1]) / max(self.true_t[k] - self.true_t[k - 1], 1e-12)
+        return float(self.dev_t[k - 1] + (t - self.true_t[k - 1]) * slope)
+
+
+class _LiveSignals:
+    """A live patient's samples of one placement: sample k measured at ``t0 + k/rate·(1 + drift)``."""
+
+    n = 2**62  # never runs out
+
+    def __init__(self, patient: LivePatient, placement: str, t0: float, drift: float) -> None:
+        self.patient = patient
+        self.placement = placement
+        self.t0 = t0
+        self.period = 1.0 / float(patient.rate_hz)
+        self.scale = 1.0 + drift
+
+    def true_time(self, k: int) -> float:
+        return self.t0 + k * self.period * self.scale
+
+    def true_times(self, idx: np.ndarray) -> np.ndarray:
+        return self.t0 + idx * (self.period * self.scale)
+
+    def device_times(self, idx: np.ndarray) -> np.ndarray:
+        return idx * self.period
+
+    def values(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        acc, gyro = self.patient.samples(self.placement, idx)
+        return np.asarray(acc, np.float64) / STANDARD_G, np.asarray(gyro, np.float64) / _DEG
+
+    def first_at_or_after(self, t: float) -> int:
+        return max(0, math.ceil((t - self.t0) / (self.period * self.scale) - 1e-9))
+
+    def device_now(self, t: float) -> float:
+        return (t - self.t0) / self.scale
+
+
 def _delta_content(counts: np.ndarray) -> bytes:
     """PMD delta-frame content with 16-bit deltas: reference sample, then one block.
 
@@ -213,11 +308,12 @@ class _Device:
         self.emu = emu
         self.cfg = cfg
         self.rng = np.random.default_rng([emu.seed, cfg.seed, index])
-        batch = emu.patient.batches[cfg.placement]
-        self.true_t = emu.t0 + batch.time_s  # instants on the emulator clock
-        self.dev_t = batch.device_time_s  # device clock since the patient started, s
-        self.acc_g = batch.acc / STANDARD_G
-        self.gyro_dps = batch.gyro / _DEG
+        self.signals: _RecordedSignals | _LiveSignals
+        if emu.live:
+            self.drift = float(self.rng.uniform(-1.0, 1.0)) * emu.clock_drift_ppm * 1e-6
+            self.signals = _LiveSignals(emu.patient, cfg.placement, emu.t0, self.drift)
+        else:
+            self.signals = _RecordedSignals(emu.patient.batches[cfg.placement], emu.t0)
         self.base_rate = float(emu.patient_rate_hz)
         self.boot_s = 50.0 + 37.25 * index + float(self.rng.uniform(0, 10))  # device clock at patient start
         self.rate_hz = self.base_rate
@@ -393,11 +489,7 @@ class _Device:
     # ------------------------------------------------------------------ streaming
     def device_now(self) -> float:
         """The device clock now, s (boot-relative; runs with the sensor's drift)."""
-        t = self.emu.clock.monotonic()
-        k = np.searchsorted(self.true_t, t)
-        k = min(max(int(k), 1), len(self.true_t) - 1)
-        slope = (self.dev_t[k] - self.dev_t[k - 1]) / max(self.true_t[k] - self.true_t[k - 1], 1e-12)
-        return self.boot_s + float(self.dev_t[k - 1] + (t - self.true_t[k - 1]) * slope)
+        return self.boot_s + self.signals.device_now(self.emu.clock.monotonic())
 
     def _start_stream(self, streams: set[str]) -> None:
         self.streams = set(streams)
@@ -410,20 +502,21 @@ class _Device:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    def _quantise(self, idx: np.ndarray, acc_fs: float, gyro_fs: float) -> tuple[np.ndarray, np.ndarray]:
-        acc = np.clip(np.rint(self.acc_g[idx] / acc_fs * 32768.0), -32768, 32767).astype(np.int64)
-        gyro = np.clip(np.rint(self.gyro_dps[idx] / gyro_fs * 32768.0), -32768, 32767).astype(np.int64)
+    def _quantise(self, acc_g: np.ndarray, gyro_dps: np.ndarray, acc_fs: float, gyro_fs: float) -> tuple[np.ndarray, np.ndarray]:
+        acc = np.clip(np.rint(acc_g / acc_fs * 32768.0), -32768, 32767).astype(np.int64)
+        gyro = np.clip(np.rint(gyro_dps / gyro_fs * 32768.0), -32768, 32767).astype(np.int64)
         return acc, gyro
 
     def _packets(self, idx: np.ndarray, seq0: int) -> list[tuple[str, bytes, np.ndarray, float]]:
         """Encode samples ``idx`` as the family's notifications: (uuid, payload, sample idx, device times)."""
         fam = self.cfg.family
-        dev = self.boot_s + self.dev_t[idx]
+        dev = self.boot_s + self.signals.device_times(idx)
+        acc_g, gyro_dps = self.signals.values(idx)
         if fam == "lumbar_ref":
             from lumbar_sensors import lumbar_ref as m
 
             n_max = self.max_samples or m.max_samples_for_mtu(self.emu.radio.mtu)
-            acc, gyro = self._quantise(idx, self.acc_range_g, self.gyro_range_dps)
+            acc, gyro = self._quantise(acc_g, gyro_dps, self.acc_range_g, self.gyro_range_dps)
             period_us = int(round(1e6 / self.rate_hz))
             a_code, g_code = m.ACC_RANGES_G.index(self.acc_range_g), m.GYRO_RANGES_DPS.index(self.gyro_range_dps)
             out = []
@@ -439,7 +532,7 @@ class _Device:
             from lumbar_sensors import polar_pmd as m
 
             ns = POLAR_EPOCH_NS + np.rint(dev * 1e9).astype(np.int64)
-            acc, gyro = self._quantise(idx, self.acc_range_g, self.gyro_range_dps)
+            acc, gyro = self._quantise(acc_g, gyro_dps, self.acc_range_g, self.gyro_range_dps)
             out = []
             for key, mtype, counts in (("acc", m.ACC, acc), ("gyro", m.GYRO, gyro)):
                 if key in self.streams:
@@ -448,8 +541,8 @@ class _Device:
             return out
         from lumbar_sensors import thingy52 as m
 
-        acc = np.clip(np.rint(self.acc_g[idx] * 1024.0), -32767, 32767).astype(np.int64)
-        gyro = np.clip(np.rint(self.gyro_dps[idx] * 32.0), -32767, 32767).astype(np.int64)
+        acc = np.clip(np.rint(acc_g * 1024.0), -32767, 32767).astype(np.int64)
+        gyro = np.clip(np.rint(gyro_dps * 32.0), -32767, 32767).astype(np.int64)
         mag = np.tile(np.array([[320, -160, 640]]), (len(idx), 1))  # a constant field, µT × 16
         rows = np.concatenate([acc, gyro, mag], axis=1).astype("<i2")
         return [(m.RAW_CHAR, rows[i].tobytes(), idx[i : i + 1], np.full(1, np.nan)) for i in range(len(idx))]
@@ -474,8 +567,9 @@ class _Device:
         """Deliver samples per connection event until the stream stops or the link drops."""
         clock, cfg, log = self.emu.clock, self.cfg, self.cfg.log
         stride = max(1, int(round(self.base_rate / self.rate_hz)))
+        sig = self.signals
         now = clock.monotonic()
-        k = int(np.searchsorted(self.true_t, now))
+        k = sig.first_at_or_after(now)
         k += (-k) % stride
         seq = 0
         interval = cfg.conn_interval_ms * 1e-3
@@ -484,16 +578,16 @@ class _Device:
         last_arrival = now
         pending_from = k
         try:
-            while self.streams and k < len(self.true_t):
+            while self.streams and k < sig.n:
                 t_event += interval
-                while k < len(self.true_t) and self.true_t[k] <= t_event:
+                while k < sig.n and sig.true_time(k) <= t_event:
                     k += stride
                 if k == pending_from or self.rng.random() < cfg.burst_prob:
                     await clock.sleep_until(t_event)
                     continue  # nothing measured yet, or a missed connection event: wait for the next
                 idx = np.arange(pending_from, k, stride)
                 pending_from = k
-                arrival = max(t_event + float(self.rng.uniform(-jitter, jitter)), float(self.true_t[idx[-1]]), last_arrival)
+                arrival = max(t_event + float(self.rng.uniform(-jitter, jitter)), sig.true_time(int(idx[-1])), last_arrival)
                 last_arrival = arrival
                 packets = self._packets(idx, seq)
                 seq += len(idx)
@@ -521,10 +615,10 @@ class _Device:
                     # started yet, or already stopped) are half samples.
                     sample_fate = "partial" if shared and fate == "sent" and len(packets) < 2 else fate
                     log.device_time_s.extend(dev.tolist())
-                    log.true_time_s.extend(self.true_t[pidx].tolist())
+                    log.true_time_s.extend(sig.true_times(pidx).tolist())
                     log.index.extend(pidx.tolist())
                     log.fate.extend([sample_fate] * len(pidx))
-            if k >= len(self.true_t):
+            if k >= sig.n:
                 logger.warning("emulated %s: the emulated patient's data ran out; streaming stopped", cfg.name)
         finally:
             if self.stream_task is asyncio.current_task():
@@ -535,14 +629,18 @@ class _Device:
     async def _disconnect_plan(self) -> None:
         for at_s, away_s in self.cfg.faults.disconnects:
             await self.emu.clock.sleep_until(self.emu.t0 + at_s)
-            await self.peripheral.stop_advertising()
-            self._stop_stream()
-            await self.peripheral.disconnect()
-            logger.info("emulated %s: link dropped, away for %.1f s", self.cfg.name, away_s)
-            await self.emu.clock.sleep(away_s)
-            await self.peripheral.start_advertising()
-            self.cfg.log.returns_s.append(self.emu.clock.monotonic())
-            logger.info("emulated %s: back (advertising)", self.cfg.name)
+            await self.drop_link(away_s)
+
+    async def drop_link(self, away_s: float) -> None:
+        """Drop the link and vanish (no advertising) for ``away_s`` s of the emulator clock, then return."""
+        await self.peripheral.stop_advertising()
+        self._stop_stream()
+        await self.peripheral.disconnect()
+        logger.info("emulated %s: link dropped, away for %.1f s", self.cfg.name, away_s)
+        await self.emu.clock.sleep(away_s)
+        await self.peripheral.start_advertising()
+        self.cfg.log.returns_s.append(self.emu.clock.monotonic())
+        logger.info("emulated %s: back (advertising)", self.cfg.name)
 
     def on_disconnection(self) -> None:
         # A real sensor stops streaming when its link is lost.
@@ -584,9 +682,10 @@ class Emulator:
         ``None`` (default) runs on the real monotonic clock; a number runs on a
         :class:`~lumbar.acquisition.clock.VirtualClock` that many times faster than real time.
         Give the same :attr:`clock` to the reader.
-    patient : SimulatedSession, optional
-        A ready emulated patient (then ``movement``, ``duration_s``, ``rate_hz`` and
-        ``clock_drift_ppm`` are ignored).
+    patient : SimulatedSession or LivePatient, optional
+        A ready emulated patient (then ``movement``, ``duration_s`` and ``rate_hz`` are ignored;
+        so is ``clock_drift_ppm`` for a SimulatedSession, which carries its own drift), or a
+        :class:`LivePatient` asked for each sample as it is measured (streams until stopped).
     mtu : int
         ATT MTU of the links.
 
@@ -614,6 +713,9 @@ class Emulator:
             raise ValidationError("an emulator needs at least one sensor")
         self.sensors = list(sensors)
         self.seed = int(seed)
+        self.clock_drift_ppm = float(clock_drift_ppm)
+        #: Whether the patient is a :class:`LivePatient` (samples made on demand).
+        self.live = isinstance(patient, LivePatient)
         if patient is None:
             from lumbar.simulate import ImuErrorModel, simulate
 
@@ -621,10 +723,15 @@ class Emulator:
             imu = replace(ImuErrorModel.commodity(), clock_drift_ppm=float(clock_drift_ppm))
             patient = simulate(movement, duration_s=duration_s, seed=seed, sensors=placements, rate_hz=rate_hz, imu=imu)
         self.patient = patient
-        self.patient_rate_hz = float(next(iter(patient.sensors.values())).nominal_rate_hz)
-        missing = [s.placement for s in self.sensors if s.placement not in patient.batches]
+        if self.live:
+            self.patient_rate_hz = float(patient.rate_hz)
+            have = tuple(patient.placements)
+        else:
+            self.patient_rate_hz = float(next(iter(patient.sensors.values())).nominal_rate_hz)
+            have = tuple(patient.batches)
+        missing = [s.placement for s in self.sensors if s.placement not in have]
         if missing:
-            raise ValidationError(f"emulated patient has no sensor at {missing}; it has {sorted(patient.batches)}")
+            raise ValidationError(f"emulated patient has no sensor at {missing}; it has {sorted(have)}")
         self.clock: Clock = RealClock() if time_scale is None else VirtualClock(time_scale)
         self.t0 = 0.0
         self.mtu = mtu
@@ -633,6 +740,11 @@ class Emulator:
 
     def drift_ppm(self, placement: str) -> float:
         """The emulated clock drift of the sensor at ``placement``, ppm."""
+        if self.live:
+            for d in self._devices:
+                if d.cfg.placement == placement:
+                    return d.drift * 1e6
+            raise ValidationError(f"no emulated sensor at {placement!r} (or the emulator is not started)")
         return float(self.patient.truth.attrs()[f"sensor/{placement}/clock_drift_ppm"])
 
     async def start(self) -> None:
@@ -672,6 +784,28 @@ class Emulator:
     def address(self, sensor: EmulatedSensor) -> str:
         """The Bluetooth address of ``sensor`` (after :meth:`start`)."""
         return self.peripheral(sensor).address
+
+    def sensor(self, address: str) -> EmulatedSensor:
+        """The emulated sensor with Bluetooth ``address`` (after :meth:`start`)."""
+        for d in self._devices:
+            if d.peripheral.address.upper() == address.upper():
+                return d.cfg
+        raise ValidationError(f"no emulated sensor has address {address!r}")
+
+    async def drop_link(self, sensor: EmulatedSensor, away_s: float) -> None:
+        """Link loss on demand: drop ``sensor``'s link and keep it away ``away_s`` s, then let it return.
+
+        The sensor stops streaming and advertising (a reader's scans do not find it), the central
+        sees a remote disconnect; after ``away_s`` seconds of :attr:`clock` it advertises again.
+        Returns when the sensor is back.
+        """
+        if away_s < 0:
+            raise ValidationError(f"away_s must be >= 0, got {away_s}")
+        for d in self._devices:
+            if d.cfg is sensor:
+                await d.drop_link(float(away_s))
+                return
+        raise ValidationError(f"sensor {sensor.name!r} is not part of this emulator")
 
     def describe(self) -> list[str]:
         """One line per emulated sensor (for ``lumbar emulate``)."""
