@@ -365,8 +365,10 @@ def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline
     for sid, cal in processed.calibration.items():
         write_group(path, f"sensors/{sid}/calibration", cal.to_arrays(),
                     {**cal.attrs(), "kind": processed.calibration_kind[sid]})
-    write_group(path, "metrics", {}, {
-        "results_json": json.dumps(analysis.to_dict(), allow_nan=False, default=_nan_to_none),
+    # the results are a dataset, not an attribute: HDF5 reuses a replaced dataset's space (the file's
+    # free-space manager), while a large attribute's would be lost on every re-analysis
+    results = json.dumps(analysis.to_dict(), allow_nan=False, default=_nan_to_none)  # ASCII
+    write_group(path, "metrics", {"results_json": np.bytes_(results.encode("ascii"))}, {
         "computed_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "software_version": software_version(),
         "orientation_method": method,
@@ -385,9 +387,14 @@ def read_analysis(path: str | Path) -> dict[str, Any] | None:
     from lumbar.storage.reader import open_h5
 
     with open_h5(path) as (f, _):
-        if "metrics" not in f or "results_json" not in f["metrics"].attrs:
+        if "metrics" not in f:
             return None
-        return json.loads(f["metrics"].attrs["results_json"])
+        g = f["metrics"]
+        if "results_json" in g:
+            return json.loads(g["results_json"][()].decode("utf-8"))
+        if "results_json" in g.attrs:  # analysed before the results moved to a dataset
+            return json.loads(g.attrs["results_json"])
+        return None
 
 
 def format_analysis(a: Analysis) -> str:

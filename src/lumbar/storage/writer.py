@@ -106,7 +106,7 @@ class SessionWriter:
         self._last_flush = time.monotonic()
         self.live = live
         self._chunk_rows = schema.LIVE_CHUNK_ROWS if live else schema.CHUNK_ROWS
-        self._file = h5py.File(self.path, "w", libver="latest")
+        self._file = h5py.File(self.path, "w", libver="latest", **schema.FILE_SPACE)
         try:
             self._build_layout()
         except Exception:
@@ -268,7 +268,7 @@ def _compact(path: Path) -> None:
     """Copy a closed live recording into a new file with final chunking, mark it complete, and
     atomically replace the original."""
     tmp = path.with_name(path.name + ".compact-tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver="latest") as dst:
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver="latest", **schema.FILE_SPACE) as dst:
         _copy_attrs(src, dst)
 
         def visit(name: str, obj: Any) -> None:
