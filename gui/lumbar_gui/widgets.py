@@ -265,15 +265,35 @@ class StripChart(pg.PlotItem):
 
 
 class Stabilogram(pg.PlotWidget):
-    """Pelvic acceleration AP vs ML (trace of the last seconds) with the running 95 % confidence ellipse."""
+    """Pelvic acceleration AP vs ML while standing still: the trace of the last seconds and the running
+    95 % confidence ellipse.
+
+    Sway means quiet standing: a forward bend tilts the pelvis and moves its horizontal acceleration by
+    metres per second squared (gravity), a hundred times the sway. So only samples taken *standing still*
+    are kept: upright (trunk flexion and pelvic tilt within ``upright_deg`` of the zero posture) and
+    still (trunk flexion and pelvic tilt each varied less than ``still_deg`` over the preceding
+    ``still_s``). The trace and the ellipse are drawn from those samples; during a bend the plot keeps
+    the last quiet seconds. The view is centred on the ellipse's centre, its half-width the smallest of
+    :data:`SWAY_SPANS` that holds the trace, so the axes change only when the sway does.
+    """
+
+    #: Half-widths of the view, m/s² (the view changes in these steps only).
+    SWAY_SPANS = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0)
 
     def __init__(self, *, rate_hz: float = 100.0, trace_s: float = 10.0, ellipse_s: float = 30.0,
-                 limit: float = 0.3, parent: QWidget | None = None) -> None:
+                 limit: float = 0.1, upright_deg: float = 10.0, still_deg: float = 2.0, still_s: float = 1.0,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.trace_s = float(trace_s)
         self.ellipse_s = float(ellipse_s)
+        self.upright_rad = math.radians(upright_deg)
+        self.still_rad = math.radians(still_deg)
+        self.still_s = float(still_s)
+        self.rate_hz = float(rate_hz)
         self.buf = ScrollBuffer(int(ellipse_s * rate_hz), 2)
+        self._posture = np.empty((0, 2))  # the last ``still_s`` of (trunk flexion, pelvic tilt), rad
         self._dot_x, self._dot_y = np.zeros(1), np.zeros(1)
+        self._view: tuple[float, float, float] | None = None  # (centre ML, centre AP, half-width)
         pi = self.getPlotItem()
         pi.setTitle(f"<span style='color:{COLORS['text']};font-size:10pt'>Stabilogram (pelvis, m/s²)</span>")
         pi.setMenuEnabled(False)
@@ -281,12 +301,11 @@ class Stabilogram(pg.PlotWidget):
         pi.setMouseEnabled(x=False, y=False)
         pi.showGrid(x=True, y=True, alpha=0.25)
         pi.setAspectLocked(True)
-        pi.setXRange(-limit, limit, padding=0)
-        pi.setYRange(-limit, limit, padding=0)
+        for ax in ("left", "bottom"):
+            # before the labels: with a label shown, disabling it fixes the scale of the moment (milli)
+            pi.getAxis(ax).enableAutoSIPrefix(False)
         pi.setLabel("bottom", "medio-lateral (right +)")
         pi.setLabel("left", "antero-posterior (forward +)")
-        for ax in ("left", "bottom"):
-            pi.getAxis(ax).enableAutoSIPrefix(False)
         _cache_axes(pi)
         self.trace = pg.PlotCurveItem(pen=pg.mkPen("#5c7a8a", width=1), skipFiniteCheck=True)
         self.ellipse = pg.PlotCurveItem(pen=pg.mkPen(COLORS["accent"], width=2.5), skipFiniteCheck=True)
@@ -296,21 +315,48 @@ class Stabilogram(pg.PlotWidget):
         pi.addItem(self.dot)
         self._circle = np.stack([np.cos(np.linspace(0, 2 * np.pi, 73)), np.sin(np.linspace(0, 2 * np.pi, 73))])
         self.area = float("nan")
+        self._set_view(0.0, 0.0, float(limit))
         self.setMinimumSize(220, 220)
 
     def set_rate(self, rate_hz: float) -> None:
         """Size the buffer for ``ellipse_s`` at ``rate_hz`` (the live series' rate); clears it."""
+        self.rate_hz = float(rate_hz)
         self.buf = ScrollBuffer(int(self.ellipse_s * rate_hz), 2)
         self.clear_data()
 
     def clear_data(self) -> None:
         self.buf.clear()
+        self._posture = np.empty((0, 2))
         self.trace.setData([], [])
         self.ellipse.setData([], [])
         self.area = float("nan")
 
-    def append(self, t: np.ndarray, ap_ml: np.ndarray) -> None:
+    def quiet(self, posture: np.ndarray) -> np.ndarray:
+        """Which rows of ``posture`` (n, k angles, rad: trunk flexion, pelvic tilt) were taken standing
+        still; consecutive calls continue one another. An angle that is NaN (its sensor missing) is left
+        out of the test; a row with none known is not quiet, nor is the first ``still_s`` of the stream."""
+        posture = np.asarray(posture, dtype=np.float64)
+        n, k = posture.shape
+        w = max(1, int(round(self.still_s * self.rate_hz)))
+        if self._posture.shape[1] != k:
+            self._posture = np.empty((0, k))
+        hist = np.concatenate([self._posture, posture])
+        self._posture = hist[max(0, len(hist) - (w - 1)):] if w > 1 else hist[:0]
+        pad = w - 1 - (len(hist) - n)
+        if pad > 0:  # the start of the stream: not known to be still
+            hist = np.concatenate([np.full((pad, k), np.inf), hist])
+        win = np.lib.stride_tricks.sliding_window_view(hist, w, axis=0)  # (n, k, w)
+        known = np.isfinite(posture)
+        with np.errstate(invalid="ignore"):  # inf - inf (stream start), NaN (sensor missing): not still
+            spread = np.fmax.reduce(win, axis=2) - np.fmin.reduce(win, axis=2)  # NaN samples ignored
+            ok = (np.abs(posture) <= self.upright_rad) & (spread <= self.still_rad)
+        return np.all(ok | ~known, axis=1) & np.any(known, axis=1)
+
+    def append(self, t: np.ndarray, ap_ml: np.ndarray, posture: np.ndarray | None = None) -> None:
+        """New samples; with ``posture`` (see :meth:`quiet`) only those taken standing still are kept."""
         ok = np.all(np.isfinite(ap_ml), axis=1)
+        if posture is not None:
+            ok &= self.quiet(posture)
         self.buf.extend(t[ok], ap_ml[ok])
 
     def redraw(self) -> None:
@@ -325,8 +371,9 @@ class Stabilogram(pg.PlotWidget):
         self.dot.setData(self._dot_x, self._dot_y)
 
     def update_ellipse(self) -> None:
-        """The 95 % confidence ellipse of the last ``ellipse_s`` (a few times a second is enough)."""
-        _t, x = self.buf.view()
+        """The 95 % confidence ellipse of the last ``ellipse_s`` of standing still, and the view around it
+        (a few times a second is enough)."""
+        t, x = self.buf.view()
         if len(x) < 3:
             return
         m = x.mean(axis=0)
@@ -337,6 +384,19 @@ class Stabilogram(pg.PlotWidget):
         pts = v @ (axes[:, None] * self._circle)
         self.ellipse.setData(pts[0] + m[1], pts[1] + m[0], skipFiniteCheck=True)
         self.area = float(math.pi * axes[0] * axes[1])
+        # the view: centred on the ellipse, wide enough for the trace and the ellipse
+        i0 = int(np.searchsorted(t, t[-1] - self.trace_s, side="left"))
+        reach = max(float(np.abs(x[i0:] - m).max()), float(axes.max()))
+        half = next((h for h in self.SWAY_SPANS if h >= 1.1 * reach), self.SWAY_SPANS[-1])
+        cur = self._view
+        if cur is None or half != cur[2] or abs(m[1] - cur[0]) > 0.25 * half or abs(m[0] - cur[1]) > 0.25 * half:
+            self._set_view(float(m[1]), float(m[0]), half)
+
+    def _set_view(self, cx: float, cy: float, half: float) -> None:
+        self._view = (cx, cy, half)
+        pi = self.getPlotItem()
+        pi.setXRange(cx - half, cx + half, padding=0)
+        pi.setYRange(cy - half, cy + half, padding=0)
 
 
 class BigValue(QWidget):

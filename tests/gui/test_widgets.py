@@ -64,3 +64,68 @@ def test_scroll_buffer_counts_every_sample():
     b.extend(np.arange(4.0, 30.0), np.zeros((26, 1)))
     t, _ = b.view()
     assert b.total == 30 and b.count == 10 and t[0] == 20.0 and t[-1] == 29.0
+
+
+def _sway_with_bends(rate_hz=100.0, seconds=40.0, seed=5):
+    """Quiet-standing sway (AP, ML, m/s²) with two forward bends: the pelvis tilts and its horizontal
+    acceleration moves by gravity's share (metres per second squared)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate_hz)) / rate_hz
+    sway = rng.normal(0.0, 0.03, (len(t), 2))
+    trunk = np.zeros(len(t))
+    pelvis = np.zeros(len(t))
+    for t0 in (10.0, 25.0):  # 6 s bends: down 2 s, hold 2 s, up 2 s
+        ph = np.clip((t - t0) / 2.0, 0, 3)
+        shape = np.where(ph < 1, ph, np.where(ph < 2, 1.0, 3 - ph))
+        shape = 0.5 - 0.5 * np.cos(np.pi * shape)
+        trunk += np.radians(60) * shape
+        pelvis += np.radians(20) * shape
+    sway[:, 0] -= 9.81 * np.sin(pelvis)
+    return t, sway, np.column_stack([trunk, pelvis])
+
+
+def test_stabilogram_keeps_only_standing_still(qapp):
+    from lumbar_gui.widgets import Stabilogram
+
+    st = Stabilogram(rate_hz=100.0)
+    t, sway, posture = _sway_with_bends()
+    for i in range(0, len(t), 7):  # as the live view feeds it, a few samples at a time
+        st.append(t[i:i + 7], sway[i:i + 7], posture=posture[i:i + 7])
+        st.redraw()
+    st.update_ellipse()
+    _, kept = st.buf.view()
+    assert len(kept) > 2000  # the quiet seconds between and after the bends
+    assert np.abs(kept).max() < 0.5  # nothing of the bends
+    assert st.area < 0.05  # the sway's ellipse, not the bends'
+    (x0, x1), (y0, y1) = st.getPlotItem().vb.viewRange()
+    assert max(y1 - y0, x1 - x0) <= 2 * 0.3  # the view fits the sway
+    for ax in ("left", "bottom"):  # tick labels in m/s², not scaled by an SI prefix
+        assert st.getPlotItem().getAxis(ax).autoSIPrefixScale == 1.0
+
+
+def test_stabilogram_quiet_test_is_the_same_in_any_chunks(qapp):
+    from lumbar_gui.widgets import Stabilogram
+
+    t, sway, posture = _sway_with_bends()
+    posture[500:700, 1] = np.nan  # the sacral sensor drops out for 2 s
+    whole = Stabilogram(rate_hz=100.0).quiet(posture)
+    chunked = Stabilogram(rate_hz=100.0)
+    parts = np.concatenate([chunked.quiet(posture[i:i + 13]) for i in range(0, len(t), 13)])
+    np.testing.assert_array_equal(parts, whole)
+    assert not whole[:99].any()  # not known to be still before a second has passed
+    assert whole[500:700].all()  # trunk flexion alone decides while the pelvis is unknown
+    bending = (t > 10.5) & (t < 16.5)  # from a few degrees into the bend until well after it
+    assert not whole[bending].any()
+
+
+def test_live_view_texts_fit(window):
+    from lumbar_gui.views.live import SWAY_NONE, sway_text
+
+    live = window.live
+    window.show_view(live)
+    hh = live.rep_table.horizontalHeader()
+    for c in range(hh.count()):  # each header's text fits its column (none cut)
+        assert hh.sectionSize(c) >= hh.sectionSizeHint(c), live.rep_table.horizontalHeaderItem(c).text()
+    fm = live.sway_label.fontMetrics()
+    for text in (SWAY_NONE, sway_text(0.0244), sway_text(12.3456)):  # the ellipse read-out is not cut
+        assert max(fm.horizontalAdvance(line) for line in text.splitlines()) <= live.sway_label.width(), text

@@ -22,6 +22,14 @@ LABEL_PERIOD_S = 0.2
 #: taking turns so every frame draws the same amount (≈ 30 Hz each at the 60 Hz timer); the kinematics,
 #: which the clinician watches, are redrawn every frame.
 RAW_EVERY = 2
+#: Column headers of the repetitions table: units on a second line, so each fits its column.
+REP_COLUMNS = ["#", "ROM\n°", "duration\ns", "peak\n°/s", "quality"]
+SWAY_NONE = "95 % ellipse: –\n(drawn while the patient stands still)"
+
+
+def sway_text(area: float) -> str:
+    """The ellipse read-out under the stabilogram (two short lines: the card is narrow)."""
+    return f"95 % ellipse, 30 s standing still:\n{area:.4f} (m/s²)²"
 
 
 class LiveView(QWidget):
@@ -87,10 +95,10 @@ class LiveView(QWidget):
         st_card, st_lay = card("Postural sway")
         self.stabilogram = Stabilogram()
         st_lay.addWidget(self.stabilogram, 1)
-        self.sway_label = QLabel("95 % ellipse: –")
+        self.sway_label = QLabel(SWAY_NONE)
         self.sway_label.setObjectName("subtitle")
         st_lay.addWidget(self.sway_label)
-        bottom.addWidget(st_card, 1)
+        bottom.addWidget(st_card, 2)
         rep_card, rep_lay = card("Repetitions (trunk flexion)")
         nums = QHBoxLayout()
         self.rep_count = BigValue("repetitions", "0", size_pt=30, color=COLORS["accent"])
@@ -99,12 +107,14 @@ class LiveView(QWidget):
         nums.addWidget(self.cur_angle)
         rep_lay.addLayout(nums)
         self.rep_table = QTableWidget(0, 5)
-        self.rep_table.setHorizontalHeaderLabels(["#", "ROM °", "duration s", "peak °/s", "quality"])
+        self.rep_table.setHorizontalHeaderLabels(REP_COLUMNS)
         self.rep_table.verticalHeader().setVisible(False)
-        self.rep_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        hh = self.rep_table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)  # "#": the others get the room
         self.rep_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         rep_lay.addWidget(self.rep_table, 1)
-        bottom.addWidget(rep_card, 1)
+        bottom.addWidget(rep_card, 3)  # the table needs the width; the stabilogram is square
         engine.sources_changed.connect(self.rebuild)
         engine.repetition.connect(self.on_repetition)
 
@@ -118,7 +128,7 @@ class LiveView(QWidget):
         self._series = None
         for p in (self.angles, self.tilts, self.stabilogram):
             p.clear_data()
-        self.sway_label.setText("95 % ellipse: –")
+        self.sway_label.setText(SWAY_NONE)
         self.rep_table.setRowCount(0)
         self.rep_count.set("0")
         if not self.engine.connected:
@@ -193,7 +203,8 @@ class LiveView(QWidget):
         if len(t):
             self.angles.append(t, x[:, 0:3])
             self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
-            self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]])
+            self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
+                                    posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
             self.angles.redraw()
             self.tilts.redraw()
             self.stabilogram.redraw()
@@ -205,7 +216,7 @@ class LiveView(QWidget):
             self.cur_angle.set("–" if not np.isfinite(tf) else f"{tf * RAD2DEG:.0f}°")
         self.stabilogram.update_ellipse()
         if np.isfinite(self.stabilogram.area):
-            self.sway_label.setText(f"95 % confidence ellipse (last 30 s): {self.stabilogram.area:.4f} (m/s²)²")
+            self.sway_label.setText(sway_text(self.stabilogram.area))
         if not proc.ready.is_set():
             self.state.setText("Loading the orientation filter…")
         elif proc.calibrated:
