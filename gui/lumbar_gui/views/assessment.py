@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
@@ -161,6 +161,11 @@ class AssessmentView(QWidget):
         self.steps = QListWidget()
         self.steps.setMinimumWidth(230)
         self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.steps.setStyleSheet(
+            "QListWidget { font-size: 11pt; border: none; background: transparent; }"
+            "QListWidget::item { padding: 7px 4px; border-bottom: 1px solid #eef2f5; }"
+            f"QListWidget::item:selected {{ background: #e0f2f1; color: {COLORS['text']}; font-weight: 600;"
+            f" border-left: 3px solid {COLORS['accent']}; }}")
         sl.addWidget(self.steps, 1)
         body.addWidget(steps_card, 0)
 
@@ -199,8 +204,16 @@ class AssessmentView(QWidget):
         self.progress.setTextVisible(False)
         self.table = QTableWidget(0, 4)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setAlternatingRowColors(True)
+        self.table.setStyleSheet("QTableWidget { font-size: 11pt; alternate-background-color: #f7f9fa; }"
+                                 "QTableWidget::item { padding: 2px 10px; }")
+        self.table.setWordWrap(False)
+        # as tall as its rows (no empty grid below them); the step's buttons stay at the bottom of the card
+        self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
         btns = QHBoxLayout()
         self.redo_btn = QPushButton("Redo")
         self.redo_btn.clicked.connect(self.redo)
@@ -217,8 +230,11 @@ class AssessmentView(QWidget):
         btns.addWidget(self.action_btn)
         for w in (self.step_title, self.instruction, self.countdown, self.progress):
             st.addWidget(w)
-        st.addWidget(self.table, 1)
+        st.addWidget(self.table)
+        st.addStretch(1)
         st.addLayout(btns)
+        self.countdown.setVisible(False)
+        self.progress.setVisible(False)
         main.addWidget(step_card, 1)
 
         notes_card, nl = card("Operator notes (Ctrl+M: marker now)")
@@ -252,26 +268,50 @@ class AssessmentView(QWidget):
         self.redo_btn.setVisible(redo)
         self.abort_btn.setVisible(abort)
 
-    def _set_table(self, headers: list[str], rows: list[list[str]], colors: list[str | None] | None = None) -> None:
+    def _set_countdown(self, text: str, color: str | None = None, size_pt: int = 48, left: bool = False) -> None:
+        """The big line of the step (countdown, "Go!", a verdict); hidden when empty, so it leaves no gap."""
+        align = (Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter) if left else Qt.AlignmentFlag.AlignCenter
+        if self.countdown.alignment() != align:
+            self.countdown.setAlignment(align)
+        style = f"font-size: {size_pt}pt; font-weight: 800; color: {color or COLORS['accent']};"
+        if style != self.countdown.styleSheet():  # called every frame during a trial: restyle only on change
+            self.countdown.setStyleSheet(style)
+        if text != self.countdown.text():
+            self.countdown.setText(text)
+        self.countdown.setVisible(bool(text))
+
+    def _set_table(self, headers: list[str], rows: list[list[str]], colors: list[str | None] | None = None,
+                   stretch: int = 0) -> None:
+        """Rows of text; the last column coloured per row; column ``stretch`` takes the spare width, the others
+        fit their contents (nothing elided)."""
+        from PySide6.QtGui import QBrush, QColor, QFont
+
         self.table.clear()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
+        bold = QFont(self.table.font())
+        bold.setBold(True)
         for r, vals in enumerate(rows):
             for c, v in enumerate(vals):
                 it = QTableWidgetItem(v)
                 if colors and colors[r] and c == len(vals) - 1:
-                    from PySide6.QtGui import QBrush, QColor
-
                     it.setForeground(QBrush(QColor(colors[r])))
+                    it.setFont(bold)
                 self.table.setItem(r, c, it)
+        head = self.table.horizontalHeader()
+        for c in range(len(headers)):
+            head.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == stretch
+                                      else QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setVisible(bool(headers))
 
     def _build_steps(self) -> None:
         self.steps.clear()
         names = ["Sensor check", "Calibration"] + [f"Trial {i + 1}: {t.movement.replace('-', ' ')}"
                                                      for i, t in enumerate(self.trials)] + ["Results"]
-        for n in names:
+        for i, n in enumerate(names):
             self.steps.addItem(QListWidgetItem("○  " + n))
+            self._mark_step(i, "todo")
 
     def _mark_step(self, index: int, state: str) -> None:
         it = self.steps.item(index)
@@ -279,6 +319,10 @@ class AssessmentView(QWidget):
             return
         sym = {"done": "✔", "current": "▶", "todo": "○", "failed": "✖"}[state]
         it.setText(sym + it.text()[1:])
+        color = {"done": COLORS["text"], "current": COLORS["text"], "todo": "#8a96a0", "failed": COLORS["bad"]}[state]
+        from PySide6.QtGui import QBrush, QColor
+
+        it.setForeground(QBrush(QColor(color)))
         if state == "current":
             self.steps.setCurrentRow(index)
 
@@ -308,7 +352,7 @@ class AssessmentView(QWidget):
         self._mark_step(0, "current")
         self.step_title.setText("1 · Sensor check")
         self.instruction.setText("Check that the L1 and S1 sensors are connected and streaming at their full rate.")
-        self.countdown.setText("")
+        self._set_countdown("")
         self._show_buttons("Continue", enabled=False)
 
     def sensor_check_ok(self) -> tuple[bool, list[list[str]], list[str | None]]:
@@ -334,12 +378,15 @@ class AssessmentView(QWidget):
         self.step_title.setText("2 · Calibration")
         self.instruction.setText("Ask the patient to stand upright, feet hip-width apart, arms relaxed, looking ahead, "
                                  "and to keep still for 5 seconds. Angles are measured from this posture.")
-        self.countdown.setText("")
+        self._set_countdown("")
+        self.progress.setVisible(False)
         self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], [])
         self._show_buttons("Start calibration")
         self._phase = "ready"
 
     def start_calibration(self) -> None:
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
         self._phase = "countdown"
         self._t0 = self.engine.now()
         self._show_buttons(None)
@@ -355,8 +402,8 @@ class AssessmentView(QWidget):
                          f"{q.get('gyro_rms_dps', float('nan')):.2f} °/s", q.get("message", "")])
             colors.append(COLORS["ok"] if q.get("ok") else COLORS["bad"])
         self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], rows, colors)
-        self.countdown.setText("✔ Calibrated" if rep.ok else "Redo needed")
-        self.countdown.setStyleSheet(f"font-size: 32pt; font-weight: 800; color: {COLORS['ok'] if rep.ok else COLORS['bad']};")
+        self._set_countdown("✔ Calibrated" if rep.ok else "Redo needed", COLORS["ok"] if rep.ok else COLORS["bad"], 32)
+        self.progress.setVisible(False)
         self.instruction.setText("Calibration quality is shown below." if rep.ok else rep.message)
         self._mark_step(1, "current" if not rep.ok else "done")
         self._show_buttons("Continue to the first trial", redo=True, enabled=rep.ok)
@@ -370,9 +417,9 @@ class AssessmentView(QWidget):
         self.instruction.setText(f"<b>Read to the patient:</b> {html.escape(tr.instruction)}<br><br>"
                                  f"The trial starts with {STILL_S:.0f} s standing still, a countdown, then "
                                  f"{tr.duration_s:.0f} s of the task; it stops by itself.")
-        self.countdown.setStyleSheet(f"font-size: 48pt; font-weight: 800; color: {COLORS['accent']};")
-        self.countdown.setText("")
+        self._set_countdown("")
         self.progress.setValue(0)
+        self.progress.setVisible(False)
         self._phase = "ready"
         self._show_buttons("Start trial")
 
@@ -397,6 +444,7 @@ class AssessmentView(QWidget):
             q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
             self.engine.mark("calibration_quality", q, self._t0)
         self._phase = "still"
+        self.progress.setVisible(True)
         self._show_buttons(None, abort=True)
         self.rec_label.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {path.name}")
         return path
@@ -411,7 +459,8 @@ class AssessmentView(QWidget):
         path = self.engine.stop_recording()
         self.rec_label.setText("")
         self._phase = "analysing"
-        self.countdown.setText("Stop ✔")
+        self._set_countdown("Stop ✔", COLORS["ok"], 32)
+        self.progress.setVisible(False)
         self.instruction.setText("Trial saved. Computing its results…")
         tr = self.trials[self.trial_index]
         self._analysing += 1
@@ -431,20 +480,29 @@ class AssessmentView(QWidget):
         self.step = "results"
         self._mark_step(len(self.trials) + 2, "current")
         self.step_title.setText(f"{len(self.trials) + 3} · Results")
-        self.instruction.setText(f"Sessions saved in {self.folder.name}/ ({len(self.files)} files). "
-                                 "Provisional criteria; open a trial in Review for details.")
-        self.countdown.setText("")
+        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files). The criteria are "
+                                 "provisional defaults; open a trial in Review for its signals and repetitions.")
         rows, colors = [], []
-        for tr, path, d, err in self.results:
+        scored = within = failed = 0
+        order = {id(t): i for i, t in enumerate(self.trials)}
+        for tr, path, d, err in sorted(self.results, key=lambda r: order.get(id(r[0]), 0)):
+            trial = f"{order.get(id(tr), 0) + 1} · {tr.movement.replace('-', ' ')}"
             if d is None:
-                rows.append([tr.movement, path.name, "analysis failed", err or ""])
+                rows.append([trial, "analysis failed", err or "", "", "–"])
                 colors.append(COLORS["bad"])
+                failed += 1
                 continue
             for name, value, crit, passed in criteria(tr.movement, d):
-                rows.append([f"{tr.movement}: {name}", value, crit,
-                             "–" if passed is None else ("within" if passed else "outside")])
+                rows.append([trial, name, value, crit, "–" if passed is None else ("within" if passed else "outside")])
                 colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
-        self._set_table(["measure", "value", "criterion", "result"], rows, colors)
+                scored += passed is not None
+                within += bool(passed)
+        self._set_table(["trial", "measure", "value", "criterion", "result"], rows, colors, stretch=1)
+        if failed:
+            self._set_countdown(f"{failed} trial{'s' * (failed > 1)} could not be analysed", COLORS["bad"], 20, left=True)
+        else:
+            self._set_countdown(f"{within} of {scored} measures within the criteria",
+                                COLORS["ok"] if within == scored else COLORS["warn"], 20, left=True)
         self._mark_step(len(self.trials) + 2, "done")
         self._show_buttons("New assessment")
 
@@ -472,6 +530,7 @@ class AssessmentView(QWidget):
             self.step_title.setText("Enter the subject code and choose a protocol.")
             self.instruction.setText("")
             self._set_table(["measure", "value", "criterion", "result"], [])
+            self._set_countdown("")
             self._show_buttons(None)
 
     def redo(self) -> None:
@@ -519,7 +578,7 @@ class AssessmentView(QWidget):
                 rows = [[n, v, c, "–" if p is None else ("within" if p else "outside")]
                         for n, v, c, p in (criteria(tr.movement, d) if d else [])]
                 colors = [None if r[3] == "–" else (COLORS["ok"] if r[3] == "within" else COLORS["warn"]) for r in rows]
-                self._set_table(["measure", "value", "criterion", "result"], rows, colors)
+                self._set_table(["measure", "value", "criterion", "result"], rows, colors, stretch=0)
                 self.instruction.setText(f"Saved {path.name}." + (f" Analysis failed: {err}" if err else ""))
                 last = self.trial_index + 1 >= len(self.trials)
                 self._show_buttons("Show results" if last else "Next trial", redo=True)
@@ -530,9 +589,9 @@ class AssessmentView(QWidget):
         elif self.step == "calibration" and self._phase == "countdown":
             left = COUNTDOWN_S - (now - self._t0)
             if left > 0:
-                self.countdown.setText(f"{math.ceil(left)}")
+                self._set_countdown(f"{math.ceil(left)}")
             else:
-                self.countdown.setText("Hold still…")
+                self._set_countdown("Hold still…")
                 self._phase = "measuring"
                 self._t0 = now
                 if self.engine.processor is not None:
@@ -546,12 +605,12 @@ class AssessmentView(QWidget):
             self.progress.setValue(int(1000 * min(1.0, el / total)))
             if self._phase == "still":
                 left = STILL_S - el
-                self.countdown.setText("Stand still" if left > COUNTDOWN_S else f"{max(1, math.ceil(left))}")
+                self._set_countdown("Stand still" if left > COUNTDOWN_S else f"{max(1, math.ceil(left))}")
                 if left <= 0:
                     self.engine.mark("calibration_end", "", self._t0 + STILL_S)
                     self.engine.mark("go", "", self._t0 + STILL_S)
                     self._phase = "moving"
             else:
-                self.countdown.setText(f"Go!  {max(0, math.ceil(total - el))} s")
+                self._set_countdown(f"Go!  {max(0, math.ceil(total - el))} s")
                 if el >= total:
                     self._finish_trial()

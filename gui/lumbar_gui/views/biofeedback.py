@@ -7,6 +7,7 @@ shows the repetition count against the session goal and one word of feedback per
 """
 from __future__ import annotations
 
+import html
 import math
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from lumbar_gui.engine import COL, Engine, LiveRep
 from lumbar_gui.widgets import COLORS, ScrollBuffer, card
 
 RAD2DEG = 180.0 / math.pi
+#: The marker's diameter: a tenth of the plot's height, at least this (px).
+MARKER_MIN_PX = 64
 
 #: Signals offered, with the protocol name the recording gets.
 SIGNALS = {
@@ -111,14 +114,23 @@ class BiofeedbackView(QWidget):
         big.setPointSize(16)
         pi.getAxis("left").setTickFont(big)
         pi.getAxis("left").setWidth(70)
+        pi.getAxis("left").setTextPen(COLORS["text"])
         pi.setXRange(-8, 0.6, padding=0)
         pi.setYRange(-10, 70, padding=0)
         pi.showGrid(y=True, alpha=0.2)
         self.band = pg.LinearRegionItem(values=(30, 45), orientation="horizontal", movable=False,
                                         brush=pg.mkBrush(165, 214, 167, 140), pen=pg.mkPen(COLORS["ok"], width=2))
         pi.addItem(self.band)
+        self.band_text = pg.TextItem("TARGET", color=COLORS["accent_dark"], anchor=(0, 0))
+        target_font = QFont()
+        target_font.setPointSize(18)
+        target_font.setBold(True)
+        self.band_text.setFont(target_font)
+        pi.addItem(self.band_text)
+        # now: a faint line where the marker moves
+        pi.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen("#b0bec5", width=1, style=Qt.PenStyle.DashLine)))
         self.trail = pi.plot(pen=pg.mkPen("#607d8b", width=4))
-        self.marker = pg.ScatterPlotItem(size=64, brush=pg.mkBrush(COLORS["accent"]), pen=pg.mkPen("w", width=4))
+        self.marker = pg.ScatterPlotItem(size=MARKER_MIN_PX, brush=pg.mkBrush(COLORS["accent"]), pen=pg.mkPen("w", width=4))
         pi.addItem(self.marker)
         gl.addWidget(self.plot, 1)
         patient.addWidget(gauge_card, 3)
@@ -136,19 +148,22 @@ class BiofeedbackView(QWidget):
         reps_caption = QLabel("repetitions")
         reps_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         reps_caption.setStyleSheet(f"font-size: 18pt; color: {COLORS['muted']};")
-        self.feedback = QLabel("Get ready")
+        self.feedback = QLabel()
         self.feedback.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.feedback.setWordWrap(True)
-        self.feedback.setStyleSheet("font-size: 34pt; font-weight: 700;")
+        self.feedback.setMinimumHeight(140)
+        self._show_feedback("Get ready", COLORS["text"])
         self.progress = QProgressBar()
         self.progress.setRange(0, 10)
         self.progress.setFormat("goal %v / %m")
         self.progress.setStyleSheet("QProgressBar { height: 34px; font-size: 16pt; }")
         self.band_caption = QLabel("")
         self.band_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.band_caption.setStyleSheet(f"font-size: 14pt; color: {COLORS['muted']};")
-        for w in (self.angle_label, self.angle_caption, self.count_label, reps_caption, self.feedback):
+        self.band_caption.setStyleSheet(f"font-size: 20pt; font-weight: 600; color: {COLORS['accent_dark']};")
+        for w in (self.angle_label, self.angle_caption, self.count_label, reps_caption):
             side.addWidget(w)
+        side.addSpacing(12)
+        side.addWidget(self.feedback)
         side.addStretch(1)
         side.addWidget(self.band_caption)
         side.addWidget(self.progress)
@@ -171,8 +186,9 @@ class BiofeedbackView(QWidget):
         lo, hi = sorted((self.lo.value(), self.hi.value()))
         key = self.signal.currentData()
         self.band.setRegion((lo, hi))
+        self.band_text.setPos(-7.9, hi)
         self.angle_caption.setText(SIGNALS[key][0])
-        self.band_caption.setText(f"target {lo:.0f}–{hi:.0f}°")
+        self.band_caption.setText(f"Target {lo:.0f}–{hi:.0f}°")
         self.plot.getPlotItem().setYRange(min(-10, lo - 15), max(60, hi + 20), padding=0)
         if self.engine.processor is not None and lo > 0:
             self.engine.processor.set_repetitions(key, 0.25 * lo * math.pi / 180, 0.6 * lo * math.pi / 180)
@@ -207,8 +223,7 @@ class BiofeedbackView(QWidget):
             self.engine.processor.reset_repetitions()
         self.count = self.in_band = 0
         self._update_count()
-        self.feedback.setText("Go!")
-        self.feedback.setStyleSheet(f"font-size: 34pt; font-weight: 700; color: {COLORS['text']};")
+        self._show_feedback("Go!", COLORS["text"])
         self.start_btn.setText("Stop session")
         self.start_btn.setObjectName("danger")
         self.start_btn.setStyle(self.start_btn.style())
@@ -235,6 +250,28 @@ class BiofeedbackView(QWidget):
         self.count_label.setText(f"{self.count} / {self.goal.value()}")
         self.progress.setValue(min(self.count, self.goal.value()))
 
+    def _show_feedback(self, text: str, color: str, goal_reached: bool = False) -> None:
+        """One repetition's verdict, big (what to do smaller, under it): "Too fast — slow down" reads as
+        *Too fast* / *slow down*, each on its own line, never broken mid-phrase."""
+        head, _, advice = text.partition(" — ")
+        parts = [f"<div style='font-size:40pt; font-weight:800; color:{color}'>{html.escape(head)}</div>"]
+        if advice:
+            parts.append(f"<div style='font-size:24pt; font-weight:600; color:{color}'>{html.escape(advice)}</div>")
+        if goal_reached:
+            parts.append(f"<div style='font-size:24pt; font-weight:700; color:{COLORS['accent']}'>Goal reached!</div>")
+        self.feedback.setText("".join(parts))
+        self.feedback_text = text
+
+    def _fit_marker(self) -> None:
+        """The marker's size follows the plot's height (full screen: bigger), a tenth of it."""
+        size = max(MARKER_MIN_PX, int(self.plot.height() / 10))
+        if size != self.marker.opts["size"]:
+            self.marker.setSize(size)
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self._fit_marker()
+
     def on_repetition(self, rep: LiveRep) -> None:
         if rep.signal != self.signal.currentData():
             return
@@ -243,20 +280,18 @@ class BiofeedbackView(QWidget):
         self.count += 1
         self.in_band += text.startswith("In band")
         self._update_count()
-        if self.count >= self.goal.value():
-            text = f"{text}<br><span style='font-size:24pt'>Goal reached!</span>"
-        self.feedback.setText(text)
-        self.feedback.setStyleSheet(f"font-size: 34pt; font-weight: 700; color: {color};")
+        self._show_feedback(text, color, goal_reached=self.count >= self.goal.value())
         if self.sound.isChecked():
             QApplication.beep()
         if self.recording:
-            self.engine.mark("feedback", f"rep {self.count}: {text.split('<')[0]} (peak {rep.peak_rad * RAD2DEG:.0f} deg, "
+            self.engine.mark("feedback", f"rep {self.count}: {text} (peak {rep.peak_rad * RAD2DEG:.0f} deg, "
                                          f"{rep.peak_velocity_rads * RAD2DEG:.0f} deg/s)")
 
     def refresh(self) -> None:
         proc = self.engine.processor
         if proc is None:
             return
+        self._fit_marker()
         if self._series is not proc.series:
             self._series, self._cursor = proc.series, 0
             self.apply_settings()

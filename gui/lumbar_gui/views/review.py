@@ -25,6 +25,41 @@ from lumbar_gui.widgets import AXIS_COLORS, COLORS, card
 
 RAD2DEG = 180.0 / math.pi
 SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
+#: (name, colour) of each plot's curves; the legend is drawn in the plot's title, never over the data.
+ANGLE_CURVES = (("flexion +", AXIS_COLORS[0]), ("lateral bend (right +)", AXIS_COLORS[1]),
+                ("rotation (left +)", AXIS_COLORS[2]))
+TILT_CURVES = (("pelvic tilt (anterior +)", "#8e44ad"), ("trunk flexion", "#455a64"))
+RAW_CURVES = (("x", AXIS_COLORS[0]), ("y", AXIS_COLORS[1]), ("z", AXIS_COLORS[2]))
+#: Short names for the markers drawn on the plots (the full list is in the results panel).
+MARKER_NAMES = {"trial_start": "start", "calibration_start": "still", "calibration_quality": "calibration",
+                "calibration_end": "go", "go": "go", "trial_end": "end", "trial_aborted": "stopped",
+                "biofeedback_start": "start", "biofeedback_end": "end"}
+#: Which of several markers at the same moment names the line.
+MARKER_PRIORITY = ("go", "trial_start", "biofeedback_start", "trial_end", "biofeedback_end", "trial_aborted")
+MARKER_GROUP_S = 0.5
+
+
+def _title_with_legend(title: str, curves: tuple[tuple[str, str], ...]) -> str:
+    keys = "&nbsp;&nbsp;".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(n)}" for n, c in curves)
+    return (f"<span style='color:{COLORS['text']};font-size:10pt;font-weight:600'>{html.escape(title)}</span>"
+            f"&nbsp;&nbsp;&nbsp;<span style='color:{COLORS['muted']};font-size:9pt'>{keys}</span>")
+
+
+def group_markers(events: list[Any], within_s: float = MARKER_GROUP_S) -> list[tuple[float, str, list[Any]]]:
+    """Markers close in time as one line: (time, short name, the events). Labels on a plot never pile up."""
+    groups: list[tuple[float, str, list[Any]]] = []
+    for ev in sorted(events, key=lambda e: e.time_s):
+        if groups and ev.time_s - groups[-1][2][0].time_s <= within_s:
+            groups[-1][2].append(ev)
+        else:
+            groups.append((ev.time_s, "", [ev]))
+    out = []
+    for t, _, evs in groups:
+        labels = [e.label for e in evs]
+        main = next((lab for lab in MARKER_PRIORITY if lab in labels), labels[0])
+        name = MARKER_NAMES.get(main, main.replace("_", " "))
+        out.append((t, name if len(evs) == 1 else f"{name} +{len(evs) - 1}", evs))
+    return out
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -98,19 +133,20 @@ class ReviewView(QWidget):
         self.p_angles = self.glw.addPlot(row=0, col=0)
         self.p_tilt = self.glw.addPlot(row=1, col=0)
         self.p_raw = self.glw.addPlot(row=2, col=0)
-        for p, title, unit in ((self.p_angles, "Lumbar angles", "deg"), (self.p_tilt, "Pelvic tilt / trunk flexion", "deg"),
-                               (self.p_raw, "Raw acceleration (first sensor)", "m/s²")):
-            p.setTitle(f"<span style='color:{COLORS['text']};font-size:10pt'>{title}</span>")
+        for p, title, unit, names in ((self.p_angles, "Lumbar angles", "angle (°)", ANGLE_CURVES),
+                                      (self.p_tilt, "Pelvic tilt and trunk flexion", "angle (°)", TILT_CURVES),
+                                      (self.p_raw, "Raw acceleration (first sensor)", "m/s²", RAW_CURVES)):
+            p.setTitle(_title_with_legend(title, names))
             p.showGrid(x=True, y=True, alpha=0.25)
             p.setLabel("left", unit)
+            # long sessions: only the visible part is drawn, peak-decimated to the pixel width
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
             p.setMenuEnabled(False)
+            p.getAxis("left").setWidth(52)
         self.p_raw.setLabel("bottom", "time", "s")
         self.p_tilt.setXLink(self.p_angles)
         self.p_raw.setXLink(self.p_angles)
-        self.p_angles.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=3)
-        self.p_tilt.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=2)
         self.cursors = []
         for p in (self.p_angles, self.p_tilt, self.p_raw):
             c = pg.InfiniteLine(pos=0, angle=90, movable=True, pen=pg.mkPen(COLORS["rec"], width=2))
@@ -118,6 +154,10 @@ class ReviewView(QWidget):
             p.addItem(c)
             self.cursors.append(c)
         pl.addWidget(self.glw, 1)
+        self.readout = QLabel("")
+        self.readout.setStyleSheet("font-size: 11pt;")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        pl.addWidget(self.readout)
         scrub = QHBoxLayout()
         self.play_btn = QPushButton("▶ Play")
         self.play_btn.clicked.connect(self.toggle_play)
@@ -126,17 +166,16 @@ class ReviewView(QWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 1000)
         self.slider.valueChanged.connect(self._slider_moved)
-        self.readout = QLabel("")
-        self.readout.setMinimumWidth(360)
         scrub.addWidget(self.play_btn)
         scrub.addWidget(self.speed)
         scrub.addWidget(self.slider, 1)
-        scrub.addWidget(self.readout)
         pl.addLayout(scrub)
         left.addWidget(plot_card, 1)
         res_card, rl = card("Results")
         self.results = QTextBrowser()
         self.results.setOpenExternalLinks(False)
+        # the text wraps to the panel's width; a pixel of rounding must not bring a sideways scroll bar
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         rl.addWidget(self.results, 1)
         body.addWidget(res_card, 2)
         self._t_range = (0.0, 1.0)
@@ -233,22 +272,28 @@ class ReviewView(QWidget):
         if p is not None:
             t = p.time_s
             if p.lumbar_angles is not None:
-                for i, (nm, c) in enumerate(zip(("flexion", "lateral bend", "rotation"), AXIS_COLORS)):
+                for i, (nm, c) in enumerate(ANGLE_CURVES):
                     self.p_angles.plot(t, p.lumbar_angles[:, i] * RAD2DEG, pen=pg.mkPen(c, width=1.5), name=nm)
             if p.pelvic_tilt is not None:
-                self.p_tilt.plot(t, p.pelvic_tilt * RAD2DEG, pen=pg.mkPen("#8e44ad", width=1.5), name="pelvic tilt")
+                self.p_tilt.plot(t, p.pelvic_tilt * RAD2DEG, pen=pg.mkPen(TILT_CURVES[0][1], width=1.5),
+                                 name=TILT_CURVES[0][0])
             if p.trunk_flexion is not None:
-                self.p_tilt.plot(t, p.trunk_flexion * RAD2DEG, pen=pg.mkPen("#455a64", width=1.5), name="trunk flexion")
-        first = next(iter(s.data.values()))
-        for i, c in enumerate(AXIS_COLORS):
-            self.p_raw.plot(first.time_s, first.acc[:, i], pen=pg.mkPen(c, width=1))
-        for ev in s.events:
+                self.p_tilt.plot(t, p.trunk_flexion * RAD2DEG, pen=pg.mkPen(TILT_CURVES[1][1], width=1.5),
+                                 name=TILT_CURVES[1][0])
+        sid, first = next(iter(s.data.items()))
+        self.p_raw.setTitle(_title_with_legend(f"Raw acceleration — {sid}", RAW_CURVES))
+        for i, (nm, c) in enumerate(RAW_CURVES):
+            self.p_raw.plot(first.time_s, first.acc[:, i], pen=pg.mkPen(c, width=1), name=nm)
+        pen = pg.mkPen("#90a4ae", width=1, style=Qt.PenStyle.DashLine)
+        for t_ev, name, evs in group_markers(list(s.events)):
+            tip = "\n".join(f"{e.time_s:.1f} s  {e.label}  {e.note}".rstrip() for e in evs)
             for plot in (self.p_angles, self.p_tilt, self.p_raw):
-                line = pg.InfiniteLine(pos=ev.time_s, angle=90, pen=pg.mkPen("#90a4ae", width=1, style=Qt.PenStyle.DashLine),
-                                       label=ev.label if plot is self.p_angles else None,
-                                       labelOpts={"position": 0.92, "color": COLORS["muted"], "rotateAxis": (1, 0),
-                                                  "anchors": [(0, 0), (0, 0)]})
-                line.setToolTip(f"{ev.time_s:.1f} s  {ev.label}  {ev.note}")
+                labelled = plot is self.p_angles
+                anchor = (1, 0) if t_ev > 0.8 * dur else (0, 0)  # the label inside the plot, beside its line
+                line = pg.InfiniteLine(pos=t_ev, angle=90, pen=pen, label=name if labelled else None,
+                                       labelOpts={"position": 0.98, "color": COLORS["text"],
+                                                  "fill": (255, 255, 255, 220), "anchors": [anchor, anchor]})
+                line.setToolTip(tip)
                 plot.addItem(line)
                 self._marker_items.append((line, plot))
         self.p_angles.setXRange(0, dur, padding=0.01)
@@ -262,14 +307,19 @@ class ReviewView(QWidget):
         if self.data and self.data.get("error"):
             parts.append(f"<p style='color:{COLORS['bad']}'><b>Processing failed:</b> {html.escape(self.data['error'])}</p>")
         if self.analysis is not None:
-            parts.append(_results_html(self.analysis.to_dict(display=True)))
-            parts.append("<h4>As printed by <code>lumbar analyze</code></h4><pre style='font-size:8.5pt'>"
-                         + html.escape(format_analysis(self.analysis)) + "</pre>")
+            d = self.analysis.to_dict(display=True)
+            parts.append(_results_html(d))
+            parts.append(_repetitions_html(d))
         if self.data and self.data["session"].events:
-            rows = "".join(f"<tr><td>{e.time_s:.1f}</td><td>{html.escape(e.label)}</td><td>{html.escape(e.note)}</td></tr>"
-                           for e in self.data["session"].events)
-            parts.append("<h4>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
-                         "<tr><th align=left>s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
+            rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(e.label)}</td>"
+                           f"<td>{html.escape(e.note)}</td></tr>" for e in self.data["session"].events)
+            parts.append("<h4 style='margin-bottom:2px'>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
+                         "<tr><th align=right>s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
+        if self.analysis is not None:
+            # wrapped, so nothing is cut off at the panel's edge
+            parts.append("<h4 style='margin-bottom:2px'>As printed by <code>lumbar analyze</code></h4>"
+                         "<pre style='font-size:8pt; white-space:pre-wrap'>" + html.escape(format_analysis(self.analysis))
+                         + "</pre>")
         self.results.setHtml("".join(parts))
 
     # -- scrubbing -----------------------------------------------------------------------------------
@@ -294,18 +344,16 @@ class ReviewView(QWidget):
 
     def _update_readout(self, t: float) -> None:
         p = self.data["processed"] if self.data else None
-        if p is None:
-            self.readout.setText(f"{t:6.1f} s")
-            return
-        i = int(np.clip(np.searchsorted(p.time_s, t), 0, len(p.time_s) - 1))
-        parts = [f"{t:6.1f} s"]
-        if p.lumbar_angles is not None:
-            parts.append(f"lumbar flexion {p.lumbar_angles[i, 0] * RAD2DEG:5.1f}°")
-        if p.pelvic_tilt is not None:
-            parts.append(f"pelvic tilt {p.pelvic_tilt[i] * RAD2DEG:5.1f}°")
-        if p.trunk_flexion is not None:
-            parts.append(f"trunk {p.trunk_flexion[i] * RAD2DEG:5.1f}°")
-        self.readout.setText("   ".join(parts))
+        parts = [f"cursor <b>{t:.1f} s</b>"]
+        if p is not None:
+            i = int(np.clip(np.searchsorted(p.time_s, t), 0, len(p.time_s) - 1))
+            if p.lumbar_angles is not None:
+                parts.append(f"lumbar flexion <b>{p.lumbar_angles[i, 0] * RAD2DEG:.1f}°</b>")
+            if p.pelvic_tilt is not None:
+                parts.append(f"pelvic tilt <b>{p.pelvic_tilt[i] * RAD2DEG:.1f}°</b>")
+            if p.trunk_flexion is not None:
+                parts.append(f"trunk flexion <b>{p.trunk_flexion[i] * RAD2DEG:.1f}°</b>")
+        self.readout.setText("&nbsp;&nbsp;·&nbsp;&nbsp;".join(parts))
 
     def toggle_play(self) -> None:
         if self.data is None:
@@ -414,3 +462,17 @@ def _results_html(d: dict[str, Any]) -> str:
     body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
     return (f"<h3 style='margin-bottom:4px'>{html.escape(d.get('protocol') or 'Session')}</h3>"
             f"<table cellspacing=0 cellpadding=4 width='100%'>{body}</table>")
+
+
+def _repetitions_html(d: dict[str, Any]) -> str:
+    """One row per repetition: when, range, duration, peak speed, lumbar share (degrees, seconds)."""
+    reps = (d["results"].get("repetitions") or {}).get("repetitions") or []
+    if not reps:
+        return ""
+    head = "".join(f"<th align=right>{h}</th>" for h in ("#", "at s", "ROM °", "duration s", "peak °/s", "lumbar %"))
+    rows = "".join(
+        f"<tr><td align=right>{i}</td><td align=right>{_fmt(x.get('start_s'))}</td><td align=right>{_fmt(x.get('rom'))}</td>"
+        f"<td align=right>{_fmt(x.get('duration_s'), nd=2)}</td><td align=right>{_fmt(x.get('peak_velocity_out'), nd=0)}</td>"
+        f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td></tr>" for i, x in enumerate(reps, 1))
+    return ("<h4 style='margin-bottom:2px'>Repetitions</h4>"
+            f"<table cellspacing=0 cellpadding=3 width='100%'><tr>{head}</tr>{rows}</table>")
