@@ -5,47 +5,21 @@ received, and, for unit mistakes, what the user probably meant.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from lumbar._validate import check_option, check_positive, check_rate
 from lumbar.errors import ValidationError
+
+__all__ = ["check_option", "check_positive", "check_rate_hz", "as_samples", "check_units"]
 
 STANDARD_G = 9.80665  # m/s²
 
 
-def check_option(name: str, value: Any, allowed: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``allowed``; otherwise raise :class:`ValidationError`."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValidationError(
-            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}"
-        )
-    return value
-
-
 def check_rate_hz(rate_hz: Any) -> float:
     """A finite, positive sampling rate in Hz."""
-    try:
-        r = float(rate_hz)
-    except (TypeError, ValueError):
-        raise ValidationError(f"rate_hz must be a positive number (samples per second); got {rate_hz!r}") from None
-    if not math.isfinite(r) or r <= 0.0:
-        raise ValidationError(f"rate_hz must be a positive, finite number of samples per second; got {rate_hz!r}")
-    return r
-
-
-def check_positive(name: str, value: Any, *, allow_zero: bool = False, allow_inf: bool = False) -> float:
-    """A positive (or non-negative) float parameter."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be a number; got {value!r}") from None
-    ok = (v >= 0.0 if allow_zero else v > 0.0) and (allow_inf or math.isfinite(v)) and not math.isnan(v)
-    if not ok:
-        allowed = "≥ 0" if allow_zero else "> 0"
-        raise ValidationError(f"{name} must be {allowed}{'' if allow_inf else ' and finite'}; got {value!r}")
-    return v
+    return check_rate(rate_hz, "rate_hz")
 
 
 def as_samples(name: str, x: Any, *, n: int | None = None) -> np.ndarray:

@@ -9,41 +9,19 @@ Two kinds of problem are kept apart on purpose:
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from lumbar._validate import check_option, check_positive, check_rate
 from lumbar.errors import ValidationError
+
+__all__ = ["check_fs", "check_option", "check_positive", "as_1d", "as_2d", "data_problem"]
 
 
 def check_fs(fs: Any, name: str = "fs") -> float:
     """A finite, positive sampling rate in Hz."""
-    try:
-        v = float(fs)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be a positive sampling rate in Hz; got {fs!r}") from None
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValidationError(f"{name} must be a positive, finite sampling rate in Hz; got {fs!r}")
-    return v
-
-
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """A finite positive (or non-negative) float parameter."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be a number; got {value!r}") from None
-    if not math.isfinite(v) or (v < 0.0 if allow_zero else v <= 0.0):
-        raise ValidationError(f"{name} must be {'≥ 0' if allow_zero else '> 0'} and finite; got {value!r}")
-    return v
-
-
-def check_option(name: str, value: Any, allowed: Sequence[str]) -> str:
-    """``value`` if it is one of ``allowed``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValidationError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {value!r}")
-    return value
+    return check_rate(fs, name)
 
 
 def as_1d(name: str, x: Any, *, n: int | None = None, min_len: int = 0) -> np.ndarray:
