@@ -706,7 +706,7 @@ class Engine(QObject):
 
     def scan(self, timeout_s: float | None = None) -> bool:
         """Scan in the background; :attr:`devices_found`, then :attr:`device_battery` per sensor. False if busy."""
-        from lumbar_gui.sources import NoAdapterError
+        from lumbar_gui.sources import BleSource, NoAdapterError
 
         if self.scanning:
             return False
@@ -723,6 +723,9 @@ class Engine(QObject):
                     entries = await link.scan(timeout_s)
                 out.put(("found", entries))
                 for e in entries:
+                    src = self.source
+                    if isinstance(src, BleSource) and src.sensor_id_of(e.address):
+                        continue  # being connected by the reader, which reads the battery itself
                     pct = await link.read_battery(e.address)
                     if pct is not None:
                         out.put(("battery", (e.address, pct)))
@@ -867,9 +870,10 @@ class Engine(QObject):
         """Finalise any recording, stop every worker (closing the window calls this)."""
         self.disconnect_source()
         self.stop_probe()
-        if self.link is not None:
+        link, self.link = self.link, None
+        if link is not None and not self.acq.loop.is_closed() and self.acq.loop.is_running():
             try:
-                self.acq.submit(self.link.stop()).result(timeout=3.0)
+                self.acq.submit(link.stop()).result(timeout=3.0)
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         self.acq.shutdown()

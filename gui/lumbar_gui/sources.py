@@ -488,8 +488,9 @@ class BleSource:
     # -- per sensor (GUI thread) ------------------------------------------------------------------
     def sensor_id_of(self, address: str) -> str | None:
         """The sensor id under which the sensor with ``address`` is connected (or connecting), if any."""
-        for sid, t in self.targets.items():
-            if sid not in self._removed and (t.address or "").upper() == address.upper():
+        removed = set(self._removed)
+        for sid, t in list(self.targets.items()):  # a copy: the scan task asks from the loop thread
+            if sid not in removed and (t.address or "").upper() == address.upper():
                 return sid
         return None
 

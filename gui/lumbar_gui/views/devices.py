@@ -144,6 +144,7 @@ class DevicesView(QWidget):
         hh.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.Stretch)
         hh.setSectionResizeMode(COL_PLACEMENT, QHeaderView.ResizeMode.Fixed)
         self.table.setColumnWidth(COL_PLACEMENT, self._placement_combo().sizeHint().width() + 12)
+        self.table.setStyleSheet("QTableWidget::item { padding: 0px 8px; }")  # room around names and numbers
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

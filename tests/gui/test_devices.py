@@ -1,0 +1,234 @@
+"""The Devices view on the emulated sensors: scan, per-sensor connect/disconnect, tap to assign, link loss.
+
+Everything goes through the BLE reader (bleak's API) against Bumble's BLE stack, in real time; the
+demo patient stands quietly unless a test makes it tap a sensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.gui.conftest import wait_scanned
+
+COL_SENSOR, COL_FAMILY, COL_BATTERY, COL_SIGNAL, COL_PLACEMENT, COL_STATUS, COL_RATE, COL_LOSS = 0, 1, 3, 4, 5, 6, 7, 8
+
+
+def _emulated(win, row):
+    """The emulated sensor (its configuration) behind a row of the Devices table."""
+    return win.engine.link.emulator.sensor(win.devices.entries[row].address)
+
+
+def _click(qtbot, button):
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_scan_lists_emulated_sensors_with_family_rssi_battery(qtbot, window):
+    win = window
+    d = win.devices
+    wait_scanned(qtbot, win)
+    assert win.engine.link.emulated and "Emulated sensors" in d.sub.text()
+    # every emulated sensor advertises; the scan recognises its family from the advertisement
+    assert [e.family for e in d.entries] == [_emulated(win, r).family for r in range(4)]
+    assert sorted(e.family for e in d.entries) == ["lumbar_ref", "lumbar_ref", "polar_pmd", "thingy52"]
+    # battery: read from each sensor's Battery service after the scan
+    qtbot.waitUntil(lambda: all(e.battery_pct is not None for e in d.entries), timeout=20000)
+    for r, e in enumerate(d.entries):
+        assert e.battery_pct == _emulated(win, r).battery_pct
+        assert d.table.item(r, COL_BATTERY).text() == f"{e.battery_pct:.0f} %"
+        assert e.rssi_dbm is not None and d.table.item(r, COL_SIGNAL).text() == f"{e.rssi_dbm:.0f} dBm"
+        assert d.table.item(r, COL_SENSOR).text() == e.name
+        assert d.table.item(r, COL_FAMILY).text() == e.family
+        assert d.table.item(r, COL_STATUS).text() == "available"
+    # readable: the name column fits the longest name, the placement column its combo box
+    fm = d.table.fontMetrics()
+    widest = max(fm.horizontalAdvance(e.name) for e in d.entries)
+    assert d.table.columnWidth(COL_SENSOR) >= widest + 8
+    for combo in d._combos:
+        assert d.table.columnWidth(COL_PLACEMENT) >= combo.sizeHint().width()
+        combo.setCurrentIndex(combo.findData("lumbar"))
+        assert combo.sizeHint().width() >= fm.horizontalAdvance("L1 (thoraco-lumbar)")
+        assert d.table.columnWidth(COL_PLACEMENT) >= combo.sizeHint().width()
+        combo.setCurrentIndex(0)
+
+
+def test_connect_two_through_the_reader_then_disconnect_one(qtbot, window):
+    from lumbar.types import SampleFlag
+    from lumbar_gui.sources import BleSource
+
+    win = window
+    d = win.devices
+    wait_scanned(qtbot, win)
+    d.assign(0, "lumbar")  # LumbarRef Demo 1
+    d.assign(2, "sacrum")  # Polar Sense Demo 3
+    _click(qtbot, d._buttons[0])
+    _click(qtbot, d._buttons[2])
+    bus = win.engine.bus
+    qtbot.waitUntil(lambda: all(p in bus.rings and bus.rings[p].total > 200 for p in ("lumbar", "sacrum")),
+                    timeout=20000)
+    src = win.engine.source
+    assert isinstance(src, BleSource)
+    for row, sid in ((0, "lumbar"), (2, "sacrum")):
+        reader = src.readers[sid]
+        # the samples came through the reader: it found the advertised sensor, decoded its family's packets
+        assert reader.device is not None and reader.device.address == d.entries[row].address
+        assert reader.status.family == d.entries[row].family and reader.status.samples > 0
+        assert win.engine.link.emulator.peripheral(_emulated(win, row)).is_connected
+        b = bus.rings[sid].latest(200)
+        assert np.all(np.diff(b.seq) == 1) and np.all(np.diff(b.time_s) > 0)
+        # standing still: gravity
+        assert abs(np.nanmean(np.linalg.norm(b.acc, axis=1)) - 9.81) < 0.5
+    qtbot.waitUntil(lambda: all(bus.status[s].achieved_rate_hz > 0 for s in ("lumbar", "sacrum")), timeout=10000)
+    d.refresh()
+    for row, sid in ((0, "lumbar"), (2, "sacrum")):
+        assert d.table.item(row, COL_STATUS).text().startswith("streaming as")
+        assert d._buttons[row].text() == "Disconnect"
+    assert d.table.item(1, COL_STATUS).text() == "available"
+
+    # disconnect the Polar only: the other keeps streaming
+    _click(qtbot, d._buttons[2])
+    qtbot.waitUntil(lambda: not bus.status["sacrum"].connected
+                    and not win.engine.link.emulator.peripheral(_emulated(win, 2)).is_connected, timeout=10000)
+    stopped_at = bus.rings["sacrum"].total
+    lumbar_at = bus.rings["lumbar"].total
+    qtbot.waitUntil(lambda: bus.rings["lumbar"].total > lumbar_at + 150, timeout=10000)
+    assert bus.rings["sacrum"].total == stopped_at
+    assert bus.status["lumbar"].connected
+    d.refresh()
+    assert d._buttons[2].text() == "Connect" and d.table.item(2, COL_STATUS).text() == "available"
+    assert d.table.item(0, COL_STATUS).text().startswith("streaming as")
+    assert [s.sensor_id for s in win.engine.sensor_infos] == ["lumbar"]
+
+    # and connect it again: the same reader continues, the gap is flagged
+    _click(qtbot, d._buttons[2])
+    qtbot.waitUntil(lambda: bus.rings["sacrum"].total > stopped_at + 100, timeout=20000)
+    new = bus.rings["sacrum"].latest(bus.rings["sacrum"].total - stopped_at + 1)
+    assert new.seq[1] > new.seq[0] + 1 and new.flags[1] & SampleFlag.GAP_BEFORE
+
+
+def _wait_listening(qtbot, d, label):
+    qtbot.waitUntil(lambda: d.tap_msg.text().startswith(f"Tap the sensor for {label}"), timeout=20000)
+
+
+def test_tap_to_assign_picks_the_tapped_sensor(qtbot, window):
+    win = window
+    d = win.devices
+    wait_scanned(qtbot, win)
+    # nothing connected: every sensor streams onto the probe bus while listening
+    assert d.start_tap("sacrum")
+    _wait_listening(qtbot, d, "S1 (sacrum)")
+    d.table.selectRow(3)  # Thingy Demo 4: the demo patient taps it
+    _click(qtbot, d.demo_tap_btn)
+    qtbot.waitUntil(lambda: d._tap is None, timeout=10000)
+    assert "detected Thingy Demo 4" in d.tap_msg.text(), d.tap_msg.text()
+    assert d.assignments() == {"sacrum": d.entries[3].address}
+    assert win.engine._probe is None
+
+    # with L1 streaming on the main bus (and watched there), tap another sensor for the left thigh
+    d.assign(0, "lumbar")
+    assert d.connect_assigned()
+    bus = win.engine.bus
+    qtbot.waitUntil(lambda: "lumbar" in bus.rings and bus.rings["lumbar"].total > 100
+                    and "sacrum" in bus.rings and bus.rings["sacrum"].total > 100, timeout=20000)
+    assert d.start_tap("thigh_left")
+    assert d._tap["watch"][d.entries[0].address][0] is bus  # a connected sensor is watched where it streams
+    _wait_listening(qtbot, d, "Left thigh")
+    win.engine.tap_demo(d.entries[1].address)  # LumbarRef Demo 2, not connected
+    qtbot.waitUntil(lambda: d._tap is None, timeout=10000)
+    assert "detected LumbarRef Demo 2" in d.tap_msg.text(), d.tap_msg.text()
+    assert d.assignments() == {"lumbar": d.entries[0].address, "sacrum": d.entries[3].address,
+                               "thigh_left": d.entries[1].address}
+
+    # tapping a connected sensor for another placement moves it there (reconnects under it)
+    assert d.start_tap("thigh_right")
+    _wait_listening(qtbot, d, "Right thigh")
+    win.engine.tap_demo(d.entries[3].address)  # the Thingy, streaming as S1
+    qtbot.waitUntil(lambda: d._tap is None, timeout=10000)
+    assert "detected Thingy Demo 4" in d.tap_msg.text(), d.tap_msg.text()
+    assert d.assignments()["thigh_right"] == d.entries[3].address and "sacrum" not in d.assignments()
+    qtbot.waitUntil(lambda: "thigh_right" in bus.rings and bus.status["thigh_right"].connected, timeout=20000)
+    assert win.engine.source.sensor_id_of(d.entries[3].address) == "thigh_right"
+
+
+def test_tap_detector_refuses_when_several_sensors_move(qtbot, window):
+    win = window
+    d = win.devices
+    wait_scanned(qtbot, win)
+    assert d.start_tap("lumbar")
+    _wait_listening(qtbot, d, "L1 (thoraco-lumbar)")
+    win.engine.tap_demo(d.entries[0].address)
+    win.engine.tap_demo(d.entries[2].address)
+    qtbot.waitUntil(lambda: d.tap_msg.text().startswith("Several sensors moved"), timeout=10000)
+    assert "LumbarRef Demo 1" in d.tap_msg.text() and "Polar Sense Demo 3" in d.tap_msg.text()
+    assert d._tap is not None and d.assignments() == {}  # still listening, nothing assigned
+    d.toggle_tap()
+    assert d._tap is None and win.engine._probe is None
+
+
+def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
+    from lumbar.storage import read_session
+    from lumbar.types import SampleFlag, SessionInfo
+    from tests.gui.conftest import connect_demo
+
+    win = window
+    d = win.devices
+    connect_demo(qtbot, win)
+    win.show_view(d)
+    bus = win.engine.bus
+    rec = win.engine.start_recording(tmp_path / "loss.h5", SessionInfo("S001", protocol="quiet-standing"))
+    qtbot.waitUntil(lambda: rec.written["sacrum"] > 50, timeout=10000)
+    row = [e.address for e in d.entries].index(bus.status["sacrum"].address)
+    d.table.selectRow(row)
+    _click(qtbot, d.drop_btn)  # a real link loss on the virtual radio
+    qtbot.waitUntil(lambda: not bus.status["sacrum"].connected, timeout=10000)
+    assert not win.engine.link.emulator.peripheral(_emulated(win, row)).is_connected
+    lumbar_at = bus.rings["lumbar"].total
+    d.refresh()
+    assert d.table.item(row, COL_STATUS).text() == "link lost — reconnecting"
+    win._update_status()
+    assert "sacrum ○ LOST" in win.status.text()
+    qtbot.waitUntil(lambda: bus.rings["lumbar"].total > lumbar_at + 100, timeout=10000)  # L1 records on
+    assert not bus.status["sacrum"].connected
+    qtbot.waitUntil(lambda: bus.status["sacrum"].connected and bus.status["sacrum"].reconnects == 1, timeout=20000)
+    back = bus.rings["sacrum"].total
+    qtbot.waitUntil(lambda: bus.rings["sacrum"].total > back + 50, timeout=10000)
+    d.refresh()
+    assert d.table.item(row, COL_STATUS).text().startswith("streaming as")
+    path = win.engine.stop_recording()
+    s = read_session(path)
+    assert s.complete
+    assert s.data["sacrum"].has_flag(SampleFlag.GAP_BEFORE).sum() == 1
+    labels = [e.label for e in s.events]
+    assert "disconnect" in labels and "reconnect" in labels
+    assert len(s.data["lumbar"]) > len(s.data["sacrum"])
+    assert win.engine._last_recorder.missed == 0
+
+
+def test_without_an_adapter_the_emulated_sensors_are_used(qtbot, tmp_path):
+    """On a host without a usable Bluetooth adapter the first scan says so and lists the emulated sensors."""
+    import asyncio
+
+    from bleak import BleakScanner
+    from bleak.exc import BleakError
+
+    async def probe() -> bool:
+        try:
+            await BleakScanner.discover(0.2)
+            return True
+        except (BleakError, OSError):
+            return False
+
+    if asyncio.run(probe()):
+        pytest.skip("this host has a Bluetooth adapter")
+    from lumbar_gui.app import MainWindow
+
+    win = MainWindow(sessions_dir=tmp_path / "sessions", emulated=False)
+    qtbot.addWidget(win)
+    try:
+        wait_scanned(qtbot, win)
+        link = win.engine.link
+        assert link.emulated and link.fallback_reason
+        assert link.fallback_reason in win.devices.sub.text() and "Emulated sensors" in win.devices.sub.text()
+        assert win.devices.drop_btn.isVisibleTo(win) and win.devices.demo_tap_btn.isVisibleTo(win)
+    finally:
+        win.close()
