@@ -47,13 +47,16 @@ def connect_demo(qtbot, win, placements=("lumbar", "sacrum")):
 
 
 def save_screenshot(win, view, name, out_dir: Path):
-    """Grab one view (offscreen) into ``out_dir``/gui-<name>.png; with LUMBAR_WRITE_DOC_IMAGES=1 into
-    docs/images (the user guide's pictures), so an ordinary test run leaves the checkout untouched."""
-    images = DOC_IMAGES if os.environ.get("LUMBAR_WRITE_DOC_IMAGES") else out_dir
-    images.mkdir(parents=True, exist_ok=True)
+    """Grab one view (offscreen) into ``out_dir``/gui-<name>.png: the window as a whole renders.
+
+    The user guide's pictures (docs/images/gui-*.png) come from a real window instead:
+    ``LUMBAR_WRITE_DOC_IMAGES=1 pytest tests/gui/test_screenshots_xvfb.py`` (Xvfb, Qt's xcb platform).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
     win.show_view(view)
     view.refresh()
     pix = win.grab()
-    path = images / f"gui-{name}.png"
+    assert not pix.isNull() and pix.width() >= win.width() and pix.height() >= win.height()
+    path = out_dir / f"gui-{name}.png"
     assert pix.save(str(path))
     return path
