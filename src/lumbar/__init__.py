@@ -8,15 +8,14 @@ Public entry points are imported lazily so that ``import lumbar`` stays fast
 """
 from __future__ import annotations
 
-from importlib import import_module
 from importlib import metadata as _metadata
-from typing import Any
 
 try:
     __version__ = _metadata.version("lumbar-motor-control")
 except _metadata.PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
+from lumbar._lazy import attach  # noqa: E402
 from lumbar.errors import LumbarError  # noqa: E402
 
 _LAZY = {
@@ -28,11 +27,4 @@ _LAZY = {
 __all__ = ["LumbarError", "__version__", *sorted(_LAZY)]
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'lumbar' has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = attach(__name__, _LAZY)

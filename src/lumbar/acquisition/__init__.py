@@ -13,8 +13,7 @@ See ``docs/emulation.md``.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lumbar._lazy import attach
 
 _LAZY = {
     "VirtualRadio": "lumbar.acquisition.virtual_radio",
@@ -30,12 +29,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lumbar.acquisition' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY)

@@ -5,8 +5,7 @@ numba; kernels compile, or load from the on-disk cache, on first use.
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from lumbar._lazy import attach
 
 _LAZY = {
     "estimate_orientation": "lumbar.filters.orientation",
@@ -28,15 +27,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'lumbar.filters' has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = attach(__name__, _LAZY)

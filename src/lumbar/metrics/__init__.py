@@ -8,8 +8,7 @@ Public names are resolved lazily (PEP 562) so that ``import lumbar.metrics`` sta
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from lumbar._lazy import attach
 
 _MODULES = {
     "sway": [
@@ -41,15 +40,4 @@ _LAZY = {name: f"lumbar.metrics.{mod}" for mod, names in _MODULES.items() for na
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'lumbar.metrics' has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = attach(__name__, _LAZY)
