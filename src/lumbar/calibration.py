@@ -236,7 +236,7 @@ def calibrate_segment(
     up_b = posture_up(posture)
     # --- functional trial: principal rotation axis
     w = fg - bias
-    moving = np.linalg.norm(w, axis=1) > FUNCTIONAL_MIN_RATE
+    moving = np.einsum("ij,ij->i", w, w) > FUNCTIONAL_MIN_RATE**2  # |ω| > limit, without N square roots
     if moving.sum() < 0.5 * rate_hz:
         raise CalibrationError(
             f"{label}: the functional trial has too little movement (needs slow forward bends faster than "
@@ -251,7 +251,7 @@ def calibrate_segment(
     # segment, towards Z × up (standing: towards −X, the anterior axis tilting down). Its mean over the
     # movement has the sign of the movement's main direction (a mean is robust to brief accelerations).
     toward = np.cross(np.array([0.0, 0.0, 1.0]), up_b)
-    if functional_direction * float(np.mean((fa @ r_sb.T) @ toward)) < 0:
+    if functional_direction * float(np.mean(fa @ (r_sb.T @ toward))) < 0:
         r_sb = _triad(up_s, -m, up_b)
     if ratio > MAX_SINGULAR_RATIO:
         raise CalibrationError(
