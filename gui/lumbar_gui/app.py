@@ -1,6 +1,7 @@
 """Application entry point and main window.
 
-The window holds a navigation list and one page per view. One ``QTimer`` (60 Hz) pulls: it lets the
+The window holds a navigation list and one page per view. Devices and Live are built at start; the
+other views when first shown (or first asked for), so the start-up builds only what it shows. One ``QTimer`` (60 Hz) pulls: it lets the
 engine drain its worker queues, then refreshes only the visible view, so a hidden view costs nothing.
 Closing the window finalises any recording and stops the workers.
 """
@@ -12,7 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from PySide6.QtCore import QTimer, Qt
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
@@ -58,10 +59,14 @@ class MainWindow(QMainWindow):
         self.engine = Engine(self)
         self.devices = DevicesView(self.engine, emulated=emulated, rate_hz=rate_hz)
         self.live = LiveView(self.engine)
-        self.assessment = AssessmentView(self.engine, self.sessions_dir)
-        self.biofeedback = BiofeedbackView(self.engine, self.sessions_dir)
-        self.review = ReviewView()
-        self.views = [self.devices, self.live, self.assessment, self.biofeedback, self.review]
+        # built when first shown or asked for (the properties below); an empty page stands in until then
+        self._lazy: dict[int, Callable[[], QWidget]] = {
+            2: lambda: AssessmentView(self.engine, self.sessions_dir),
+            3: lambda: BiofeedbackView(self.engine, self.sessions_dir),
+            4: ReviewView,
+        }
+        self.views: list[QWidget] = [self.devices, self.live, QWidget(), QWidget(), QWidget()]
+        titles = [DevicesView.title, LiveView.title, AssessmentView.title, BiofeedbackView.title, ReviewView.title]
         central = QWidget()
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -82,10 +87,10 @@ class MainWindow(QMainWindow):
         sl.addWidget(brand)
         sl.addWidget(self.nav, 1)
         self.stack = QStackedWidget()
-        for v in self.views:
-            self.nav.addItem(v.title)
+        for title, v in zip(titles, self.views):
+            self.nav.addItem(title)
             self.stack.addWidget(v)
-        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(self._show_row)
         self._gc_frozen_for: object = None  # the processor whose start-up was frozen (see freeze_gc)
         self._views_seen: set[int] = set()
         self.nav.currentRowChanged.connect(self._on_view_changed)
@@ -106,6 +111,36 @@ class MainWindow(QMainWindow):
         self.frames = 0
         self._last_status = 0.0
 
+    @property
+    def assessment(self) -> AssessmentView:
+        return self._view(2)  # type: ignore[return-value]
+
+    @property
+    def biofeedback(self) -> BiofeedbackView:
+        return self._view(3)  # type: ignore[return-value]
+
+    @property
+    def review(self) -> ReviewView:
+        return self._view(4)  # type: ignore[return-value]
+
+    def _view(self, i: int) -> QWidget:
+        """View ``i``, built now if it has not been yet."""
+        factory = self._lazy.pop(i, None)
+        if factory is not None:
+            placeholder, view = self.views[i], factory()
+            self.views[i] = view
+            self.stack.insertWidget(i, view)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+        return self.views[i]
+
+    def _built(self, i: int) -> QWidget | None:
+        return None if i in self._lazy else self.views[i]
+
+    def _show_row(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentWidget(self._view(row))
+
     def show_view(self, view: QWidget) -> None:
         self.nav.setCurrentRow(self.views.index(view))
 
@@ -123,10 +158,10 @@ class MainWindow(QMainWindow):
             freeze_gc()
         v = self.stack.currentWidget()
         v.refresh()  # type: ignore[attr-defined]
-        if v is not self.assessment and self.assessment.step != "setup":
-            self.assessment.refresh()  # the guided flow keeps time even when another view is shown
-        if v is not self.biofeedback and self.biofeedback.recording:
-            pass  # biofeedback reacts to repetitions by signal; nothing to pull while hidden
+        a = self._built(2)
+        if a is not None and v is not a and a.step != "setup":  # type: ignore[attr-defined]
+            a.refresh()  # type: ignore[attr-defined]  # the guided flow keeps time even when another view is shown
+        # biofeedback reacts to repetitions by signal; nothing to pull while hidden
         self.frames += 1
         now = time.monotonic()
         if now - self._last_status > 0.5:

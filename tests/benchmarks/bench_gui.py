@@ -2,7 +2,9 @@
 
 Measures, with the Live view shown and the session recorded to a file:
 
-* start-up to the first live plot (process start → first raw samples drawn), warm numba cache;
+* start-up to the first live plot (process start → first raw samples of every sensor drawn), warm numba
+  cache, started as ``lumbar gui --emulated`` starts (the emulated sensors scanned, then connected
+  through the BLE reader);
 * frames per second of the GUI's pull-and-draw timer (goal ≥ 50);
 * samples dropped between the source and the plots / the processing / the file (goal 0);
 * the longest GUI-thread stall: the lateness of a 5 ms precise ``QTimer`` heartbeat on the GUI thread (its
@@ -45,15 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     apply_style(app)
     tmp = Path(tempfile.mkdtemp(prefix="lumbar-bench-gui-"))
-    win = MainWindow(sessions_dir=tmp, rate_hz=args.rate_hz)
+    # as `lumbar gui --emulated` starts: emulated sensors (Bumble BLE stack) scanned, assigned and
+    # connected through the reader once the scan has listed them
+    win = MainWindow(sessions_dir=tmp, emulated=True, rate_hz=args.rate_hz)
     win.resize(1440, 900)
-    win.show()
     placements = ("lumbar", "sacrum", "thigh_left", "thigh_right")[: args.sensors]
-    for row, pl in enumerate(placements):
-        win.devices.assign(row, pl)
-    win.devices.rate.setCurrentIndex(1 if args.rate_hz >= 200 else 0)
-    win.devices.connect_assigned()
+    win.devices.auto_connect(placements)
     win.show_view(win.live)
+    win.show()
 
     def pump(until: float) -> None:
         """Run the Qt event loop until ``until`` (perf_counter time)."""
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.perf_counter() + 30
     while time.perf_counter() < deadline:
         app.processEvents()
-        if win.live._raw and all(p[2].buf.count > 0 for p in win.live._raw.values()):
+        if len(win.live._raw) == args.sensors and all(p[2].buf.count > 0 for p in win.live._raw.values()):
             break
         time.sleep(0.001)
     t_first_plot = time.perf_counter() - T_PROCESS

@@ -19,9 +19,10 @@ RAD2DEG = 180.0 / math.pi
 #: changes can relayout its page, and nobody reads digits at 60 Hz.
 LABEL_PERIOD_S = 0.2
 #: The raw charts (8 of the 11 plots with four sensors) are redrawn every ``RAW_EVERY`` frames, their rows
-#: taking turns so every frame draws the same amount (≈ 30 Hz each at the 60 Hz timer); the kinematics,
-#: which the clinician watches, are redrawn every frame.
-RAW_EVERY = 2
+#: taking turns so every frame draws about the same amount (20 Hz each at the 60 Hz timer: enough to see
+#: that every sensor streams, and a third of the GUI thread's drawing less than at 30 Hz); the kinematics,
+#: which the clinician watches, are redrawn whenever the processing has published new rows (25 Hz).
+RAW_EVERY = 3
 #: Column headers of the repetitions table: units on a second line, so each fits its column.
 REP_COLUMNS = ["#", "ROM\n°", "duration\ns", "peak\n°/s", "quality"]
 SWAY_NONE = "95 % ellipse: –\n(drawn while the patient stands still)"
