@@ -138,3 +138,20 @@ def test_closed_file_marked_complete(tmp_path, two_sensors, session_info):
     w.close()
     with open_h5(p) as (f, interrupted):
         assert not interrupted and f.attrs["complete"]
+
+
+def test_compacted_live_recording_is_exact_and_keeps_the_filters(tmp_path, two_sensors, session_info):
+    """Closing a live recording rewrites it with the final chunks, compressed on threads and stored as
+    HDF5's own shuffle + gzip filters would: every column reads back exactly, through plain h5py."""
+    p = tmp_path / "live.h5"
+    whole = make_batch("lumbar", 10_001, seed=3)  # two full final chunks and a partial one
+    with SessionWriter(p, session_info, two_sensors[:1], flush_interval_s=0.01) as w:
+        for i in range(0, 10_001, 500):
+            w.append(whole[i:i + 500])
+    r = read_session(p).data["lumbar"]
+    for col in ("time_s", "device_time_s", "seq", "flags"):
+        np.testing.assert_array_equal(getattr(r, col), getattr(whole, col))
+    np.testing.assert_array_equal(r.acc, whole.acc.astype(np.float32))
+    with h5py.File(p) as f:
+        acc = f["sensors/lumbar/acc"]
+        assert acc.chunks[0] == 4096 and acc.compression == "gzip" and acc.shuffle and acc.maxshape[0] is None

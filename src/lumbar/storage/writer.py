@@ -267,8 +267,12 @@ def _copy_attrs(src: h5py.HLObject, dst: h5py.HLObject) -> None:
 def _compact(path: Path) -> None:
     """Copy a closed live recording into a new file with final chunking, mark it complete, and
     atomically replace the original."""
+    from concurrent.futures import ThreadPoolExecutor
+    import os
+
     tmp = path.with_name(path.name + ".compact-tmp")
-    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver="latest", **schema.FILE_SPACE) as dst:
+    with h5py.File(path, "r") as src, h5py.File(tmp, "w", libver="latest", **schema.FILE_SPACE) as dst, \
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         _copy_attrs(src, dst)
 
         def visit(name: str, obj: Any) -> None:
@@ -277,20 +281,37 @@ def _compact(path: Path) -> None:
                 return
             rows = schema.EVENT_CHUNK_ROWS if name.startswith(schema.EVENTS + "/") else schema.CHUNK_ROWS
             appendable = obj.maxshape and obj.maxshape[0] is None
-            ds = dst.create_dataset(
-                name,
-                data=obj[()],
-                maxshape=obj.maxshape if appendable else None,
-                chunks=(rows, *obj.shape[1:]) if appendable else obj.chunks,
-                compression=obj.compression,
-                compression_opts=obj.compression_opts,
-                shuffle=obj.shuffle,
-            )
+            data = obj[()]
+            chunks = (rows, *obj.shape[1:]) if appendable else obj.chunks
+            kw = dict(maxshape=obj.maxshape if appendable else None, chunks=chunks, compression=obj.compression,
+                      compression_opts=obj.compression_opts, shuffle=obj.shuffle)
+            if _direct_chunks_ok(data, chunks, obj.compression, obj.shuffle):
+                # compressed on the pool's threads (the GIL stays free for a GUI), stored as HDF5's filters would
+                ds = dst.create_dataset(name, shape=data.shape, dtype=data.dtype, **kw)
+                _fill_chunks(ds, data, chunks[0], int(obj.compression_opts), pool)
+            else:
+                ds = dst.create_dataset(name, data=data, **kw)
             _copy_attrs(obj, ds)
 
         src.visititems(visit)
         dst.attrs[schema.ATTR_COMPLETE] = True
     tmp.replace(path)
+
+
+def _direct_chunks_ok(arr: np.ndarray, chunks: tuple[int, ...] | None, compression: str | None,
+                      shuffle: bool) -> bool:
+    """Whether :func:`_fill_chunks` can write ``arr``: gzip + shuffle, chunked along the first axis
+    only, a plain numeric native-order dtype, at least one element."""
+    return (compression == schema.COMPRESSION and bool(shuffle) and chunks is not None and arr.ndim >= 1
+            and arr.size > 0 and tuple(chunks[1:]) == tuple(arr.shape[1:])
+            and arr.dtype.kind in "biuf" and arr.dtype.byteorder in "=|")
+
+
+def _fill_chunks(ds: h5py.Dataset, arr: np.ndarray, rows: int, level: int, pool: Any) -> None:
+    """Write ``arr`` into the new, empty chunked dataset ``ds`` chunk by chunk, compressed on ``pool``."""
+    tail = (0,) * (arr.ndim - 1)
+    for i, data in enumerate(_deflate_chunks(arr, rows, level, pool)):
+        ds.id.write_direct_chunk((i * rows, *tail), data)
 
 
 def _deflater() -> Callable[[bytes, int], bytes]:
@@ -389,9 +410,7 @@ def write_group(
                 continue
             d = g.create_dataset(name, shape=arr.shape, dtype=arr.dtype, chunks=chunks,
                                  compression=schema.COMPRESSION, compression_opts=level, shuffle=True)
-            tail = (0,) * (arr.ndim - 1)
-            for i, data in enumerate(_deflate_chunks(arr, rows, level, pool)):
-                d.id.write_direct_chunk((i * rows, *tail), data)
+            _fill_chunks(d, arr, rows, level, pool)
 
 
 def write_session(
