@@ -1,7 +1,8 @@
 """The GUI's workers: acquisition (asyncio thread), live processing, and recording — all off the GUI thread.
 
 * :class:`AcquisitionWorker` — one thread running an asyncio loop; any source with ``attach(bus)`` /
-  ``async run(bus)`` (BLE reader, replay, demo patient) runs on it until cancelled.
+  ``async run(bus)`` (the BLE reader's :class:`~lumbar_gui.sources.BleSource`, a replay) runs on it until
+  cancelled; the Bluetooth work around it (scans, battery reads, the emulated sensors) runs on the same loop.
 * :class:`LiveProcessor` — a thread that pulls new samples from the bus rings, runs the streaming
   orientation filter (VQF) per sensor, the live calibration, kinematics (lumbar angles, pelvic tilt, trunk
   flexion), sway (horizontal acceleration of the pelvis) and the repetition segmenter, and publishes the
@@ -48,7 +49,7 @@ COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 # acquisition
 
 class AcquisitionWorker:
-    """An asyncio event loop in its own thread; runs one source at a time."""
+    """An asyncio event loop in its own thread; runs one source at a time, and BLE jobs (:meth:`submit`)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()

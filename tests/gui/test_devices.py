@@ -11,12 +11,24 @@ from PySide6.QtCore import Qt
 
 from tests.gui.conftest import wait_scanned
 
-COL_SENSOR, COL_FAMILY, COL_BATTERY, COL_SIGNAL, COL_PLACEMENT, COL_STATUS, COL_RATE, COL_LOSS = 0, 1, 3, 4, 5, 6, 7, 8
+from lumbar_gui.views.devices import COL_BATTERY, COL_BUTTON, COL_PLACEMENT, COL_SENSOR, COL_SIGNAL, COL_STATUS
+
+COL_FAMILY = 1
 
 
 def _emulated(win, row):
     """The emulated sensor (its configuration) behind a row of the Devices table."""
     return win.engine.link.emulator.sensor(win.devices.entries[row].address)
+
+
+def _text_field_width(combo):
+    """Width of the combo box's text field (without frame, padding and arrow), px."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    opt = QStyleOptionComboBox()
+    combo.initStyleOption(opt)
+    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
 
 
 def _click(qtbot, button):
@@ -44,12 +56,18 @@ def test_scan_lists_emulated_sensors_with_family_rssi_battery(qtbot, window):
     fm = d.table.fontMetrics()
     widest = max(fm.horizontalAdvance(e.name) for e in d.entries)
     assert d.table.columnWidth(COL_SENSOR) >= widest + 8
+    win.show_view(d)
     for combo in d._combos:
-        assert d.table.columnWidth(COL_PLACEMENT) >= combo.sizeHint().width()
-        combo.setCurrentIndex(combo.findData("lumbar"))
-        assert combo.sizeHint().width() >= fm.horizontalAdvance("L1 (thoraco-lumbar)")
-        assert d.table.columnWidth(COL_PLACEMENT) >= combo.sizeHint().width()
+        for i in range(combo.count()):  # every placement's label fits the combo's text field
+            combo.setCurrentIndex(i)
+            assert _text_field_width(combo) >= combo.fontMetrics().horizontalAdvance(combo.currentText()), \
+                combo.currentText()
+            assert d.table.columnWidth(COL_PLACEMENT) >= combo.width()
         combo.setCurrentIndex(0)
+    for b in d._buttons:
+        for text in ("Connect", "Disconnect"):
+            b.setText(text)
+            assert b.width() >= b.sizeHint().width() and d.table.columnWidth(COL_BUTTON) >= b.width()
 
 
 def test_connect_two_through_the_reader_then_disconnect_one(qtbot, window):

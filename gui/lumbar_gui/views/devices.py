@@ -142,8 +142,8 @@ class DevicesView(QWidget):
         for col in range(len(COLUMNS)):
             hh.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.Stretch)
-        hh.setSectionResizeMode(COL_PLACEMENT, QHeaderView.ResizeMode.Fixed)
-        self.table.setColumnWidth(COL_PLACEMENT, self._placement_combo().sizeHint().width() + 12)
+        for col in (COL_PLACEMENT, COL_BUTTON):  # cell widgets: sized in _fit_widgets
+            hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
         self.table.setStyleSheet("QTableWidget::item { padding: 0px 8px; }")  # room around names and numbers
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
@@ -325,7 +325,23 @@ class DevicesView(QWidget):
             btn.clicked.connect(lambda _c=False, b=btn: self.toggle_row(self._buttons.index(b)))
             self.table.setCellWidget(r, COL_BUTTON, btn)
             self._buttons.append(btn)
+        self._fit_widgets()
         self.refresh()
+
+    def _fit_widgets(self) -> None:
+        """Placement combos and row buttons as wide as their longest text (+ room), columns to match."""
+        if not self._combos:
+            return
+        combo_w = max(c.sizeHint().width() for c in self._combos) + 16
+        probe = QPushButton("Disconnect")
+        probe.setStyle(self._buttons[0].style())
+        btn_w = max(probe.sizeHint().width(), *(b.sizeHint().width() for b in self._buttons)) + 8
+        for c in self._combos:
+            c.setMinimumWidth(combo_w)
+        for b in self._buttons:
+            b.setMinimumWidth(btn_w)
+        self.table.setColumnWidth(COL_PLACEMENT, combo_w + 8)
+        self.table.setColumnWidth(COL_BUTTON, btn_w + 8)
 
     # -- placements -------------------------------------------------------------------------------------
     def assign(self, row: int, placement: str) -> None:
@@ -467,6 +483,9 @@ class DevicesView(QWidget):
         if row is not None:
             self.assign(row, tap["placement"])
             self.table.selectRow(row)
+            if self._sid(row) is None:
+                self.tap_msg.setText(self.tap_msg.text() + " Connect it with its row's button or "
+                                     "Connect assigned sensors.")
 
     # -- live ---------------------------------------------------------------------------------------------
     def refresh(self) -> None:
