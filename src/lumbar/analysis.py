@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -262,6 +263,13 @@ def analyze(session: Session, processed: Processed | None = None, *,
             if plan.rise_and_sit:
                 sid = LOWER if LOWER in p.acc else UPPER
                 group = _rise_and_sit(p, sid, fs)
+            xcorr = None
+            if plan.rhythm and lum is not None and pel is not None:
+                # one FFT correlation of the whole recording: on another core (the FFT releases the GIL)
+                # while the repetitions are segmented and measured here
+                xcorr_pool = ThreadPoolExecutor(max_workers=1)
+                xcorr = xcorr_pool.submit(segmental.cross_correlation, lum, pel, fs)
+                xcorr_pool.shutdown(wait=False)
             rs = reps_mod.segment_repetitions(y, fs, base=0.0, other=other, lumbar=lum, pelvis=pel, group=group)
             out.results["repetitions"] = rs
             if sign < 0:
@@ -273,7 +281,7 @@ def analyze(session: Session, processed: Processed | None = None, *,
                     # rhythm of the first accepted repetition in full (bins, return phase)
                     out.results["rhythm_first_rep"] = segmental.lumbo_pelvic_rhythm(
                         lum, pel, start_idx=int(r0.start_idx), end_idx=int(r0.end_idx))
-                    out.results["lumbar_pelvic_xcorr"] = segmental.cross_correlation(lum, pel, fs)
+                    out.results["lumbar_pelvic_xcorr"] = xcorr.result()
     if plan.controlled is not None:
         b = _signal(p, plan.controlled)
         a = _signal(p, plan.moving) if plan.moving else None
@@ -343,8 +351,6 @@ def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline
     are written into it (groups ``derived`` and ``metrics``, replacing earlier ones; ``derived`` is
     written while the metrics are computed, so it is replaced even if they then fail). A clinic's
     protocol folders (``protocol_dirs``) may add or replace analysis plans."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from lumbar.storage.writer import write_group
 
     session = read_session(path, load_truth=False)
