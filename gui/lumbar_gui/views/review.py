@@ -241,7 +241,7 @@ class ReviewView(QWidget):
             elif "recomputed" in payload:
                 self.analysis = payload["recomputed"]
                 self._show_results()
-                self.info.setText(f"{self.path.name}: metrics recomputed and stored in the file")
+                self.info.setText(f"{self.path.name} — metrics recomputed and stored in the file")
             else:
                 self.data = payload
                 self.analysis = payload["analysis"]
@@ -314,10 +314,10 @@ class ReviewView(QWidget):
             rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(e.label)}</td>"
                            f"<td>{html.escape(e.note)}</td></tr>" for e in self.data["session"].events)
             parts.append("<h4 style='margin-bottom:2px'>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
-                         "<tr><th align=right>s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
+                         "<tr><th align=right>at s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
         if self.analysis is not None:
             # wrapped, so nothing is cut off at the panel's edge
-            parts.append("<h4 style='margin-bottom:2px'>As printed by <code>lumbar analyze</code></h4>"
+            parts.append("<h4 style='margin-top:14px; margin-bottom:2px'>As printed by <code>lumbar analyze</code></h4>"
                          "<pre style='font-size:8pt; white-space:pre-wrap'>" + html.escape(format_analysis(self.analysis))
                          + "</pre>")
         self.results.setHtml("".join(parts))

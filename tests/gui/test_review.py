@@ -1,0 +1,20 @@
+"""Review view helpers that need no window: markers drawn on the plots."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+
+def _ev(t, label):
+    return SimpleNamespace(time_s=t, label=label, note="")
+
+
+def test_coincident_markers_share_one_labelled_line():
+    from lumbar_gui.views.review import group_markers
+
+    events = [_ev(45.0, "trial_end"), _ev(0.0, "calibration_start"), _ev(0.0, "trial_start"),
+              _ev(0.01, "calibration_quality"), _ev(5.0, "calibration_end"), _ev(5.0, "go"), _ev(20.0, "note")]
+    groups = group_markers(events)
+    assert [(t, name, len(evs)) for t, name, evs in groups] == [
+        (0.0, "start +2", 3), (5.0, "go +1", 2), (20.0, "note", 1), (45.0, "end", 1)]
+    # markers further apart than the grouping window keep their own lines
+    assert len(group_markers([_ev(1.0, "feedback"), _ev(1.6, "feedback")])) == 2
