@@ -545,6 +545,8 @@ class BleSource:
                                       scanner_backend=self.link.scanner_backend,
                                       client_backend=self.link.client_backend, options=self.options)
                 self.readers[sid] = reader
+            else:  # the same sensor again: its status says what happens now, until the reader updates it
+                reader.status.message = "connecting"
         self._tasks[sid] = asyncio.get_running_loop().create_task(reader.run(), name=f"reader {sid}")
 
     def _on_status(self, status: SensorStatus) -> None:

@@ -196,6 +196,10 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     rec = win.engine.start_recording(tmp_path / "loss.h5", SessionInfo("S001", protocol="quiet-standing"))
     qtbot.waitUntil(lambda: rec.written["sacrum"] > 50, timeout=10000)
     row = [e.address for e in d.entries].index(bus.status["sacrum"].address)
+    # while recording, the recorded sensors keep their placements
+    d.assign(row, "thigh_left")
+    assert d._combos[row].currentData() == "sacrum" and "recording is running" in d.sub.text()
+    assert not d.start_tap("thigh_left") and win.engine._probe is None
     d.table.selectRow(row)
     _click(qtbot, d.drop_btn)  # a real link loss on the virtual radio
     qtbot.waitUntil(lambda: not bus.status["sacrum"].connected, timeout=10000)

@@ -356,6 +356,16 @@ class DevicesView(QWidget):
     def _placement_changed(self, row: int) -> None:
         """One sensor per placement; a connected sensor moves to its new placement (reconnects under it)."""
         placement = self._combos[row].currentData()
+        sid = self._sid(row)
+        taken = bool(placement) and any(self._sid(r) == placement for r in range(len(self.entries)) if r != row)
+        if self.engine.recorder is not None and (sid is not None or taken):
+            # the file's sensors are fixed when the recording starts: keep what is recorded as it is
+            combo = self._combos[row]
+            combo.blockSignals(True)
+            combo.setCurrentIndex(max(0, combo.findData(sid or "")))
+            combo.blockSignals(False)
+            self.sub.setText("A recording is running: stop it before changing the placement of a connected sensor.")
+            return
         if placement:
             for r, c in enumerate(self._combos):
                 if r != row and c.currentData() == placement:
@@ -419,6 +429,9 @@ class DevicesView(QWidget):
         if placement is not None:
             self.tap_placement.setCurrentIndex(max(0, self.tap_placement.findData(placement)))
         placement = self.tap_placement.currentData()
+        if self.engine.recorder is not None:
+            self.tap_msg.setText("A recording is running: stop it before assigning placements by tapping.")
+            return False
         if not self.entries:
             self.tap_msg.setText("Scan first: no sensors are listed.")
             return False
