@@ -9,7 +9,10 @@ Measures, with the Live view shown and the session recorded to a file:
 * samples dropped between the source and the plots / the processing / the file (goal 0);
 * the longest GUI-thread stall: the lateness of a 5 ms precise ``QTimer`` heartbeat on the GUI thread (its
   longest gap beyond the period; goal < 50 ms), with the 99th percentile and the number of late beats;
-* CPU % of the whole process (all threads; 100 % = one core).
+* CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread;
+* how long the GUI thread waited for a CPU while it could run (Linux ``schedstat``): time the machine's
+  other work took from it, which no change to the application removes. On a shared machine read the
+  stall figures beside this one and the load average.
 
 The application runs in a real Qt event loop (``QEventLoop.exec``), as under ``lumbar gui``.
 
@@ -28,6 +31,18 @@ import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+
+def _gui_thread_sched() -> tuple[float, float] | None:
+    """(CPU time, time waiting for a CPU) of the calling thread so far, s; None where not available."""
+    import threading
+
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            on_cpu_ns, wait_ns, _ = (int(v) for v in f.read().split())
+    except (OSError, ValueError):
+        return None
+    return on_cpu_ns / 1e9, wait_ns / 1e9
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     raw_chart = next(iter(win.live._raw.values()))[2]
     r0 = raw_chart.redraws
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    sch0 = _gui_thread_sched()
     t0 = time.perf_counter()
     pump(t0 + 60.0 * args.minutes)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    sch1 = _gui_thread_sched()
     frames = win.frames - f0
     raw_redraws = raw_chart.redraws - r0
     cpu = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / wall * 100
@@ -130,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  longest GUI-thread stall         {stall_ms:8.1f} ms    (goal < 50 ms)")
     print(f"  heartbeat lateness, 99th pct.    {p99_ms:8.1f} ms    ({n_late} of {len(late_ms)} beats > 50 ms late)")
     print(f"  CPU (all threads, 100 % = 1 core){cpu:8.1f} %")
+    if sch0 is not None and sch1 is not None:
+        print(f"  CPU of the GUI thread            {(sch1[0] - sch0[0]) / wall * 100:8.1f} %")
+        print(f"  GUI thread waiting for a CPU     {(sch1[1] - sch0[1]) / wall * 100:8.1f} %     (of the time; the "
+              f"machine's other load)")
     print(f"  samples taken for the file       {pushed:8d}")
     print(f"  samples in the file              {in_file:8d}")
     print(f"  dropped source -> file           {rec.missed:8d}       (ring overruns; goal 0)")

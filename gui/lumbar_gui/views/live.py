@@ -43,6 +43,7 @@ class LiveView(QWidget):
         self.setObjectName("page")
         self.engine = engine
         self._raw: dict[str, tuple[Any, int, StripChart, StripChart]] = {}
+        self._charts: dict[tuple[str, float, bool], tuple[StripChart, StripChart]] = {}  # built raw charts
         self._last_labels = 0.0
         self._frame = 0
         self._draw_all = True  # the next refresh draws every chart (just shown or rebuilt)
@@ -137,11 +138,18 @@ class LiveView(QWidget):
         rates = getattr(self.engine.source, "rates_hz", {}) or {}
         for row, (sid, ring) in enumerate(self.engine.bus.rings.items()):
             rate = rates.get(sid, 100.0)
-            short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
-            acc = StripChart(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
-                             legend=row == 0, y_range=(-15, 15))
-            gyr = StripChart(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
-                             scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
+            key = (sid, float(rate), row == 0)
+            if key in self._charts:  # sensors connected one by one rebuild often: reuse what was built
+                acc, gyr = self._charts[key]
+                acc.clear_data()
+                gyr.clear_data()
+            else:
+                short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
+                acc = StripChart(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
+                                 legend=row == 0, y_range=(-15, 15))
+                gyr = StripChart(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
+                                 scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
+                self._charts[key] = (acc, gyr)
             self.raw_plots.addItem(acc, row=row, col=0)
             self.raw_plots.addItem(gyr, row=row, col=1)
             self._raw[sid] = (ring, max(0, ring.total - int(10 * rate)), acc, gyr)
