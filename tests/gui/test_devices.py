@@ -254,3 +254,47 @@ def test_without_an_adapter_the_emulated_sensors_are_used(qtbot, tmp_path):
         assert win.devices.drop_btn.isVisibleTo(win) and win.devices.demo_tap_btn.isVisibleTo(win)
     finally:
         win.close()
+
+
+def test_demo_patient_moves_on_request_from_the_next_sample_and_taps_one_sensor():
+    """The live patient's segment logic, without the radio: what the emulator asks for, sample by sample."""
+    import time
+
+    from lumbar.simulate import simulate
+    from lumbar_gui.sources import DemoPatient
+
+    p = DemoPatient(("lumbar", "sacrum"), 200.0, seed=3)
+    p.prepare()
+    rate = p.rate_hz
+    idle = simulate("quiet-standing", duration_s=p.IDLE_S, seed=3, sensors=p.placements, rate_hz=rate,
+                    misalignment_deg=p._misalignment).batches
+    n_idle = len(idle["lumbar"])
+    k = np.arange(0, 400)
+    for pl in p.placements:
+        acc, gyro = p.samples(pl, k)
+        assert np.array_equal(acc, idle[pl].acc[k]) and np.array_equal(gyro, idle[pl].gyro[k])
+    p.perform("flexion", 24.0, reps=2)
+    while p._ready is None:  # simulated in a background thread
+        assert p.last_error is None, p.last_error
+        time.sleep(0.01)
+    move = simulate("flexion", duration_s=24.0, seed=3, sensors=p.placements, rate_hz=rate, reps=2,
+                    misalignment_deg=p._misalignment).batches
+    n_move = len(move["lumbar"])
+    # every sensor: the movement from the next sample on (even one that lags behind), then quiet standing again
+    k = np.arange(400, 400 + n_move + 500)
+    for pl in ("sacrum", "lumbar"):
+        acc, gyro = p.samples(pl, k)
+        assert np.array_equal(acc[:n_move], move[pl].acc) and np.array_equal(gyro[:n_move], move[pl].gyro)
+        assert np.array_equal(acc[n_move:], idle[pl].acc[np.arange(500) % n_idle])
+        assert p.current_movement == "quiet-standing"
+    # a tap: a burst on the tapped sensor only, from the next sample, for TAP_S
+    p.tap("sacrum")
+    k = np.arange(int(k[-1]) + 1, int(k[-1]) + 1 + int(rate))
+    expected = {pl: idle[pl].acc[(k - (400 + n_move)) % n_idle] for pl in p.placements}
+    acc_l, _ = p.samples("lumbar", k)
+    acc_s, gyro_s = p.samples("sacrum", k)
+    assert np.array_equal(acc_l, expected["lumbar"])
+    dev = np.linalg.norm(acc_s - expected["sacrum"], axis=1)
+    n_tap = int(round(p.TAP_S * rate))
+    assert dev[0] > 20.0 and np.abs(gyro_s[:n_tap]).max() > 2.0
+    assert np.array_equal(acc_s[n_tap:], expected["sacrum"][n_tap:])

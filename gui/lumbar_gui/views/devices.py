@@ -261,6 +261,8 @@ class DevicesView(QWidget):
         if self.engine.scan():
             self.scan_btn.setEnabled(False)
             self.sub.setText("Scanning…")
+        else:
+            self.sub.setText("The last scan is still reading battery levels; scan again in a moment.")
 
     def auto_connect(self, placements: tuple[str, ...] = ("lumbar", "sacrum")) -> None:
         """Once the scan has listed the sensors, assign ``placements`` to the first rows and connect."""
