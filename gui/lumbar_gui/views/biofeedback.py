@@ -79,9 +79,12 @@ class BiofeedbackView(QWidget):
         self.hi = QDoubleSpinBox(minimum=-60, maximum=120, value=45, suffix=" °", decimals=0)
         self.speed = QDoubleSpinBox(minimum=5, maximum=300, value=60, suffix=" °/s", decimals=0)
         self.goal = QSpinBox(minimum=1, maximum=200, value=10)
-        self.sound = QCheckBox("Sound cues")
-        for lab, w in (("Subject", self.subject), ("Angle", self.signal), ("Band from", self.lo), ("to", self.hi),
-                       ("Max speed", self.speed), ("Goal (reps)", self.goal)):
+        self.goal.setToolTip("Repetitions in the session")
+        self.sound = QCheckBox("Sound")
+        self.sound.setToolTip("A sound cue after each repetition")
+        # one row that fits the window's 1440 px: short labels, units in the fields
+        for lab, w in (("Subject", self.subject), ("Angle", self.signal), ("Band", self.lo), ("–", self.hi),
+                       ("Max speed", self.speed), ("Goal", self.goal)):
             row.addWidget(QLabel(lab))
             row.addWidget(w)
         row.addWidget(self.sound)
