@@ -306,6 +306,8 @@ class BleLink:
         self.scanner_backend: Any = None  # None: bleak's default backend
         self.client_backend: Any = None
         self.fallback_reason: str | None = None
+        self._scanned = False  # a scan has worked on this link
+        self._devices: dict[str, Any] = {}  # address -> BLEDevice of the last scan
         self._drops: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -341,8 +343,9 @@ class BleLink:
         Raises
         ------
         NoAdapterError
-            Hardware link without a usable adapter; the link has then switched to emulated
-            sensors and :attr:`fallback_reason` says why (scan again).
+            First scan of a hardware link, and bleak's scanner cannot start (no BlueZ / D-Bus, no
+            adapter); the link has then switched to emulated sensors and :attr:`fallback_reason`
+            says why (scan again). Later scan failures are raised as they are.
         """
         from bleak.exc import BleakError
 
@@ -353,11 +356,12 @@ class BleLink:
         try:
             found = await discover(timeout, backend=self.scanner_backend)
         except (BleakError, OSError) as e:
-            if self.emulated:
-                raise
+            if self.emulated or self._scanned:
+                raise  # an adapter that worked before: a scan problem, not a missing adapter
             self.fallback_reason = _adapter_problem(e)
             await self._start_emulator()
             raise NoAdapterError(self.fallback_reason) from e
+        self._scanned = True
         out = [DeviceEntry(d.address, d.name, d.family, None if d.rssi_dbm is None else float(d.rssi_dbm), None,
                            emulated=self.emulated) for d in found]
         self._devices = {d.address: d.device for d in found}
@@ -370,7 +374,7 @@ class BleLink:
 
         from lumbar.acquisition.reader import BATTERY_LEVEL
 
-        device = getattr(self, "_devices", {}).get(address)
+        device = self._devices.get(address)
         if device is None:
             return None
         try:
