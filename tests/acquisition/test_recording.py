@@ -143,7 +143,10 @@ def test_corrupt_payloads_counted_logged_nothing_written(tmp_path, caplog):
     assert figures["gaps"] > 0
     for s in sensors:
         assert s.log.packets["corrupted"] > 5
-        assert run.result.status[s.placement].corrupt_packets == s.log.packets["corrupted"]
+        # every corrupted packet that reached the reader is counted; the connection event in flight when
+        # the link is closed (see below) may hold one more that never arrives (5 % of packets are corrupted)
+        sent_bad, counted = s.log.packets["corrupted"], run.result.status[s.placement].corrupt_packets
+        assert sent_bad - 1 <= counted <= sent_bad, (s.placement, sent_bad, counted)
         assert any("corrupt packet" in r.getMessage() and s.placement in r.getMessage() for r in caplog.records)
     # Thingy:52 has no clock or counter: what it sent is in the file, corrupted ones are not,
     # and each one left a flagged gap.
