@@ -155,3 +155,36 @@ def test_compacted_live_recording_is_exact_and_keeps_the_filters(tmp_path, two_s
     with h5py.File(p) as f:
         acc = f["sensors/lumbar/acc"]
         assert acc.chunks[0] == 4096 and acc.compression == "gzip" and acc.shuffle and acc.maxshape[0] is None
+
+
+def test_threaded_whole_reads_equal_h5py(tmp_path):
+    """Closed files' columns are inflated on threads from the stored chunks: the arrays are exactly
+    what h5py's own filter pipeline gives, for every layout the writers make (and others fall back)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lumbar.storage._chunks import _layout, read_all
+
+    rng = np.random.default_rng(11)
+    arrays = {
+        "f32x3": rng.normal(size=(20_001, 3)).astype(np.float32),
+        "f64": rng.normal(size=17_000),
+        "i64": np.arange(30_000, dtype=np.int64),
+        "u8": (rng.random(9_000) < 0.2).astype(np.uint8),
+        "i16x2x3": rng.integers(-9, 9, size=(5_000, 2, 3)).astype(np.int16),
+    }
+    p = tmp_path / "layouts.h5"
+    with h5py.File(p, "w") as f:
+        for name, a in arrays.items():
+            f.create_dataset(name, data=a, chunks=(1024, *a.shape[1:]), compression="gzip", shuffle=True)
+            f.create_dataset(name + "_noshuffle", data=a, chunks=(1024, *a.shape[1:]), compression="gzip")
+        f.create_dataset("lzf", data=arrays["f64"], chunks=(1024,), compression="lzf")
+        f.create_dataset("contiguous", data=arrays["f64"])
+        f.create_dataset("chunked_2d", data=arrays["f32x3"], chunks=(1024, 1), compression="gzip")
+    with h5py.File(p, "r") as f, ThreadPoolExecutor(2) as pool:
+        # the threaded path is taken where it should be, and only there
+        assert _layout(f["f32x3"]) == (1024, True) and _layout(f["i64_noshuffle"]) == (1024, False)
+        assert _layout(f["lzf"]) is None and _layout(f["contiguous"]) is None and _layout(f["chunked_2d"]) is None
+        for name in f:
+            got = read_all(f[name], pool)
+            want = f[name][()]
+            assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want), name

@@ -6,6 +6,8 @@ lost) is still read, up to its last flush; :attr:`Session.complete` is then Fals
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 
 from lumbar.errors import SessionFileError
 from lumbar.storage import schema
+from lumbar.storage._chunks import read_all
 from lumbar.types import Event, ImuBatch, SensorInfo, SessionInfo
 
 __all__ = ["Session", "read_session", "open_h5", "read_channel", "read_group"]
@@ -119,7 +122,10 @@ def read_session(path: str | Path, *, load_truth: bool = True) -> Session:
     from lumbar.storage.validate import check_structure, time_problem
 
     p = Path(path)
-    with open_h5(p) as (f, interrupted):
+    with open_h5(p) as (f, interrupted), ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        # a closed file's columns are inflated on threads (_chunks.read_all); an interrupted one,
+        # opened for concurrent (SWMR) reading, through h5py alone
+        fast = None if interrupted else pool
         report = check_structure(f, p, interrupted=interrupted, read_values=False)
         if report.problems:
             raise SessionFileError(str(p), report.problems[0])
@@ -134,7 +140,7 @@ def read_session(path: str | Path, *, load_truth: bool = True) -> Session:
             cols = {}
             for spec in schema.SENSOR_DATASETS:
                 try:
-                    cols[spec.name] = g[spec.name][()]
+                    cols[spec.name] = read_all(g[spec.name], fast)
                 except OSError as e:
                     raise SessionFileError(
                         str(p), f"data of sensor {sid!r} ({spec.name}) are damaged and cannot be read ({_short(e)})"
