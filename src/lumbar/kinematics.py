@@ -16,7 +16,9 @@ different for every sensor. Calibration (``lumbar.calibration``) gives each sens
 """
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -153,11 +155,29 @@ def lumbar_angles(q_gb_up: np.ndarray, q_gb_low: np.ndarray, calib_index: int | 
         q_cal = cv.quat_multiply(cv.quat_conj(low_c), cv.quat_multiply(h_c, up_c))
         q0c = cv.quat_conj(_mean_quat(q_cal))
     out = np.empty((up.shape[0], 3))
+    up, low = np.ascontiguousarray(up), np.ascontiguousarray(low)
     if heading is None:
-        kn.lumbar_angles_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h, q0c, out)
+        run = lambda sl: kn.lumbar_angles_run(up[sl], low[sl], h, q0c, out[sl])  # noqa: E731
     else:
-        kn.lumbar_angles_heading_run(np.ascontiguousarray(up), np.ascontiguousarray(low), h_w, h_z, q0c, out)
+        run = lambda sl: kn.lumbar_angles_heading_run(up[sl], low[sl], h_w[sl], h_z[sl], q0c, out[sl])  # noqa: E731
+    _by_blocks(run, up.shape[0])
     return out
+
+
+#: Samples from which a per-sample kernel is split over the cores (below, thread start-up dominates).
+_PARALLEL_MIN = 100_000
+
+
+def _by_blocks(run: Any, n: int) -> None:
+    """``run(slice)`` over [0, n) in one block per core (the kernels release the GIL and each sample is
+    independent), or in one piece for short inputs."""
+    workers = min(os.cpu_count() or 1, 4)
+    if n < _PARALLEL_MIN or workers < 2:
+        run(slice(0, n))
+        return
+    edges = np.linspace(0, n, workers + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        list(ex.map(run, [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]))
 
 
 def sagittal_tilt(q_gb: np.ndarray, calib_index: int | slice | None = 0) -> np.ndarray:
