@@ -50,6 +50,13 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+# Bumble's GATT server and client log every notification with an f-string holding the
+# formatted ATT PDU, built even when debug logging is off. The notification fast paths
+# below skip that only while these loggers would drop the message anyway.
+_GATT_SERVER_LOG = logging.getLogger("bumble.gatt_server")
+_GATT_CLIENT_LOG = logging.getLogger("bumble.gatt_client")
+_ATT_NOTIFICATION = int(att.Opcode.ATT_HANDLE_VALUE_NOTIFICATION)
+_NOTIFICATION_HEADER = struct.Struct("<BH")
 
 #: Characteristic property names, spelled as bleak spells them.
 PROPERTY_NAMES: Mapping[str, gatt.Characteristic.Properties] = {
@@ -384,6 +391,25 @@ class _PeripheralDevice(Device):
         super().on_gatt_pdu(connection_handle, pdu)
 
 
+class _CentralDevice(Device):
+    """A Bumble device that hands notifications to the GATT client without formatting them.
+
+    Bumble's ``Device.on_gatt_pdu`` passes every server-to-client PDU to
+    ``GattClient.on_gatt_pdu``, which first formats the PDU for a debug message. A
+    notification is dispatched to the same handler (``on_att_handle_value_notification``)
+    directly here while that debug message would not be emitted; everything else, and
+    everything when it would, takes Bumble's own path.
+    """
+
+    def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
+        if pdu and pdu[0] == _ATT_NOTIFICATION and not _GATT_CLIENT_LOG.isEnabledFor(logging.DEBUG):
+            connection = self.lookup_connection(connection_handle)
+            if connection is not None and connection.gatt_client is not None:
+                connection.gatt_client.on_att_handle_value_notification(att.ATT_PDU.from_bytes(pdu))
+                return
+        super().on_gatt_pdu(connection_handle, pdu)
+
+
 def _make_device(link: LocalLink, name: str, address: str, cls: type[Device] = Device) -> Device:
     controller = _VirtualController(name, link=link)
     host = _QuietHost(controller, AsyncPipeSink(controller))
@@ -590,8 +616,34 @@ class VirtualPeripheral:
         characteristic = self.characteristic(uuid)
         connections = self._subscribed[self._key(uuid)]
         for connection in tuple(connections):
-            await self.device.notify_subscriber(connection, characteristic, bytes(data))
+            if not self._notify_quietly(connection, characteristic, bytes(data)):
+                await self.device.notify_subscriber(connection, characteristic, bytes(data))
         return len(connections)
+
+    def _notify_quietly(self, connection: Connection, characteristic: gatt.Characteristic[bytes], data: bytes) -> bool:
+        """Bumble's ``GattServer.notify_subscriber`` for one plain ATT bearer, minus its debug string.
+
+        Same checks (subscription, CCCD notify bit), encoding, MTU truncation and PDU bytes
+        as Bumble's path. Returns ``False``, having sent nothing, when Bumble's path must be
+        taken: debug logging on for ``bumble.gatt_server`` or an enhanced ATT bearer on the
+        connection.
+        """
+        if _GATT_SERVER_LOG.isEnabledFor(logging.DEBUG):
+            return False
+        device = self.device
+        if device.l2cap_channel_manager.le_coc_channels.get(connection.handle):
+            return False  # possibly EATT bearers: Bumble notifies each of them
+        server = device.gatt_server
+        subscribers = server.subscribers.get(connection)
+        cccd = subscribers.get(characteristic.handle) if subscribers else None
+        if not cccd or len(cccd) != 2 or cccd[0] & 0x01 == 0:
+            return True  # not subscribed: Bumble sends nothing either
+        value = characteristic.encode_value(data)
+        limit = connection.att_mtu - 3
+        if len(value) > limit:
+            value = value[:limit]
+        server.send_gatt_pdu(connection, _NOTIFICATION_HEADER.pack(_ATT_NOTIFICATION, characteristic.handle) + value)
+        return True
 
     async def indicate(self, uuid: str, data: bytes) -> int:
         """Send one indication (waits for each central's confirmation); see :meth:`notify`."""
@@ -688,7 +740,7 @@ class VirtualRadio:
             raise ValidationError(f"mtu must be within 23..517, got {mtu}")
         self.mtu = mtu
         self.link = LocalLink()
-        self.central: Device = _make_device(self.link, "lumbar-central", _CENTRAL_ADDRESS)
+        self.central: Device = _make_device(self.link, "lumbar-central", _CENTRAL_ADDRESS, _CentralDevice)
         self.peripherals: list[VirtualPeripheral] = []
         self._started = False
         self._scan_users = 0
