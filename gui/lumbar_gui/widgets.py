@@ -10,6 +10,7 @@ share one :class:`pyqtgraph.GraphicsLayoutWidget` (one scene, one paint per fram
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -27,6 +28,9 @@ COLORS = {
 }
 #: x, y, z colours (colour-blind-safe: blue, orange, green-teal).
 AXIS_COLORS = ("#1f77b4", "#e6750a", "#2a9d8f")
+
+#: Arrow images of the combo and spin boxes (a style sheet that sets their border also draws their arrows).
+_ICONS = (Path(__file__).resolve().parent / "icons").as_posix()
 
 STYLE = f"""
 QMainWindow, QWidget#page {{ background: {COLORS['bg']}; }}
@@ -51,6 +55,16 @@ QHeaderView::section {{ background: #eef2f5; border: none; border-bottom: 1px so
                         font-weight: 600; color: {COLORS['muted']}; }}
 QLineEdit, QComboBox, QSpinBox, QDoubleSpinBox, QPlainTextEdit, QTextBrowser {{ background: white;
     border: 1px solid #c5d0d8; border-radius: 4px; padding: 3px 6px; }}
+QComboBox::drop-down {{ border: none; width: 20px; }}
+QComboBox::down-arrow {{ image: url({_ICONS}/chevron-down.svg); width: 12px; height: 12px; }}
+QSpinBox, QDoubleSpinBox {{ padding-right: 18px; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-origin: border; subcontrol-position: top right;
+    width: 18px; border: none; border-left: 1px solid #e1e7ec; }}
+QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-origin: border; subcontrol-position: bottom right;
+    width: 18px; border: none; border-left: 1px solid #e1e7ec; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({_ICONS}/chevron-up.svg); width: 10px; height: 10px; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({_ICONS}/chevron-down.svg); width: 10px;
+    height: 10px; }}
 QStatusBar {{ background: #e9eef2; color: {COLORS['muted']}; }}
 QProgressBar {{ border: 1px solid #c5d0d8; border-radius: 4px; background: white; text-align: center; height: 18px; }}
 QProgressBar::chunk {{ background: {COLORS['accent']}; border-radius: 3px; }}
