@@ -169,6 +169,9 @@ def new_stream(
     )
 
 
+_WHOLE_BYTE_DELTAS = {8: np.dtype("i1"), 16: np.dtype("<i2"), 32: np.dtype("<i4")}
+
+
 def _sign_extend(v: np.ndarray, bits: int) -> np.ndarray:
     v = v.astype(np.int64)
     if bits == 0:
@@ -204,10 +207,13 @@ def delta_decode(content: bytes, channels: int = 3, resolution: int = 16, float_
     need = channels * ref_w
     if len(content) < need:
         raise decode_error(FAMILY.name, f"delta frame of {len(content)} bytes is shorter than its {need}-byte reference sample")
-    ref = np.frombuffer(content[:need], np.uint8).reshape(channels, ref_w).astype(np.int64)
-    ref = (ref << (8 * np.arange(ref_w, dtype=np.int64))).sum(axis=1)
-    if not float_bits:
-        ref = _sign_extend(ref, resolution)
+    if resolution == 16 and not float_bits:
+        ref = np.frombuffer(content, "<i2", count=channels).astype(np.int64)  # little-endian, sign-extended
+    else:
+        ref = np.frombuffer(content[:need], np.uint8).reshape(channels, ref_w).astype(np.int64)
+        ref = (ref << (8 * np.arange(ref_w, dtype=np.int64))).sum(axis=1)
+        if not float_bits:
+            ref = _sign_extend(ref, resolution)
     parts = [ref.reshape(1, channels)]
     total = 1
     pos = need
@@ -234,9 +240,15 @@ def delta_decode(content: bytes, channels: int = 3, resolution: int = 16, float_
         if width == 0:
             parts.append(np.zeros((count, channels), np.int64))
             continue
-        bits = np.unpackbits(buf[pos : pos + nbytes], bitorder="little")[:nbits].reshape(-1, width)
-        vals = bits.astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
-        parts.append(_sign_extend(vals, width).reshape(count, channels))
+        whole = _WHOLE_BYTE_DELTAS.get(width)
+        if whole is not None:
+            # LSB-first packing of 8/16/32-bit values is their little-endian byte layout
+            vals = np.frombuffer(content, whole, count=count * channels, offset=pos).astype(np.int64)
+            parts.append(vals.reshape(count, channels))
+        else:
+            bits = np.unpackbits(buf[pos : pos + nbytes], bitorder="little")[:nbits].reshape(-1, width)
+            vals = bits.astype(np.int64) @ (np.int64(1) << np.arange(width, dtype=np.int64))
+            parts.append(_sign_extend(vals, width).reshape(count, channels))
         pos += nbytes
     deltas = np.concatenate(parts)
     samples = np.cumsum(deltas, axis=0)

@@ -93,11 +93,11 @@ def decode(payload: bytes, stream: ThingyStream | None = None) -> Decoded:
     data = as_bytes(FAMILY.name, payload)
     if len(data) != _PACKET.itemsize:
         raise decode_error(FAMILY.name, f"raw-data notification must be 18 bytes, got {len(data)}")
-    rec = np.frombuffer(data, _PACKET)
-    acc_c, gyro_c = rec["acc"][:, :].reshape(1, 3), rec["gyro"].reshape(1, 3)
+    row = np.frombuffer(data, "<i2").reshape(1, 9)  # the _PACKET layout: acc, gyro, mag (int16 × 3 each)
+    acc_c, gyro_c = row[:, 0:3], row[:, 3:6]
     acc = acc_c * (G / 1024.0)
     gyro = gyro_c * (DEG / 32.0)
-    mag = rec["mag"].reshape(1, 3) / 16.0
+    mag = row[:, 6:9] / 16.0
     check_values(FAMILY, acc, gyro)
     stream = stream or new_stream()
     seq, _ = stream.clock.advance(1)
