@@ -20,6 +20,8 @@ links) is common to sensors of one kind and does not affect their alignment with
 """
 from __future__ import annotations
 
+import bisect
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -119,18 +121,28 @@ class ClockSync:
         if not (np.all(np.isfinite(d)) and np.all(np.isfinite(a))):
             raise ValidationError("clock sync needs finite device and arrival times")
         for di, ai in zip(d.tolist(), a.tolist()):
-            if di <= self._d_last:
-                raise ValidationError(
-                    f"device time went backwards or repeated ({di:.6f} s after {self._d_last:.6f} s); packet refused"
-                )
-            self._d_last = di
-            if self._n == 0:
-                self._d0 = di
-            self._n += 1
-            self._sum_d += di
-            self._sum_a += ai
-            self._min_excess = min(self._min_excess, ai - di)
-            self._push_hull(di, ai)
+            self._add_point(di, ai)
+
+    def add_one(self, device_time_s: float, arrival_s: float) -> None:
+        """:meth:`add` for a single packet given as two floats (the live path: no array set-up)."""
+        di, ai = float(device_time_s), float(arrival_s)
+        if not (math.isfinite(di) and math.isfinite(ai)):
+            raise ValidationError("clock sync needs finite device and arrival times")
+        self._add_point(di, ai)
+
+    def _add_point(self, di: float, ai: float) -> None:
+        if di <= self._d_last:
+            raise ValidationError(
+                f"device time went backwards or repeated ({di:.6f} s after {self._d_last:.6f} s); packet refused"
+            )
+        self._d_last = di
+        if self._n == 0:
+            self._d0 = di
+        self._n += 1
+        self._sum_d += di
+        self._sum_a += ai
+        self._min_excess = min(self._min_excess, ai - di)
+        self._push_hull(di, ai)
 
     def _push_hull(self, x: float, y: float) -> None:
         hx, hy = self._hx, self._hy
@@ -157,7 +169,7 @@ class ClockSync:
             offset, slope = self._min_excess, 1.0
         else:
             hx = self._hx
-            i = int(np.searchsorted(hx, mean_d, side="right")) - 1
+            i = bisect.bisect_right(hx, mean_d) - 1  # hx increases strictly
             i = min(max(i, 0), len(hx) - 2)
             slope = (self._hy[i + 1] - self._hy[i]) / (hx[i + 1] - hx[i])
             offset = self._hy[i] - slope * hx[i]

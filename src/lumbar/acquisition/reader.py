@@ -637,7 +637,7 @@ class SensorReader:
                 if self._last_dev is not None and d < self._last_dev - 1.0 and first_of_connection:
                     self._reset_clock("the device clock went back (sensor restarted)")
                 if d > self._sync_last_d:
-                    self.sync.add(np.array([d]), np.array([arrival]))
+                    self.sync.add_one(d, arrival)
                     self._sync_last_d = d
             if merger is not None:
                 merger.add(dev_t, dec.acc, dec.gyro, dec.seq, dec.flags)
@@ -692,7 +692,7 @@ class SensorReader:
             local = seq / rate - self._clockless_t0
             d = float(local[-1])
             if d > self._sync_last_d and np.isfinite(arrival):
-                self.sync.add(np.array([d]), np.array([arrival]))
+                self.sync.add_one(d, arrival)
                 self._sync_last_d = d
             host = self.sync.model().to_host(local) - self.origin_s
         # Live estimates move a little as the fit improves: never let time run backwards.
