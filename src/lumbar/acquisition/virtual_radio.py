@@ -315,7 +315,15 @@ class _VirtualController(Controller):
     is off, which costs more than moving the packet. With debug logging off, ACL data (the
     notifications) and controller-to-host packets skip it; commands and events otherwise
     take Bumble's own path unchanged. With debug on, everything does.
+
+    The controller advertises LE ACL buffers of 251 bytes (a controller with the LE Data
+    Length Extension, as current sensors and adapters have) instead of Bumble's default 27:
+    the host then sends a notification of up to ATT_MTU 247 as one HCI ACL packet rather
+    than up to ten fragments, each with its own Number Of Completed Packets event. The
+    receiving controller hands every L2CAP PDU to its host whole either way.
     """
+
+    le_acl_data_packet_length = 251
 
     def on_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if isinstance(packet, hci.HCI_AclDataPacket) and not logger.isEnabledFor(logging.DEBUG):
