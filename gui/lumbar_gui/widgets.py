@@ -57,11 +57,10 @@ QLineEdit, QComboBox, QSpinBox, QDoubleSpinBox, QPlainTextEdit, QTextBrowser {{ 
     border: 1px solid #c5d0d8; border-radius: 4px; padding: 3px 6px; }}
 QComboBox::drop-down {{ border: none; width: 20px; }}
 QComboBox::down-arrow {{ image: url({_ICONS}/chevron-down.svg); width: 12px; height: 12px; }}
-QSpinBox, QDoubleSpinBox {{ padding-right: 18px; }}
 QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-origin: border; subcontrol-position: top right;
-    width: 18px; border: none; border-left: 1px solid #e1e7ec; }}
+    width: 16px; border: none; border-left: 1px solid #e1e7ec; }}
 QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-origin: border; subcontrol-position: bottom right;
-    width: 18px; border: none; border-left: 1px solid #e1e7ec; }}
+    width: 16px; border: none; border-left: 1px solid #e1e7ec; }}
 QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({_ICONS}/chevron-up.svg); width: 10px; height: 10px; }}
 QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({_ICONS}/chevron-down.svg); width: 10px;
     height: 10px; }}
