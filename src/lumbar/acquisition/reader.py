@@ -643,9 +643,12 @@ class SensorReader:
                 merger.add(dev_t, dec.acc, dec.gyro, dec.seq, dec.flags)
                 taken = merger.take()
             else:
-                nan3 = np.full((len(dec), 3), np.nan)
-                taken = (dev_t, nan3 if dec.acc is None else dec.acc, nan3 if dec.gyro is None else dec.gyro,
-                         dec.seq, dec.flags.copy())
+                acc, gyro = dec.acc, dec.gyro
+                if acc is None or gyro is None:  # NaN for a channel the packet does not carry
+                    nan3 = np.full((len(dec), 3), np.nan)
+                    acc = nan3 if acc is None else acc
+                    gyro = nan3 if gyro is None else gyro
+                taken = (dev_t, acc, gyro, dec.seq, dec.flags.copy())
             if taken is not None:
                 self._emit(driver, taken, first_of_connection, arrival)
                 first_of_connection = False
