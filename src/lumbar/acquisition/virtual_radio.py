@@ -410,10 +410,15 @@ class _CentralDevice(Device):
     """
 
     def on_gatt_pdu(self, connection_handle: int, pdu: bytes) -> None:  # type: ignore[override]
-        if pdu and pdu[0] == _ATT_NOTIFICATION and not _GATT_CLIENT_LOG.isEnabledFor(logging.DEBUG):
+        if len(pdu) >= 3 and pdu[0] == _ATT_NOTIFICATION and not _GATT_CLIENT_LOG.isEnabledFor(logging.DEBUG):
             connection = self.lookup_connection(connection_handle)
             if connection is not None and connection.gatt_client is not None:
-                connection.gatt_client.on_att_handle_value_notification(att.ATT_PDU.from_bytes(pdu))
+                # what att.ATT_PDU.from_bytes builds: handle (uint16 LE), then the value
+                notification = att.ATT_Handle_Value_Notification(
+                    attribute_handle=pdu[1] | pdu[2] << 8, attribute_value=bytes(pdu[3:])
+                )
+                notification.payload = bytes(pdu[1:])
+                connection.gatt_client.on_att_handle_value_notification(notification)
                 return
         super().on_gatt_pdu(connection_handle, pdu)
 
