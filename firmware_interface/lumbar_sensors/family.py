@@ -342,6 +342,16 @@ def saturation_flags(counts: np.ndarray, lo: int, hi: int, flag: SampleFlag) -> 
     return out
 
 
+_ACC_GYRO_BITS = np.array([SampleFlag.ACC_SATURATED] * 3 + [SampleFlag.GYRO_SATURATED] * 3, np.uint8)
+
+
+def acc_gyro_saturation_flags(counts: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """:func:`saturation_flags` of columns 0–2 (ACC_SATURATED) OR-ed with columns 3–5
+    (GYRO_SATURATED) of ``counts`` (N, 6), in one pass over the packet."""
+    hit = (counts <= lo) | (counts >= hi)
+    return np.bitwise_or.reduce(hit * _ACC_GYRO_BITS, axis=1)
+
+
 def threshold_flags(values: np.ndarray, full_scale: float, flag: SampleFlag) -> np.ndarray:
     """Flag per sample where any axis of ``values`` (N, 3) reached ±``full_scale`` (same unit)."""
     sat = (np.abs(values) >= full_scale * (1.0 - 1e-6)).any(axis=1)

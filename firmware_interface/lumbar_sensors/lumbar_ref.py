@@ -34,10 +34,10 @@ from .family import (
     Command,
     Decoded,
     SensorFamily,
+    acc_gyro_saturation_flags,
     as_bytes,
     check_values,
     decode_error,
-    saturation_flags,
 )
 
 __all__ = [
@@ -163,9 +163,7 @@ def decode(payload: bytes, stream: RefStream | None = None) -> Decoded:
     acc = counts[:, :3] * (acc_fs * G / 32768.0)
     gyro = counts[:, 3:] * (gyro_fs * DEG / 32768.0)
     check_values(FAMILY, acc, gyro)
-    flags = saturation_flags(counts[:, :3], -32768, 32767, SampleFlag.ACC_SATURATED) | saturation_flags(
-        counts[:, 3:], -32768, 32767, SampleFlag.GYRO_SATURATED
-    )
+    flags = acc_gyro_saturation_flags(counts, -32768, 32767)
     if n_lost or status & STATUS_FIFO_OVERFLOW:
         flags[0] |= np.uint8(SampleFlag.GAP_BEFORE)
     t_last = t_us + (n - 1) * period

@@ -24,10 +24,10 @@ from .family import (
     Decoded,
     SampleClock,
     SensorFamily,
+    acc_gyro_saturation_flags,
     as_bytes,
     check_values,
     decode_error,
-    saturation_flags,
 )
 
 __all__ = ["FAMILY", "ThingyStream", "new_stream", "decode", "configure_commands", "start_commands", "stop_commands", "config_value"]
@@ -102,11 +102,7 @@ def decode(payload: bytes, stream: ThingyStream | None = None) -> Decoded:
     stream = stream or new_stream()
     seq, _ = stream.clock.advance(1)
     # the firmware saturates to the Q-format limits, so the int16 extremes mean "clipped"
-    flags = (
-        saturation_flags(acc_c, -32767, 32767, SampleFlag.ACC_SATURATED)
-        | saturation_flags(gyro_c, -32767, 32767, SampleFlag.GYRO_SATURATED)
-        | np.uint8(SampleFlag.HOST_TIME_ONLY)
-    )
+    flags = acc_gyro_saturation_flags(row[:, 0:6], -32767, 32767) | np.uint8(SampleFlag.HOST_TIME_ONLY)
     return Decoded(FAMILY.name, np.full(1, np.nan), acc, gyro, seq, flags, mag=mag)
 
 
