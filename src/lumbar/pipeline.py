@@ -179,7 +179,7 @@ def _frontal_tilt(q_gb: np.ndarray, calib: slice) -> np.ndarray:
 
 #: Recordings longer than this get their sensors' relative heading re-zeroed at rests (METRICS.md §3.3).
 REZERO_AFTER_S = 120.0
-#: A rest for re-zeroing: both sensors at rest (the orientation filter's detector) for at least this long, s,
+#: A rest for re-zeroing: both sensors still (the static detector of METRICS.md §3.4) for at least this long, s,
 REZERO_MIN_REST_S = 1.0
 #: with both segments within this of their calibration tilt, sagittal and frontal, rad (10°).
 REZERO_POSTURE_TOL = np.deg2rad(10.0)
