@@ -1,15 +1,16 @@
-"""Whole-dataset reads with the inflate work spread over threads.
+"""Whole-dataset writes and reads with the (de)compression spread over threads.
 
 HDF5 runs its filter pipeline (byte shuffle, deflate) one chunk after the other under h5py's global
-lock, holding the interpreter lock too, so reading a one-hour session spends ~0.35 s inflating on one
-core. h5py's direct chunk access (``read_direct_chunk``) hands over the stored bytes instead; here each
-chunk is inflated (ISA-L's inflate, ``isal``, else zlib: both release the interpreter lock) and
-un-shuffled (a numpy copy) on a thread pool. The result is the same array ``ds[()]`` gives — a test
-checks it — and the writer's counterpart is :func:`lumbar.storage.writer._deflate_chunks`.
+lock, holding the interpreter lock too. h5py's direct chunk access (``write_direct_chunk`` /
+``read_direct_chunk``) moves the stored bytes without it; here each chunk is shuffled and deflated, or
+inflated and un-shuffled, on a thread pool (ISA-L's deflate/inflate, ``isal``, else zlib: both release
+the interpreter lock). The stored chunks are exactly what HDF5's shuffle + gzip filters read and write,
+so any HDF5 reader decodes the files, and :func:`read_all` gives the array ``ds[()]`` gives (tests).
 
-Only the layout the writer makes is handled: chunked along the first axis only, gzip with or without
-shuffle and nothing else, a plain native-order numeric dtype. Anything else, a chunk whose filters
-were skipped, or a chunk that does not inflate goes through h5py's own path (which reports damage).
+Only the layout the writers make is handled: chunked along the first axis only, gzip with (writes) or
+with or without (reads) shuffle and nothing else, a plain native-order numeric dtype. Anything else, a
+chunk whose filters were skipped, or a chunk that does not inflate goes through h5py's own path
+(which reports damage).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
-__all__ = ["read_all"]
+__all__ = ["read_all", "write_all", "can_write"]
 
 #: Below this many chunks the hand-off to threads costs more than it saves.
 _MIN_CHUNKS = 4
@@ -102,3 +103,59 @@ def read_all(ds: h5py.Dataset, pool: Executor | None) -> np.ndarray:
     except Exception:  # noqa: BLE001 - any failure here (layout, a damaged chunk: zlib or ISA-L error)
         return ds[()]  # h5py's own path: the right values, or h5py's error for damaged data
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def can_write(arr: np.ndarray, chunks: tuple[int, ...] | None, compression: str | None, shuffle: bool) -> bool:
+    """Whether :func:`write_all` can write ``arr``: gzip + shuffle, chunked along the first axis
+    only, a plain numeric native-order dtype, at least one element."""
+    return (compression == "gzip" and bool(shuffle) and chunks is not None and arr.ndim >= 1
+            and arr.size > 0 and tuple(chunks[1:]) == tuple(arr.shape[1:])
+            and arr.dtype.kind in "biuf" and arr.dtype.byteorder in "=|")
+
+
+def write_all(ds: h5py.Dataset, arr: np.ndarray, rows: int, level: int, pool: Executor) -> None:
+    """Write ``arr`` into the new, empty chunked dataset ``ds`` chunk by chunk, compressed on ``pool``."""
+    tail = (0,) * (arr.ndim - 1)
+    for i, data in enumerate(_deflate_chunks(arr, rows, level, pool)):
+        ds.id.write_direct_chunk((i * rows, *tail), data)
+
+
+def _deflater() -> Callable[[bytes, int], bytes]:
+    """``compress(data, level)`` giving a zlib stream (what HDF5's gzip filter stores and inflates):
+    Intel ISA-L's (``isal``), about 8× faster than zlib at the fast levels and as small, else zlib's.
+    Both release the GIL while they compress."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # a platform without an isal wheel: the standard library's
+        return zlib.compress
+    # ISA-L has levels 0–3; the dataset keeps the gzip level it was asked for (readers ignore it)
+    return lambda data, level: isal_zlib.compress(data, 1 if level <= 2 else 2 if level <= 5 else 3)
+
+
+_DEFLATE = _deflater()
+
+
+def _deflate_chunks(arr: np.ndarray, rows: int, level: int, pool: Executor) -> list[bytes]:
+    """The chunks of ``arr`` (``rows`` along the first axis) as HDF5's shuffle + deflate filters store
+    them, compressed on the threads of ``pool`` (:func:`_deflater`).
+
+    Shuffle (HDF5's byte transposition within a chunk) puts byte k of every element together; deflate
+    is a zlib stream, as HDF5's gzip filter writes it. The last chunk is padded to full size with the
+    dataset's fill value (0), as HDF5 stores edge chunks."""
+    compress = _DEFLATE
+    item = arr.dtype.itemsize
+
+    def one(start: int) -> bytes:
+        block = arr[start : start + rows]
+        if block.shape[0] < rows:
+            full = np.zeros((rows, *arr.shape[1:]), dtype=arr.dtype)
+            full[: block.shape[0]] = block
+            block = full
+        raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, item)
+        return compress(np.ascontiguousarray(raw.T), level)
+
+    return list(pool.map(one, range(0, arr.shape[0], rows)))

@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import h5py
 import numpy as np
 
 from lumbar.errors import SessionFileError, ValidationError
 from lumbar.storage import schema
+from lumbar.storage._chunks import can_write, write_all
 from lumbar.types import Event, ImuBatch, SensorInfo, SessionInfo, software_version
 
 __all__ = ["SessionWriter", "write_group", "write_session", "write_simulated"]
@@ -285,10 +286,10 @@ def _compact(path: Path) -> None:
             chunks = (rows, *obj.shape[1:]) if appendable else obj.chunks
             kw = dict(maxshape=obj.maxshape if appendable else None, chunks=chunks, compression=obj.compression,
                       compression_opts=obj.compression_opts, shuffle=obj.shuffle)
-            if _direct_chunks_ok(data, chunks, obj.compression, obj.shuffle):
+            if can_write(data, chunks, obj.compression, obj.shuffle):
                 # compressed on the pool's threads (the GIL stays free for a GUI), stored as HDF5's filters would
                 ds = dst.create_dataset(name, shape=data.shape, dtype=data.dtype, **kw)
-                _fill_chunks(ds, data, chunks[0], int(obj.compression_opts), pool)
+                write_all(ds, data, chunks[0], int(obj.compression_opts), pool)
             else:
                 ds = dst.create_dataset(name, data=data, **kw)
             _copy_attrs(obj, ds)
@@ -296,58 +297,6 @@ def _compact(path: Path) -> None:
         src.visititems(visit)
         dst.attrs[schema.ATTR_COMPLETE] = True
     tmp.replace(path)
-
-
-def _direct_chunks_ok(arr: np.ndarray, chunks: tuple[int, ...] | None, compression: str | None,
-                      shuffle: bool) -> bool:
-    """Whether :func:`_fill_chunks` can write ``arr``: gzip + shuffle, chunked along the first axis
-    only, a plain numeric native-order dtype, at least one element."""
-    return (compression == schema.COMPRESSION and bool(shuffle) and chunks is not None and arr.ndim >= 1
-            and arr.size > 0 and tuple(chunks[1:]) == tuple(arr.shape[1:])
-            and arr.dtype.kind in "biuf" and arr.dtype.byteorder in "=|")
-
-
-def _fill_chunks(ds: h5py.Dataset, arr: np.ndarray, rows: int, level: int, pool: Any) -> None:
-    """Write ``arr`` into the new, empty chunked dataset ``ds`` chunk by chunk, compressed on ``pool``."""
-    tail = (0,) * (arr.ndim - 1)
-    for i, data in enumerate(_deflate_chunks(arr, rows, level, pool)):
-        ds.id.write_direct_chunk((i * rows, *tail), data)
-
-
-def _deflater() -> Callable[[bytes, int], bytes]:
-    """``compress(data, level)`` giving a zlib stream (what HDF5's gzip filter stores and inflates):
-    Intel ISA-L's (``isal``), about 8× faster than zlib at the fast levels and as small, else zlib's.
-    Both release the GIL while they compress."""
-    try:
-        from isal import isal_zlib
-    except ImportError:  # a platform without an isal wheel: the standard library's
-        import zlib
-
-        return zlib.compress
-    # ISA-L has levels 0–3; the dataset keeps the gzip level it was asked for (readers ignore it)
-    return lambda data, level: isal_zlib.compress(data, 1 if level <= 2 else 2 if level <= 5 else 3)
-
-
-def _deflate_chunks(arr: np.ndarray, rows: int, level: int, pool: Any) -> list[bytes]:
-    """The chunks of ``arr`` (``rows`` along the first axis) as HDF5's shuffle + deflate filters store
-    them, compressed on the threads of ``pool`` (:func:`_deflater`).
-
-    Shuffle (HDF5's byte transposition within a chunk) puts byte k of every element together; deflate
-    is a zlib stream, as HDF5's gzip filter writes it. The last chunk is padded to full size with the
-    dataset's fill value (0), as HDF5 stores edge chunks."""
-    compress = _deflater()
-    item = arr.dtype.itemsize
-
-    def one(start: int) -> bytes:
-        block = arr[start : start + rows]
-        if block.shape[0] < rows:
-            full = np.zeros((rows, *arr.shape[1:]), dtype=arr.dtype)
-            full[: block.shape[0]] = block
-            block = full
-        raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, item)
-        return compress(np.ascontiguousarray(raw.T), level)
-
-    return list(pool.map(one, range(0, arr.shape[0], rows)))
 
 
 def write_group(
@@ -404,13 +353,13 @@ def write_group(
                 continue
             rows = min(chunk_rows, arr.shape[0])
             chunks = (rows, *arr.shape[1:])
-            if arr.dtype.kind not in "biuf" or arr.dtype.byteorder not in "=|":
+            if not can_write(arr, chunks, schema.COMPRESSION, True):
                 g.create_dataset(name, data=arr, chunks=chunks, compression=schema.COMPRESSION,
                                  compression_opts=level, shuffle=True)
                 continue
             d = g.create_dataset(name, shape=arr.shape, dtype=arr.dtype, chunks=chunks,
                                  compression=schema.COMPRESSION, compression_opts=level, shuffle=True)
-            _fill_chunks(d, arr, rows, level, pool)
+            write_all(d, arr, rows, level, pool)
 
 
 def write_session(
