@@ -8,6 +8,13 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    if "--emulated" in (sys.argv[1:] if argv is None else argv):
+        # the emulated sensors' process boots while the application imports and builds its window
+        from lumbar_gui.demo_process import DemoSensors
+
+        DemoSensors.prestart()
     from lumbar_gui.app import main as _main
 
     return _main(argv)

@@ -656,6 +656,7 @@ class Engine(QObject):
         self._reported_error: str | None = None
         self.repetitions: list[LiveRep] = []
         self.link: Any = None  # sources.BleLink: bleak backends (hardware or emulated sensors)
+        self._found_handled = threading.Event()  # the GUI has taken the last scan's list
         self._link_out: queue.Queue = queue.Queue()  # results of work on the acquisition loop
         self._scan_future: Any = None
         self._probe: tuple[Any, Any] | None = None  # (source, future) listening for a tap
@@ -713,7 +714,7 @@ class Engine(QObject):
             return False
         if self.link is None:
             self.use_link(False)
-        link, out = self.link, self._link_out
+        link, out, handled = self.link, self._link_out, self._found_handled
 
         async def job() -> None:
             try:
@@ -722,7 +723,11 @@ class Engine(QObject):
                 except NoAdapterError as e:
                     out.put(("message", f"{e}: the emulated sensors are listed instead"))
                     entries = await link.scan(timeout_s)
+                handled.clear()
                 out.put(("found", entries))
+                # battery levels after the GUI has taken the list: a sensor it connects at once (auto-connect)
+                # is then skipped, rather than held by a battery read while its reader looks for it
+                await asyncio.get_running_loop().run_in_executor(None, handled.wait, 2.0)
                 for e in entries:
                     src = self.source
                     if isinstance(src, BleSource) and src.sensor_id_of(e.address):
@@ -791,6 +796,7 @@ class Engine(QObject):
                 break
             if kind == "found":
                 self.devices_found.emit(obj)
+                self._found_handled.set()
             elif kind == "battery":
                 self.device_battery.emit(obj[0], float(obj[1]))
             else:

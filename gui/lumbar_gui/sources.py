@@ -6,15 +6,16 @@ API) finds, connects, configures and decodes each sensor. Only the bleak *backen
 * **hardware** -- bleak's default backend (BlueZ, CoreBluetooth, WinRT);
 * **emulated sensors** -- ``lumbar gui --emulated``, or when the host has no usable Bluetooth adapter:
   an :class:`~lumbar.acquisition.emulated.Emulator` with four emulated sensors (two ``lumbar_ref``, a
-  ``polar_pmd`` and a ``thingy52``) on a virtual radio running Bumble's real BLE host stack, and the
-  Bumble backends for bleak. The sensors are worn by :class:`DemoPatient`, a live emulated patient
+  ``polar_pmd`` and a ``thingy52``) on a virtual radio running Bumble's real BLE host stack, in a
+  process of their own (:mod:`lumbar_gui.demo_process`), and the Bumble backends for bleak on a
+  central connected to that radio over HCI. The sensors are worn by :class:`DemoPatient`, a live emulated patient
   who performs whatever movement the assessment asks for (:meth:`DemoPatient.perform`), can tap one
   sensor (:meth:`DemoPatient.tap`), and stands quietly otherwise.
 
 Pieces:
 
-* :class:`BleLink` -- the Bluetooth side (backends, emulator, scan with battery levels, link loss on
-  demand); lives on the acquisition worker's asyncio loop.
+* :class:`BleLink` -- the Bluetooth side (backends, the emulated sensors' process, scan with battery
+  levels, link loss on demand); lives on the acquisition worker's asyncio loop.
 * :class:`BleSource` -- a *source* as the acquisition worker runs it (``attach(bus)``, ``async run(bus)``):
   one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor, pushing onto the
   :class:`~lumbar.acquisition.bus.LiveBus`; sensors can be connected and disconnected one by one.
@@ -157,16 +158,21 @@ class DemoPatient:
         self._tap_request: list[str] = []
         self._served_t = 0.0  # latest patient time handed to any sensor, s
         self._job = 0
+        self._prepared = threading.Event()
         #: Why the last :meth:`perform` request could not be simulated (None if it could).
         self.last_error: str | None = None
 
     # -- set-up and requests (any thread) -----------------------------------------------------------
     def prepare(self) -> None:
-        """Simulate the idle (quiet standing) segment; call once, off the GUI thread (≈ 0.1 s)."""
+        """Simulate the idle (quiet standing) segment; call once, off the GUI thread (≈ 1 s with the imports).
+
+        The sensors may start before it has finished: :meth:`samples` waits for it.
+        """
         acc, gyro = self._simulate("quiet-standing", self.IDLE_S)
         with self._lock:
             self._idle = _Segment(0.0, acc, gyro, "quiet-standing", True)
             self._timeline = [self._idle]
+        self._prepared.set()
 
     def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
         """From now on the patient performs ``movement`` for ``duration_s`` s (5 s still first), then idles.
@@ -211,9 +217,9 @@ class DemoPatient:
         """Accelerometer (m/s², (N, 3)) and gyroscope (rad/s, (N, 3)) of samples ``index`` at ``k / rate_hz``."""
         idx = np.asarray(index, np.int64)
         t = idx / self.rate_hz
+        if not self._prepared.wait(60.0):  # being prepared in another thread (start-up)
+            raise RuntimeError("DemoPatient.prepare() was not called (or did not finish within 60 s)")
         with self._lock:
-            if not self._timeline:
-                raise RuntimeError("DemoPatient.prepare() was not called")
             start = self._served_t + 1.0 / self.rate_hz
             if self._ready is not None:  # a requested movement starts at the next sample of any sensor
                 seg, self._ready = self._ready, None
@@ -301,41 +307,40 @@ class BleLink:
     def __init__(self, emulated: bool, *, patient_rate_hz: float = 200.0) -> None:
         self.emulated = bool(emulated)
         self.patient_rate_hz = float(patient_rate_hz)
+        #: The emulated sensors' process (:class:`~lumbar_gui.demo_process.DemoSensors`); also the demo
+        #: patient's controls (:attr:`patient`).
         self.emulator: Any = None
-        self.patient: DemoPatient | None = None
+        self.patient: Any = None
         self.scanner_backend: Any = None  # None: bleak's default backend
         self.client_backend: Any = None
         self.fallback_reason: str | None = None
         self._scanned = False  # a scan has worked on this link
         self._devices: dict[str, Any] = {}  # address -> BLEDevice of the last scan
-        self._drops: set[asyncio.Task[None]] = set()
+        if self.emulated:
+            self._spawn()  # the sensors' process boots while the application builds its window
+
+    def _spawn(self) -> None:
+        from lumbar_gui.demo_process import DemoSensors
+
+        if self.emulator is None:
+            self.emulator = self.patient = DemoSensors.prestarted(self.patient_rate_hz) or DemoSensors(self.patient_rate_hz)
 
     async def start(self) -> None:
-        """Start the emulated sensors (emulated link); nothing to do for hardware."""
-        if self.emulated and self.emulator is None:
+        """Connect to the emulated sensors (emulated link); nothing to do for hardware."""
+        if self.emulated and self.scanner_backend is None:
             await self._start_emulator()
 
     async def _start_emulator(self) -> None:
-        from lumbar.acquisition.emulated import EmulatedSensor, Emulator
-
-        patient = DemoPatient(tuple(p for _, p, _, _ in DEMO_SENSORS), self.patient_rate_hz)
-        await asyncio.get_running_loop().run_in_executor(None, patient.prepare)
-        sensors = [EmulatedSensor(fam, pl, name=name, battery_pct=bat, seed=i, jitter_ms=5.0, burst_prob=0.0)
-                   for i, (fam, pl, name, bat) in enumerate(DEMO_SENSORS)]
-        emu = Emulator(sensors, patient=patient, seed=patient.seed)
-        await emu.start()
-        assert emu.radio is not None
-        self.patient, self.emulator = patient, emu
-        self.scanner_backend, self.client_backend = emu.radio.scanner_backend, emu.radio.client_backend
+        self._spawn()
+        central = await self.emulator.connect()
+        self.scanner_backend, self.client_backend = central.scanner_backend, central.client_backend
         self.emulated = True
 
     async def stop(self) -> None:
-        for t in list(self._drops):
-            t.cancel()
-        await asyncio.gather(*self._drops, return_exceptions=True)
         if self.emulator is not None:
             await self.emulator.stop()
-            self.emulator = None
+            self.emulator = self.patient = None
+            self.scanner_backend = self.client_backend = None
 
     async def scan(self, timeout_s: float | None = None) -> list[DeviceEntry]:
         """Advertising sensors of a known family, sorted by name (then address).
@@ -354,7 +359,9 @@ class BleLink:
         await self.start()
         timeout = timeout_s if timeout_s is not None else (1.0 if self.emulated else 4.0)
         try:
-            found = await discover(timeout, backend=self.scanner_backend)
+            # the emulated sensors are known: the scan ends once it has seen them all
+            expect = [d.address for d in self.emulator.sensors] if self.emulated else ()
+            found = await discover(timeout, backend=self.scanner_backend, expect=expect)
         except (BleakError, OSError) as e:
             if self.emulated or self._scanned:
                 raise  # an adapter that worked before: a scan problem, not a missing adapter
@@ -390,15 +397,13 @@ class BleLink:
         """Where the demo patient wears the emulated sensor with ``address``."""
         if self.emulator is None:
             raise ValueError("not an emulated link")
-        return str(self.emulator.sensor(address).placement)
+        return self.emulator.sensor(address).placement
 
     def drop_link(self, address: str, away_s: float) -> None:
         """Emulated sensors: the sensor's link drops on the virtual radio; it returns after ``away_s`` s."""
         if self.emulator is None:
             raise ValueError("link loss can only be simulated with emulated sensors")
-        task = asyncio.get_running_loop().create_task(self.emulator.drop_link(self.emulator.sensor(address), away_s))
-        self._drops.add(task)
-        task.add_done_callback(self._drops.discard)
+        self.emulator.drop_link(address, away_s)
 
 
 def _adapter_problem(e: BaseException) -> str:
@@ -580,12 +585,6 @@ class EmulatedSource(BleSource):
     protocol asks; :meth:`drop` is a real link loss on the virtual radio; :meth:`tap` taps one sensor.
     """
 
-    def _call(self, fn: Any, *args: Any) -> None:
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("the emulated sensors are not running yet")
-        loop.call_soon_threadsafe(fn, *args)
-
     def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
         """The demo patient performs ``movement`` for ``duration_s`` s from now (see :meth:`DemoPatient.perform`)."""
         assert self.link.patient is not None
@@ -598,7 +597,7 @@ class EmulatedSource(BleSource):
 
     def drop(self, sensor_id: str, duration_s: float) -> None:
         """The link of the sensor at ``sensor_id`` drops on the virtual radio for ``duration_s`` s."""
-        self._call(self.link.drop_link, self.targets[sensor_id].address, float(duration_s))
+        self.link.drop_link(self.targets[sensor_id].address, float(duration_s))
 
     def tap(self, address: str) -> None:
         """Tap the emulated sensor with ``address`` (it need not be connected here)."""

@@ -299,7 +299,7 @@ def _add_report_parser(sub: Any) -> None:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     """Start the desktop application (imports Qt only here, so the other commands stay light)."""
-    from lumbar_gui.app import main as gui_main
+    from lumbar_gui import main as gui_main  # starts the emulated sensors first (--emulated)
 
     argv = ["--emulated"] if args.emulated else []
     if args.data_dir:

@@ -9,7 +9,8 @@ Measures, with the Live view shown and the session recorded to a file:
 * samples dropped between the source and the plots / the processing / the file (goal 0);
 * the longest GUI-thread stall: the lateness of a 5 ms precise ``QTimer`` heartbeat on the GUI thread (its
   longest gap beyond the period; goal < 50 ms), with the 99th percentile and the number of late beats;
-* CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread;
+* CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread, and of the emulated
+  sensors' own process;
 * how long the GUI thread waited for a CPU while it could run (Linux ``schedstat``): time the machine's
   other work took from it, which no change to the application removes. On a shared machine read the
   stall figures beside this one and the load average.
@@ -45,6 +46,16 @@ def _gui_thread_sched() -> tuple[float, float] | None:
     return on_cpu_ns / 1e9, wait_ns / 1e9
 
 
+def _process_cpu_s(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far, s; None where not available."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0)
@@ -52,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-hz", type=float, default=200.0)
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # as `lumbar gui --emulated` starts: the emulated sensors' process first, booting while the
+    # application imports and builds its window
+    from lumbar_gui.demo_process import DemoSensors
+
+    DemoSensors.prestart()
 
     from PySide6.QtCore import QEventLoop, QTimer, Qt
     from PySide6.QtWidgets import QApplication
@@ -114,11 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     r0 = raw_chart.redraws
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     sch0 = _gui_thread_sched()
+    demo = win.engine.link.emulator  # the emulated sensors' process
+    demo_pid = demo.proc.pid if demo is not None else None
+    demo0 = _process_cpu_s(demo_pid) if demo_pid else None
     t0 = time.perf_counter()
     pump(t0 + 60.0 * args.minutes)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     sch1 = _gui_thread_sched()
+    demo1 = _process_cpu_s(demo_pid) if demo_pid else None
     frames = win.frames - f0
     raw_redraws = raw_chart.redraws - r0
     cpu = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / wall * 100
@@ -147,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  longest GUI-thread stall         {stall_ms:8.1f} ms    (goal < 50 ms)")
     print(f"  heartbeat lateness, 99th pct.    {p99_ms:8.1f} ms    ({n_late} of {len(late_ms)} beats > 50 ms late)")
     print(f"  CPU (all threads, 100 % = 1 core){cpu:8.1f} %")
+    if demo0 is not None and demo1 is not None:
+        print(f"  CPU of the emulated sensors      {(demo1 - demo0) / wall * 100:8.1f} %     (their own process: "
+              f"patient, sensors, virtual radio)")
     if sch0 is not None and sch1 is not None:
         print(f"  CPU of the GUI thread            {(sch1[0] - sch0[0]) / wall * 100:8.1f} %")
         print(f"  GUI thread waiting for a CPU     {(sch1[1] - sch0[1]) / wall * 100:8.1f} %     (of the time; the "

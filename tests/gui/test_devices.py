@@ -91,7 +91,7 @@ def test_connect_two_through_the_reader_then_disconnect_one(qtbot, window):
         # the samples came through the reader: it found the advertised sensor, decoded its family's packets
         assert reader.device is not None and reader.device.address == d.entries[row].address
         assert reader.status.family == d.entries[row].family and reader.status.samples > 0
-        assert win.engine.link.emulator.peripheral(_emulated(win, row)).is_connected
+        qtbot.waitUntil(lambda: win.engine.link.emulator.is_connected(d.entries[row].address), timeout=2000)
         b = bus.rings[sid].latest(200)
         assert np.all(np.diff(b.seq) == 1) and np.all(np.diff(b.time_s) > 0)
         # standing still: gravity
@@ -106,7 +106,7 @@ def test_connect_two_through_the_reader_then_disconnect_one(qtbot, window):
     # disconnect the Polar only: the other keeps streaming
     _click(qtbot, d._buttons[2])
     qtbot.waitUntil(lambda: not bus.status["sacrum"].connected
-                    and not win.engine.link.emulator.peripheral(_emulated(win, 2)).is_connected, timeout=10000)
+                    and not win.engine.link.emulator.is_connected(d.entries[2].address), timeout=10000)
     stopped_at = bus.rings["sacrum"].total
     lumbar_at = bus.rings["lumbar"].total
     qtbot.waitUntil(lambda: bus.rings["lumbar"].total > lumbar_at + 150, timeout=10000)
@@ -203,7 +203,7 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     d.table.selectRow(row)
     _click(qtbot, d.drop_btn)  # a real link loss on the virtual radio
     qtbot.waitUntil(lambda: not bus.status["sacrum"].connected, timeout=10000)
-    assert not win.engine.link.emulator.peripheral(_emulated(win, row)).is_connected
+    qtbot.waitUntil(lambda: not win.engine.link.emulator.is_connected(d.entries[row].address), timeout=2000)
     lumbar_at = bus.rings["lumbar"].total
     d.refresh()
     assert d.table.item(row, COL_STATUS).text() == "link lost — reconnecting"

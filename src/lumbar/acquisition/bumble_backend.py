@@ -1,4 +1,6 @@
-"""A bleak backend over a Bumble central on a :class:`~lumbar.acquisition.virtual_radio.VirtualRadio`.
+"""A bleak backend over a Bumble central: a :class:`~lumbar.acquisition.virtual_radio.VirtualRadio`'s, or an
+:class:`~lumbar.acquisition.virtual_radio.HciCentral` whose controller is in another process (both are a
+:class:`~lumbar.acquisition.virtual_radio.BumbleCentral`, called "radio" below).
 
 bleak 3.x takes a custom backend as a *class*: ``BleakScanner(backend=cls)`` and
 ``BleakClient(device, backend=cls)`` instantiate ``cls`` with the usual constructor arguments
@@ -50,7 +52,7 @@ from bumble.device import Advertisement, Connection, Peer
 from bumble.gatt_client import CharacteristicProxy, DescriptorProxy, ServiceProxy
 
 if TYPE_CHECKING:
-    from lumbar.acquisition.virtual_radio import VirtualRadio
+    from lumbar.acquisition.virtual_radio import BumbleCentral
 
 __all__ = ["BumbleBleakClient", "BumbleBleakScanner", "BumbleDeviceDetails"]
 
@@ -67,13 +69,13 @@ class BumbleDeviceDetails:
 
     Attributes
     ----------
-    radio : VirtualRadio
+    radio : BumbleCentral
         The radio the advertisement was heard on.
     address : bumble.hci.Address
         The peer address with its type (static random for virtual peripherals).
     """
 
-    radio: VirtualRadio
+    radio: BumbleCentral
     address: hci.Address
 
 
@@ -143,13 +145,13 @@ def _being_cancelled() -> bool:
 def _no_radio_error(what: str) -> BleakError:
     return BleakError(
         f"{what}: no virtual radio. Pass backend=radio.{'scanner' if 'Scanner' in what else 'client'}_backend "
-        "(a class bound to a running VirtualRadio), or radio=... as a keyword argument."
+        "(a class bound to a running VirtualRadio or HciCentral), or radio=... as a keyword argument."
     )
 
 
 # ---------------------------------------------------------------------------------------- scanner
 class BumbleBleakScanner(BaseBleakScanner):
-    """bleak scanner backend listening to the central of a :class:`VirtualRadio`.
+    """bleak scanner backend listening to a :class:`BumbleCentral` (a radio's central or an HCI central).
 
     Several scanners may run at once; the central scans while at least one does. Scanning
     is always active with duplicates reported, like BlueZ; ``scanning_mode`` is accepted and
@@ -163,13 +165,13 @@ class BumbleBleakScanner(BaseBleakScanner):
         Only advertisements naming one of these services are reported.
     scanning_mode : {"active", "passive"}
         Ignored.
-    radio : VirtualRadio, optional
+    radio : BumbleCentral, optional
         The radio, when the class is not bound (see the module docstring).
     **kwargs
         bleak's platform arguments (``bluez=``, ``cb=``); ignored.
     """
 
-    _bound_radio: ClassVar[VirtualRadio | None] = None
+    _bound_radio: ClassVar[BumbleCentral | None] = None
 
     def __init__(
         self,
@@ -177,7 +179,7 @@ class BumbleBleakScanner(BaseBleakScanner):
         service_uuids: list[str] | None,
         scanning_mode: Literal["active", "passive"] = "active",
         *,
-        radio: VirtualRadio | None = None,
+        radio: BumbleCentral | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(detection_callback, service_uuids)
@@ -189,11 +191,11 @@ class BumbleBleakScanner(BaseBleakScanner):
         resolved = radio if radio is not None else self._bound_radio
         if resolved is None:
             raise _no_radio_error("BumbleBleakScanner")
-        self._radio: VirtualRadio = resolved
+        self._radio: BumbleCentral = resolved
         self._scanning = False
 
     @classmethod
-    def bind(cls, radio: VirtualRadio) -> type[BumbleBleakScanner]:
+    def bind(cls, radio: BumbleCentral) -> type[BumbleBleakScanner]:
         """A subclass of this backend bound to ``radio`` (pass it as ``backend=``)."""
         return type(cls.__name__, (cls,), {"_bound_radio": radio, "__module__": cls.__module__})
 
@@ -258,7 +260,7 @@ class BumbleBleakScanner(BaseBleakScanner):
 
 # ---------------------------------------------------------------------------------------- client
 class BumbleBleakClient(BaseBleakClient):
-    """bleak client backend over the Bumble central of a :class:`VirtualRadio`.
+    """bleak client backend over a :class:`BumbleCentral` (a radio's central or an HCI central).
 
     Parameters
     ----------
@@ -271,7 +273,7 @@ class BumbleBleakClient(BaseBleakClient):
         Seconds for :meth:`connect` as a whole (link, MTU exchange, service discovery).
     services : set of str, optional
         Only these services are put in :attr:`services` (all are discovered).
-    radio : VirtualRadio, optional
+    radio : BumbleCentral, optional
         The radio, when neither the class nor the device carries one.
     gatt_timeout : float
         Seconds a read/write/subscribe waits for the peripheral before ``TimeoutError``.
@@ -279,7 +281,7 @@ class BumbleBleakClient(BaseBleakClient):
         bleak's platform arguments (``bluez=``, ``winrt=``); ignored.
     """
 
-    _bound_radio: ClassVar[VirtualRadio | None] = None
+    _bound_radio: ClassVar[BumbleCentral | None] = None
 
     def __init__(
         self,
@@ -288,7 +290,7 @@ class BumbleBleakClient(BaseBleakClient):
         disconnected_callback: Callable[[], None] | None = None,
         timeout: float = 10.0,
         services: set[str] | None = None,
-        radio: VirtualRadio | None = None,
+        radio: BumbleCentral | None = None,
         gatt_timeout: float = 10.0,
         **kwargs: Any,
     ) -> None:
@@ -299,7 +301,7 @@ class BumbleBleakClient(BaseBleakClient):
             resolved = details.radio
         if resolved is None:
             raise _no_radio_error(f"BumbleBleakClient({self.address})")
-        self._radio: VirtualRadio = resolved
+        self._radio: BumbleCentral = resolved
         self._peer_address = (
             details.address
             if isinstance(details, BumbleDeviceDetails)
@@ -317,7 +319,7 @@ class BumbleBleakClient(BaseBleakClient):
         self._subscribers: dict[int, Callable[[bytes], None]] = {}
 
     @classmethod
-    def bind(cls, radio: VirtualRadio) -> type[BumbleBleakClient]:
+    def bind(cls, radio: BumbleCentral) -> type[BumbleBleakClient]:
         """A subclass of this backend bound to ``radio`` (pass it as ``backend=``)."""
         return type(cls.__name__, (cls,), {"_bound_radio": radio, "__module__": cls.__module__})
 

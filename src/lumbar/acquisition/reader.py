@@ -31,7 +31,7 @@ import collections
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -154,6 +154,7 @@ async def discover(
     backend: type[BaseBleakScanner] | None = None,
     clock: Clock | None = None,
     all_devices: bool = False,
+    expect: Collection[str] = (),
 ) -> list[Discovered]:
     """Scan and list the devices that look like a known sensor family.
 
@@ -167,6 +168,9 @@ async def discover(
         Time base (default: the real clock).
     all_devices : bool
         List devices of no known family too.
+    expect : collection of str
+        Addresses known to be there (e.g. emulated sensors): the scan ends as soon as all of them
+        have been seen, instead of after ``timeout_s``.
 
     Returns
     -------
@@ -175,13 +179,28 @@ async def discover(
     """
     clock = clock or RealClock()
     found: dict[str, Discovered] = {}
+    missing = {a.upper() for a in expect}
+    all_seen = asyncio.Event()
 
     def seen(device: BLEDevice, adv: AdvertisementData) -> None:
         found[device.address] = Discovered(adv.local_name or device.name or "", device.address,
                                            _family_of(device, adv), adv.rssi, device)
+        if missing:
+            missing.discard(device.address.upper())
+            if not missing:
+                all_seen.set()
 
     async with BleakScanner(seen, backend=backend):
-        await clock.sleep(timeout_s)
+        if not missing:
+            await clock.sleep(timeout_s)
+        else:
+            waits = [asyncio.ensure_future(clock.sleep(timeout_s)), asyncio.ensure_future(all_seen.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+                await asyncio.gather(*waits, return_exceptions=True)
     out = [d for d in found.values() if all_devices or d.family]
     return sorted(out, key=lambda d: (d.family == "", d.family, -(d.rssi_dbm or -999)))
 

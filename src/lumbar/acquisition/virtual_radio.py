@@ -40,8 +40,10 @@ if TYPE_CHECKING:
     from lumbar.acquisition.bumble_backend import BumbleBleakClient, BumbleBleakScanner
 
 __all__ = [
+    "BumbleCentral",
     "CharacteristicSpec",
     "DescriptorSpec",
+    "HciCentral",
     "PeripheralSpec",
     "ServiceSpec",
     "VirtualPeripheral",
@@ -70,6 +72,7 @@ PROPERTY_NAMES: Mapping[str, gatt.Characteristic.Properties] = {
 
 _BLUETOOTH_BASE_UUID_SUFFIX = "-0000-1000-8000-00805f9b34fb"
 _CENTRAL_ADDRESS = "C0:00:00:00:00:00"
+_HCI_CENTRAL_ADDRESS = "C0:00:00:00:FF:FE"  # a central in another process (HciCentral)
 # Advertising-data (AD) types, Core Supplement Part A.
 _AD_FLAGS = 0x01
 _AD_UUID16_COMPLETE = 0x03
@@ -723,7 +726,166 @@ async def _disconnect_quietly(
         logger.debug("disconnect of %s ignored: %s", connection, exc)
 
 
-class VirtualRadio:
+class BumbleCentral:
+    """The central side that the bleak backends drive: one Bumble central device.
+
+    Scanners share the central (it scans while at least one of them does) and connection
+    attempts take turns (a controller allows one pending LE connection). Two kinds exist:
+    :class:`VirtualRadio`, whose central sits on the in-process link beside the peripherals,
+    and :class:`HciCentral`, whose controller is reached over an HCI transport, e.g. emulated
+    sensors running in another process (:meth:`VirtualRadio.serve_hci`).
+
+    Parameters
+    ----------
+    mtu : int
+        ATT MTU the central asks for on connect (bleak backends exchange MTU on connect);
+        peripherals accept up to 517.
+    """
+
+    central: Device
+
+    def __init__(self, *, mtu: int = 247) -> None:
+        if not 23 <= mtu <= 517:
+            raise ValidationError(f"mtu must be within 23..517, got {mtu}")
+        self.mtu = mtu
+        self._started = False
+        self._scan_users = 0
+        self._scan_lock = asyncio.Lock()
+        self._connect_lock = asyncio.Lock()
+        self._scanner_backend: type[BumbleBleakScanner] | None = None
+        self._client_backend: type[BumbleBleakClient] | None = None
+
+    @property
+    def is_running(self) -> bool:
+        """Whether :meth:`start` has run (and :meth:`stop` has not)."""
+        return self._started
+
+    async def _stop_central(self) -> None:
+        """Drop the central's links and stop its scanning."""
+        for connection in list(self.central.connections.values()):
+            await _disconnect_quietly(connection)
+        if self.central.scanning:
+            await self.central.stop_scanning()
+        self._scan_users = 0
+
+    # ------------------------------------------------------------------ used by the backend
+    async def _acquire_scan(self) -> None:
+        async with self._scan_lock:
+            self._check_running()
+            if self._scan_users == 0:
+                await self.central.start_scanning(filter_duplicates=False)
+            self._scan_users += 1
+
+    async def _release_scan(self) -> None:
+        async with self._scan_lock:
+            if self._scan_users == 0:
+                return
+            self._scan_users -= 1
+            if self._scan_users == 0 and self._started and self.central.scanning:
+                await self.central.stop_scanning()
+
+    async def _cancel_pending_connection(self, peer_address: hci.Address) -> None:
+        try:
+            await self.central.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+        except Exception as exc:  # noqa: BLE001 - best effort while unwinding a cancellation
+            logger.debug("connection cancel ignored: %s", exc)
+        # The link may have come up just before the cancel: do not leave it dangling.
+        for connection in list(self.central.connections.values()):
+            if connection.peer_address == peer_address:
+                await _disconnect_quietly(connection)
+
+    def _check_running(self) -> None:
+        if not self._started:
+            from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
+
+            raise BleakBluetoothNotAvailableError(
+                f"the {type(self).__name__} is not running: use 'async with ...' or "
+                "'await ....start()' before scanning or connecting",
+                BleakBluetoothNotAvailableReason.POWERED_OFF,
+            )
+
+    # ------------------------------------------------------------------ bleak backends
+    @property
+    def scanner_backend(self) -> type[BumbleBleakScanner]:
+        """A bleak scanner backend class bound to this central: ``BleakScanner(backend=...)``."""
+        if self._scanner_backend is None:
+            from lumbar.acquisition.bumble_backend import BumbleBleakScanner
+
+            self._scanner_backend = BumbleBleakScanner.bind(self)
+        return self._scanner_backend
+
+    @property
+    def client_backend(self) -> type[BumbleBleakClient]:
+        """A bleak client backend class bound to this central: ``BleakClient(..., backend=...)``."""
+        if self._client_backend is None:
+            from lumbar.acquisition.bumble_backend import BumbleBleakClient
+
+            self._client_backend = BumbleBleakClient.bind(self)
+        return self._client_backend
+
+
+class HciCentral(BumbleCentral):
+    """A Bumble central whose controller is reached over an HCI transport.
+
+    The host stack (HCI, L2CAP, ATT, GATT client) runs here, in the caller's asyncio loop;
+    the controller runs wherever the transport leads: on a :class:`VirtualRadio` in another
+    process (:meth:`VirtualRadio.serve_hci`, ``"tcp-client:127.0.0.1:<port>"``), or any HCI
+    controller Bumble can open. The bleak backends use it as they use a radio
+    (:attr:`scanner_backend`, :attr:`client_backend`).
+
+    Create with :meth:`open` (inside the running loop that will use it).
+    """
+
+    def __init__(self, transport: Any, *, mtu: int = 247, address: str = _HCI_CENTRAL_ADDRESS) -> None:
+        super().__init__(mtu=mtu)
+        self.transport = transport
+        host = _QuietHost(transport.source, transport.sink)
+        self.central = _CentralDevice(name="lumbar-central", address=hci.Address(address), host=host)
+
+    @classmethod
+    async def open(cls, spec: str, *, mtu: int = 247) -> HciCentral:
+        """Open the transport ``spec`` (Bumble's syntax, e.g. ``"tcp-client:127.0.0.1:9001"``) and power on."""
+        from bumble.transport import open_transport
+
+        central = cls(await open_transport(spec), mtu=mtu)
+        try:
+            await central.central.power_on()
+        except BaseException:
+            await central.transport.close()
+            raise
+        central._started = True
+        terminated = getattr(central.transport.source, "terminated", None)
+        if terminated is not None:
+            terminated.add_done_callback(lambda _f: central._on_transport_lost())
+        return central
+
+    def _on_transport_lost(self) -> None:
+        """The controller's end closed (its process ended): every link is gone, and scans and
+        connections now fail at once with a clear error instead of waiting for HCI timeouts."""
+        if not self._started:
+            return
+        self._started = False
+        logger.warning("the HCI transport of the central was lost: its controller (the emulated sensors' "
+                       "process?) has stopped; every link is down")
+        for handle in list(self.central.connections):
+            # as the controller would report a link that timed out
+            self.central.on_disconnection(handle, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+
+    async def stop(self) -> None:
+        """Drop the links, stop scanning and close the transport."""
+        if self._started:
+            self._started = False
+            try:
+                await self._stop_central()
+            except Exception as exc:  # noqa: BLE001 - the other end may be gone already
+                logger.debug("central stop: %s", exc)
+        await self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<HciCentral {'running' if self._started else 'stopped'}>"
+
+
+class VirtualRadio(BumbleCentral):
     """One virtual BLE link with N emulated peripherals and one central.
 
     Parameters
@@ -749,18 +911,11 @@ class VirtualRadio:
     """
 
     def __init__(self, peripherals: Iterable[PeripheralSpec] = (), *, mtu: int = 247) -> None:
-        if not 23 <= mtu <= 517:
-            raise ValidationError(f"mtu must be within 23..517, got {mtu}")
-        self.mtu = mtu
+        super().__init__(mtu=mtu)
         self.link = LocalLink()
-        self.central: Device = _make_device(self.link, "lumbar-central", _CENTRAL_ADDRESS, _CentralDevice)
+        self.central = _make_device(self.link, "lumbar-central", _CENTRAL_ADDRESS, _CentralDevice)
         self.peripherals: list[VirtualPeripheral] = []
-        self._started = False
-        self._scan_users = 0
-        self._scan_lock = asyncio.Lock()
-        self._connect_lock = asyncio.Lock()
-        self._scanner_backend: type[BumbleBleakScanner] | None = None
-        self._client_backend: type[BumbleBleakClient] | None = None
+        self._served: list[Any] = []  # HCI transports of centrals in other processes (serve_hci)
         for spec in peripherals:
             self.add_peripheral(spec)
 
@@ -817,22 +972,45 @@ class VirtualRadio:
         if not self._started:
             return
         self._started = False
-        for connection in list(self.central.connections.values()):
-            await _disconnect_quietly(connection)
-        if self.central.scanning:
-            await self.central.stop_scanning()
-        self._scan_users = 0
+        await self._stop_central()
         for peripheral in self.peripherals:
             await peripheral._stop()
         await self.central.power_off()
+        for transport in self._served:
+            await transport.close()
+        self._served.clear()
         # Let the link deliver the last queued packets so nothing is left for a closed loop.
         for _ in range(3):
             await asyncio.sleep(0)
 
-    @property
-    def is_running(self) -> bool:
-        """Whether :meth:`start` has run (and :meth:`stop` has not)."""
-        return self._started
+    async def serve_hci(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Put one more central's controller on this link, its HCI served on a TCP socket.
+
+        An :class:`HciCentral` in another process connects to it
+        (``HciCentral.open(f"tcp-client:127.0.0.1:{port}")``) and uses the peripherals as if
+        they were on air: the emulated sensors then no longer share the interpreter of the
+        application reading them. One client per call.
+
+        Returns
+        -------
+        int
+            The TCP port (``port=0``: one the system chose).
+        """
+        import socket
+
+        from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
+
+        self._check_running()
+        # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that say
+        # so; with it on, each ATT request/response waits for a delayed ACK (≈ 40 ms instead of < 1 ms).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        transport = await open_tcp_server_transport_with_socket(sock)
+        _VirtualController("lumbar-central-hci", host_source=transport.source, host_sink=transport.sink,
+                           link=self.link)
+        self._served.append(transport)
+        return int(sock.getsockname()[1])
 
     async def __aenter__(self) -> VirtualRadio:
         await self.start()
@@ -840,61 +1018,6 @@ class VirtualRadio:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-    # ------------------------------------------------------------------ used by the backend
-    async def _acquire_scan(self) -> None:
-        async with self._scan_lock:
-            self._check_running()
-            if self._scan_users == 0:
-                await self.central.start_scanning(filter_duplicates=False)
-            self._scan_users += 1
-
-    async def _release_scan(self) -> None:
-        async with self._scan_lock:
-            if self._scan_users == 0:
-                return
-            self._scan_users -= 1
-            if self._scan_users == 0 and self._started and self.central.scanning:
-                await self.central.stop_scanning()
-
-    async def _cancel_pending_connection(self, peer_address: hci.Address) -> None:
-        try:
-            await self.central.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
-        except Exception as exc:  # noqa: BLE001 - best effort while unwinding a cancellation
-            logger.debug("connection cancel ignored: %s", exc)
-        # The link may have come up just before the cancel: do not leave it dangling.
-        for connection in list(self.central.connections.values()):
-            if connection.peer_address == peer_address:
-                await _disconnect_quietly(connection)
-
-    def _check_running(self) -> None:
-        if not self._started:
-            from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
-
-            raise BleakBluetoothNotAvailableError(
-                "the virtual radio is not running: use 'async with VirtualRadio(...)' or "
-                "'await radio.start()' before scanning or connecting",
-                BleakBluetoothNotAvailableReason.POWERED_OFF,
-            )
-
-    # ------------------------------------------------------------------ bleak backends
-    @property
-    def scanner_backend(self) -> type[BumbleBleakScanner]:
-        """A bleak scanner backend class bound to this radio: ``BleakScanner(backend=...)``."""
-        if self._scanner_backend is None:
-            from lumbar.acquisition.bumble_backend import BumbleBleakScanner
-
-            self._scanner_backend = BumbleBleakScanner.bind(self)
-        return self._scanner_backend
-
-    @property
-    def client_backend(self) -> type[BumbleBleakClient]:
-        """A bleak client backend class bound to this radio: ``BleakClient(..., backend=...)``."""
-        if self._client_backend is None:
-            from lumbar.acquisition.bumble_backend import BumbleBleakClient
-
-            self._client_backend = BumbleBleakClient.bind(self)
-        return self._client_backend
 
     def __repr__(self) -> str:
         state = "running" if self._started else "stopped"

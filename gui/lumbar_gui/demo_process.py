@@ -1,0 +1,316 @@
+"""The demo sensors in a process of their own.
+
+``lumbar gui --emulated`` (or a host without a Bluetooth adapter) shows four emulated sensors worn by a
+live demo patient. They run here, in a child process, as real sensors run in their own hardware: the
+child holds the :class:`~lumbar_gui.sources.DemoPatient`, the :class:`~lumbar.acquisition.emulated.Emulator`
+(Bumble peripherals on a virtual radio) and one more central controller on that radio, whose HCI it
+serves on a local TCP socket (:meth:`~lumbar.acquisition.virtual_radio.VirtualRadio.serve_hci`). The
+application connects a Bumble host to it (:class:`~lumbar.acquisition.virtual_radio.HciCentral`) and
+reads the sensors through bleak exactly as before. The sensors' work (the patient's samples, packet
+encoding, their BLE stacks) then no longer competes with the GUI thread for the interpreter lock.
+
+Control, one JSON object per line:
+
+* parent → child (stdin): ``{"op": "perform", "movement": .., "duration_s": .., "kwargs": {..}}``,
+  ``{"op": "tap", "placement": ..}``, ``{"op": "drop", "address": .., "away_s": ..}``; end of input
+  (the application closed or died) stops the child.
+* child → parent (stdout): first ``{"ready": {"port": .., "sensors": [..]}}`` (or ``{"error": ..}``),
+  then ``{"state": {"movement": .., "last_error": .., "connected": [addresses]}}`` whenever it changes.
+
+Run as ``python -m lumbar_gui.demo_process [--rate-hz 200] [--seed 7]``; :class:`DemoSensors` starts it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["DemoSensors", "DemoSensorInfo", "DemoProcessError", "main"]
+
+STATE_PERIOD_S = 0.05  # how often the child looks for a change of state to report
+START_TIMEOUT_S = 30.0  # a cold numba cache compiles the patient model first
+
+
+class DemoProcessError(RuntimeError):
+    """The demo sensors' process could not start or stopped."""
+
+
+@dataclass(frozen=True)
+class DemoSensorInfo:
+    """One emulated sensor as the child reports it."""
+
+    address: str
+    name: str
+    family: str
+    placement: str
+    battery_pct: int
+
+
+# ----------------------------------------------------------------------------------------------------
+# the parent's side (the application)
+
+class DemoSensors:
+    """The demo sensors' process, seen from the application.
+
+    The process starts at construction (so it boots while the application builds its window);
+    :meth:`connect` waits for it and returns a running :class:`~lumbar.acquisition.virtual_radio.HciCentral`
+    for the bleak backends. The demo patient's controls (:meth:`perform`, :meth:`tap`, :meth:`drop_link`)
+    may be called from any thread.
+
+    Parameters
+    ----------
+    rate_hz : float
+        Sample rate of the demo patient, Hz.
+    seed : int
+        Seed of the patient and the sensor errors.
+    """
+
+    def __init__(self, rate_hz: float = 200.0, *, seed: int = 7) -> None:
+        import lumbar_gui
+
+        self.rate_hz = float(rate_hz)
+        env = dict(os.environ)
+        # the child imports this package from where the parent found it (installed or not)
+        root = str(Path(lumbar_gui.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lumbar_gui.demo_process", "--rate-hz", f"{float(rate_hz):g}", "--seed", str(int(seed))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+        self._finalizer = weakref.finalize(self, _end_process, self.proc)
+        self._write_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._error: str | None = None
+        self.port: int | None = None
+        self.sensors: list[DemoSensorInfo] = []
+        self._state: dict[str, Any] = {"movement": "quiet-standing", "last_error": None, "connected": []}
+        self.central: Any = None  # HciCentral once connected
+        threading.Thread(target=self._read, name="demo-sensors-reader", daemon=True).start()
+
+    # -- life cycle ---------------------------------------------------------------------------------
+    _prestarted: DemoSensors | None = None
+
+    @classmethod
+    def prestart(cls, rate_hz: float = 200.0) -> None:
+        """Start the process now, before the application imports and builds its window (``lumbar gui
+        --emulated`` calls this first): it boots meanwhile, and :meth:`prestarted` hands it over."""
+        if cls._prestarted is None:
+            cls._prestarted = cls(rate_hz)
+
+    @classmethod
+    def prestarted(cls, rate_hz: float) -> DemoSensors | None:
+        """The process :meth:`prestart` started for ``rate_hz`` (once), if any and still running."""
+        demo = cls._prestarted
+        if demo is None or demo.rate_hz != float(rate_hz) or not demo.running:
+            return None
+        cls._prestarted = None
+        return demo
+
+    async def connect(self, timeout_s: float = START_TIMEOUT_S) -> Any:
+        """Wait until the sensors advertise, then connect a central to their radio (on the running loop)."""
+        from lumbar.acquisition.virtual_radio import HciCentral
+
+        if self.central is None:
+            ok = await asyncio.get_running_loop().run_in_executor(None, self._ready.wait, timeout_s)
+            if self._error is not None or not ok or self.port is None:
+                raise DemoProcessError(self._error or f"the demo sensors did not start within {timeout_s:g} s")
+            self.central = await HciCentral.open(f"tcp-client:127.0.0.1:{self.port}")
+        return self.central
+
+    async def stop(self) -> None:
+        """Disconnect the central and end the process."""
+        central, self.central = self.central, None
+        if central is not None:
+            await central.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._finalizer)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    # -- the demo patient ---------------------------------------------------------------------------
+    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
+        """The patient performs ``movement`` for ``duration_s`` s (see :meth:`DemoPatient.perform`)."""
+        self._send({"op": "perform", "movement": movement, "duration_s": float(duration_s), "kwargs": kwargs})
+        with self._write_lock:
+            self._state["last_error"] = None  # until the child says otherwise
+
+    def tap(self, placement: str) -> None:
+        """Tap the sensor at ``placement``."""
+        self._send({"op": "tap", "placement": placement})
+
+    def drop_link(self, address: str, away_s: float) -> None:
+        """The sensor's link drops on the virtual radio; it returns after ``away_s`` s."""
+        self._send({"op": "drop", "address": address, "away_s": float(away_s)})
+
+    @property
+    def current_movement(self) -> str:
+        """What the patient is doing (as last reported, ≤ 50 ms old)."""
+        return str(self._state["movement"])
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the last :meth:`perform` request could not be simulated (None if it could)."""
+        return self._state["last_error"]
+
+    def sensor(self, address: str) -> DemoSensorInfo:
+        """The emulated sensor with Bluetooth ``address``."""
+        for s in self.sensors:
+            if s.address.upper() == address.upper():
+                return s
+        raise ValueError(f"no emulated sensor has address {address!r}")
+
+    def is_connected(self, address: str) -> bool:
+        """Whether the sensor with ``address`` has a link (as last reported, ≤ 50 ms old)."""
+        return address.upper() in {a.upper() for a in self._state["connected"]}
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _send(self, msg: dict[str, Any]) -> None:
+        line = json.dumps(msg) + "\n"
+        with self._write_lock:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError) as e:
+                raise DemoProcessError("the demo sensors have stopped") from e
+
+    def _read(self) -> None:
+        out = self.proc.stdout
+        assert out is not None
+        with out:  # closed at the end of the child's output
+            for line in out:
+                try:
+                    msg = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # not ours (a library printing): ignore
+                if "ready" in msg:
+                    self.sensors = [DemoSensorInfo(**s) for s in msg["ready"]["sensors"]]
+                    self.port = int(msg["ready"]["port"])
+                    self._ready.set()
+                elif "error" in msg:
+                    self._error = f"the demo sensors could not start: {msg['error']}"
+                    self._ready.set()
+                elif "state" in msg:
+                    with self._write_lock:
+                        self._state = msg["state"]
+        if not self._ready.is_set():
+            self._error = f"the demo sensors' process ended (exit code {self.proc.wait()})"
+            self._ready.set()
+
+
+def _end_process(proc: subprocess.Popen[str]) -> None:
+    """Close the child's input (it stops by itself); kill it if it has not ended within 3 s."""
+    try:
+        if proc.stdin is not None:
+            proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(3.0)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ----------------------------------------------------------------------------------------------------
+# the child's side
+
+def _emit(msg: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(msg) + "\n")
+    sys.stdout.flush()
+
+
+async def _serve(rate_hz: float, seed: int) -> None:
+    from lumbar_gui.sources import DEMO_SENSORS, DemoPatient
+
+    loop = asyncio.get_running_loop()
+    patient = DemoPatient(tuple(p for _, p, _, _ in DEMO_SENSORS), rate_hz, seed=seed)
+    # The patient's quiet standing (≈ 1 s, mostly scipy's imports) is simulated from the start, while the
+    # radio and the sensors are set up, advertise and get connected; their first samples wait for it.
+    preparing = loop.run_in_executor(None, patient.prepare)
+    from lumbar.acquisition.emulated import EmulatedSensor, Emulator
+
+    # 30 ms connection interval: the Linux Bluetooth stack's default range is 30–50 ms; the sensors send what they
+    # measured at each connection event
+    sensors = [EmulatedSensor(fam, pl, name=name, battery_pct=bat, seed=i, conn_interval_ms=30.0, jitter_ms=5.0,
+                              burst_prob=0.0)
+               for i, (fam, pl, name, bat) in enumerate(DEMO_SENSORS)]
+    emu = Emulator(sensors, patient=patient, seed=seed)
+    await emu.start()
+    assert emu.radio is not None
+    port = await emu.radio.serve_hci()
+    _emit({"ready": {"port": port, "sensors": [
+        {"address": emu.address(s), "name": s.name, "family": s.family, "placement": s.placement,
+         "battery_pct": int(s.battery_pct)} for s in sensors]}})
+    await preparing
+
+    done = asyncio.Event()
+    drops: set[asyncio.Task[None]] = set()
+
+    def handle(line: str | None) -> None:
+        if line is None:  # the application closed our input
+            done.set()
+            return
+        msg = json.loads(line)
+        op = msg.get("op")
+        if op == "perform":
+            patient.perform(msg["movement"], float(msg["duration_s"]), **msg.get("kwargs", {}))
+        elif op == "tap":
+            patient.tap(msg["placement"])
+        elif op == "drop":
+            task = loop.create_task(emu.drop_link(emu.sensor(msg["address"]), float(msg["away_s"])))
+            drops.add(task)
+            task.add_done_callback(drops.discard)
+
+    def read_input() -> None:
+        for line in sys.stdin:
+            if line.strip():
+                loop.call_soon_threadsafe(handle, line)
+        loop.call_soon_threadsafe(handle, None)
+
+    threading.Thread(target=read_input, name="demo-input", daemon=True).start()
+    last: dict[str, Any] = {}
+    try:
+        while not done.is_set():
+            state = {"movement": patient.current_movement, "last_error": patient.last_error,
+                     "connected": [emu.address(s) for s in sensors if emu.peripheral(s).is_connected]}
+            if state != last:
+                _emit({"state": state})
+                last = state
+            try:
+                await asyncio.wait_for(done.wait(), STATE_PERIOD_S)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        for t in drops:
+            t.cancel()
+        await emu.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lumbar_gui.demo_process",
+                                 description="Emulated demo sensors served over HCI (started by the application).")
+    ap.add_argument("--rate-hz", type=float, default=200.0)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    # The loop thread answers every HCI command and ATT request of the application's central; a thread
+    # simulating the patient must not hold the interpreter for the default 5 ms each time it answers.
+    sys.setswitchinterval(0.0005)
+    try:
+        asyncio.run(_serve(args.rate_hz, args.seed))
+    except Exception as e:  # said to the parent, which shows it
+        _emit({"error": f"{type(e).__name__}: {e}"})
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
