@@ -184,6 +184,7 @@ class DemoPatient:
         with self._lock:
             self._job += 1
             job = self._job
+            self.last_error = None  # a new request: no error yet
 
         def work() -> None:
             try:

@@ -336,9 +336,6 @@ def test_the_child_ends_when_the_application_dies() -> None:
             os.kill(child_pid, 9)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="DemoSensors.perform clears last_error locally; the child reports state only when it "
-                          "changes, so the same failure twice leaves last_error None")
 def test_the_same_impossible_request_twice_sets_last_error_twice() -> None:
     """Each impossible request is reported: asking for the same impossible movement again sets
     ``last_error`` again (the operator must not see a failed request as accepted)."""

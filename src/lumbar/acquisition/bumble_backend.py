@@ -207,8 +207,10 @@ class BumbleBleakScanner(BaseBleakScanner):
         self._radio.central.on(self._radio.central.EVENT_ADVERTISEMENT, self._on_advertisement)
         try:
             await self._radio._acquire_scan()
-        except BaseException:
+        except BaseException as exc:
             self._radio.central.remove_listener(self._radio.central.EVENT_ADVERTISEMENT, self._on_advertisement)
+            if isinstance(exc, core.BaseBumbleError):  # e.g. the controller's transport lost meanwhile
+                raise BleakError(f"scan could not start: {exc}") from exc
             raise
         self._scanning = True
 
@@ -218,7 +220,10 @@ class BumbleBleakScanner(BaseBleakScanner):
             return
         self._scanning = False
         self._radio.central.remove_listener(self._radio.central.EVENT_ADVERTISEMENT, self._on_advertisement)
-        await self._radio._release_scan()
+        try:
+            await self._radio._release_scan()
+        except core.BaseBumbleError as exc:
+            raise BleakError(f"scan could not stop: {exc}") from exc
 
     def _on_advertisement(self, advertisement: Advertisement) -> None:
         parsed = _parse_ad_structures(advertisement.data_bytes)

@@ -426,6 +426,40 @@ class _CentralDevice(Device):
         super().on_gatt_pdu(connection_handle, pdu)
 
 
+class _CoalescingSink:
+    """An HCI sink that writes ATT notifications in groups (see :meth:`VirtualRadio.serve_hci`)."""
+
+    def __init__(self, sink: Any, delay_s: float) -> None:
+        self.sink = sink
+        self.delay_s = float(delay_s)
+        self._pending: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def _is_notification(packet: bytes) -> bool:
+        # H4 ACL packet (0x02), one whole L2CAP PDU on the ATT channel (CID 4), ATT opcode 0x1B;
+        # byte offsets: type 0, handle 1-2, ACL length 3-4, L2CAP length 5-6, CID 7-8, opcode 9
+        return (len(packet) > 9 and packet[0] == 0x02 and packet[7] == 0x04 and packet[8] == 0x00
+                and packet[9] == _ATT_NOTIFICATION)
+
+    def on_packet(self, packet: bytes) -> None:
+        if self._is_notification(packet):
+            self._pending.append(packet)
+            if self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(self.delay_s, self.flush)
+            return
+        self.flush()
+        self.sink.on_packet(packet)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            self.sink.on_packet(data)
+
+
 def _make_device(link: LocalLink, name: str, address: str, cls: type[Device] = Device) -> Device:
     controller = _VirtualController(name, link=link)
     host = _QuietHost(controller, AsyncPipeSink(controller))
@@ -794,15 +828,16 @@ class BumbleCentral:
             if connection.peer_address == peer_address:
                 await _disconnect_quietly(connection)
 
+    def _not_running(self) -> str:
+        """Why scans and connections are refused (the central is not running)."""
+        return (f"the {type(self).__name__} is not running: use 'async with ...' or 'await ....start()' "
+                "before scanning or connecting")
+
     def _check_running(self) -> None:
         if not self._started:
             from bleak.exc import BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason
 
-            raise BleakBluetoothNotAvailableError(
-                f"the {type(self).__name__} is not running: use 'async with ...' or "
-                "'await ....start()' before scanning or connecting",
-                BleakBluetoothNotAvailableReason.POWERED_OFF,
-            )
+            raise BleakBluetoothNotAvailableError(self._not_running(), BleakBluetoothNotAvailableReason.POWERED_OFF)
 
     # ------------------------------------------------------------------ bleak backends
     @property
@@ -839,6 +874,7 @@ class HciCentral(BumbleCentral):
     def __init__(self, transport: Any, *, mtu: int = 247, address: str = _HCI_CENTRAL_ADDRESS) -> None:
         super().__init__(mtu=mtu)
         self.transport = transport
+        self.lost = False  # the transport closed from the controller's side
         host = _QuietHost(transport.source, transport.sink)
         self.central = _CentralDevice(name="lumbar-central", address=hci.Address(address), host=host)
 
@@ -865,6 +901,7 @@ class HciCentral(BumbleCentral):
         if not self._started:
             return
         self._started = False
+        self.lost = True
         logger.warning("the HCI transport of the central was lost: its controller (the emulated sensors' "
                        "process?) has stopped; every link is down")
         for handle in list(self.central.connections):
@@ -881,8 +918,14 @@ class HciCentral(BumbleCentral):
                 logger.debug("central stop: %s", exc)
         await self.transport.close()
 
+    def _not_running(self) -> str:
+        if self.lost:
+            return ("the Bluetooth controller has gone: its connection closed (for emulated sensors, their "
+                    "process has ended)")
+        return super()._not_running()
+
     def __repr__(self) -> str:
-        return f"<HciCentral {'running' if self._started else 'stopped'}>"
+        return f"<HciCentral {'running' if self._started else 'lost' if self.lost else 'stopped'}>"
 
 
 class VirtualRadio(BumbleCentral):
@@ -983,7 +1026,7 @@ class VirtualRadio(BumbleCentral):
         for _ in range(3):
             await asyncio.sleep(0)
 
-    async def serve_hci(self, host: str = "127.0.0.1", port: int = 0) -> int:
+    async def serve_hci(self, host: str = "127.0.0.1", port: int = 0, *, coalesce_s: float = 0.0) -> int:
         """Put one more central's controller on this link, its HCI served on a TCP socket.
 
         An :class:`HciCentral` in another process connects to it
@@ -991,10 +1034,21 @@ class VirtualRadio(BumbleCentral):
         they were on air: the emulated sensors then no longer share the interpreter of the
         application reading them. One client per call.
 
+        Parameters
+        ----------
+        host, port : str, int
+            Where to listen (``port=0``: a free port).
+        coalesce_s : float
+            Notifications for the central are written to the socket together, at most this long
+            after the first of them, s (0: each at once). Everything else (command replies, events,
+            other ATT PDUs) goes at once, after what is pending, so the order is kept. A reader
+            then wakes once for several notifications, as it would for one connection event's
+            worth of them, instead of once for each.
+
         Returns
         -------
         int
-            The TCP port (``port=0``: one the system chose).
+            The TCP port.
         """
         import socket
 
@@ -1007,8 +1061,8 @@ class VirtualRadio(BumbleCentral):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         transport = await open_tcp_server_transport_with_socket(sock)
-        _VirtualController("lumbar-central-hci", host_source=transport.source, host_sink=transport.sink,
-                           link=self.link)
+        sink = _CoalescingSink(transport.sink, coalesce_s) if coalesce_s > 0 else transport.sink
+        _VirtualController("lumbar-central-hci", host_source=transport.source, host_sink=sink, link=self.link)
         self._served.append(transport)
         return int(sock.getsockname()[1])
 
