@@ -382,6 +382,13 @@ class _QuietHost(Host):
                 return
         super().on_hci_packet(packet)
 
+    def on_transport_lost(self) -> None:
+        # Bumble fails the pending command's future even when it is already done (cancelled by a caller's
+        # timeout), which raises InvalidStateError in the event loop's callback: forget a done one first.
+        if self.pending_response is not None and self.pending_response.done():
+            self.pending_response = None
+        super().on_transport_lost()
+
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
         if self.snooper is None and self.hci_sink is not None and not logger.isEnabledFor(logging.DEBUG):
             self.hci_sink.on_packet(bytes(packet))
@@ -916,6 +923,12 @@ class HciCentral(BumbleCentral):
                 await self._stop_central()
             except Exception as exc:  # noqa: BLE001 - the other end may be gone already
                 logger.debug("central stop: %s", exc)
+            # a command still in flight (a reader disconnecting as the application closes) gets its
+            # answer rather than a lost transport (≤ 1 s)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 1.0
+            while self.central.host.pending_response is not None and loop.time() < deadline:
+                await asyncio.sleep(0.01)
         await self.transport.close()
 
     def _not_running(self) -> str:
