@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import queue
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -92,6 +94,16 @@ class DeviceEntry:
     rssi_dbm: float | None
     battery_pct: float | None
     emulated: bool = False
+
+
+def demo_cache_dir() -> Path | None:
+    """Where the demo patient keeps what it has simulated once (``LUMBAR_CACHE_DIR``, else the user's cache
+    directory); None when ``LUMBAR_CACHE_DIR`` is empty (no cache)."""
+    env = os.environ.get("LUMBAR_CACHE_DIR")
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lumbar"
 
 
 def sensor_info(target: Any) -> SensorInfo:
@@ -163,12 +175,33 @@ class DemoPatient:
         self.last_error: str | None = None
 
     # -- set-up and requests (any thread) -----------------------------------------------------------
-    def prepare(self) -> None:
-        """Simulate the idle (quiet standing) segment; call once, off the GUI thread (≈ 1 s with the imports).
+    def prepare(self, cache_dir: Path | None = None) -> None:
+        """Simulate the idle (quiet standing) segment; call once, off the GUI thread.
 
-        The sensors may start before it has finished: :meth:`samples` waits for it.
+        ≈ 1 s the first time (mostly scipy's imports); then read from ``cache_dir`` (default
+        :func:`demo_cache_dir`), where it is kept under a key of everything it depends on (the patient's
+        parameters and the simulator's source), so a changed simulator never serves stale data. The
+        sensors may start before it has finished: :meth:`samples` waits for it.
         """
-        acc, gyro = self._simulate("quiet-standing", self.IDLE_S)
+        cached = self._idle_cache_file(cache_dir if cache_dir is not None else demo_cache_dir())
+        acc = gyro = None
+        if cached is not None and cached.exists():
+            try:
+                with np.load(cached) as z:
+                    acc = {p: z[f"acc/{p}"] for p in self.placements}
+                    gyro = {p: z[f"gyro/{p}"] for p in self.placements}
+            except (OSError, KeyError, ValueError):  # unreadable: simulate again, rewrite it
+                acc = gyro = None
+        if acc is None or gyro is None:
+            acc, gyro = self._simulate("quiet-standing", self.IDLE_S)
+            if cached is not None:
+                try:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cached.with_name(cached.name + ".tmp.npz")
+                    np.savez(tmp, **{f"acc/{p}": a for p, a in acc.items()}, **{f"gyro/{p}": g for p, g in gyro.items()})
+                    tmp.replace(cached)
+                except OSError:
+                    pass  # a read-only home: simulated each time
         with self._lock:
             self._idle = _Segment(0.0, acc, gyro, "quiet-standing", True)
             self._timeline = [self._idle]
@@ -245,6 +278,22 @@ class DemoPatient:
         return acc, gyro
 
     # -- internals ----------------------------------------------------------------------------------
+    def _idle_cache_file(self, cache_dir: Path | None) -> Path | None:
+        """Where the idle segment is cached: named by a hash of its parameters and of the simulator's code."""
+        if cache_dir is None:
+            return None
+        import hashlib
+        import importlib.util
+
+        spec = importlib.util.find_spec("lumbar.simulate")  # found, not imported (that takes 0.2 s)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        h = hashlib.sha256(repr((self.placements, self.rate_hz, self.seed, self.IDLE_S, self._misalignment,
+                                 np.__version__)).encode())
+        for f in sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.py")):
+            h.update(f.read_bytes())
+        return cache_dir / f"demo-idle-{h.hexdigest()[:20]}.npz"
+
     def _simulate(self, movement: str, duration_s: float, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         from lumbar.simulate import simulate
 

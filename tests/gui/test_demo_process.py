@@ -356,3 +356,33 @@ def test_the_same_impossible_request_twice_sets_last_error_twice() -> None:
             end_process(demo.proc)
 
     asyncio.run(main())
+
+
+def test_the_demo_patients_quiet_standing_is_cached_exactly_and_a_bad_cache_is_rebuilt(tmp_path) -> None:
+    """The idle segment is simulated once and then read from the cache: the same samples to the bit;
+    a damaged cache file is simulated again and rewritten, never served."""
+    from lumbar_gui.sources import DemoPatient
+
+    placements = ("lumbar", "sacrum")
+    first = DemoPatient(placements, 200.0, seed=5)
+    first.prepare(tmp_path)
+    files = list(tmp_path.glob("demo-idle-*.npz"))
+    assert len(files) == 1
+    k = np.arange(0, 4000, 7)
+    again = DemoPatient(placements, 200.0, seed=5)
+    again.prepare(tmp_path)
+    for pl in placements:
+        a0, g0 = first.samples(pl, k)
+        a1, g1 = again.samples(pl, k)
+        assert np.array_equal(a0, a1) and np.array_equal(g0, g1)
+    # another seed is another patient: another file
+    DemoPatient(placements, 200.0, seed=6).prepare(tmp_path)
+    assert len(list(tmp_path.glob("demo-idle-*.npz"))) == 2
+    files[0].write_bytes(b"not an npz file")
+    rebuilt = DemoPatient(placements, 200.0, seed=5)
+    rebuilt.prepare(tmp_path)
+    a0, _ = first.samples("lumbar", k)
+    a2, _ = rebuilt.samples("lumbar", k)
+    assert np.array_equal(a0, a2)
+    with np.load(files[0]) as z:  # rewritten whole
+        assert set(z.files) == {"acc/lumbar", "acc/sacrum", "gyro/lumbar", "gyro/sacrum"}
