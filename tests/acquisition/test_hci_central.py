@@ -167,6 +167,15 @@ def test_hci_central_scans_connects_reads_and_receives_notifications_in_order(co
     asyncio.run(main())
 
 
+async def connect_probe(central: HciCentral, **kwargs: object) -> tuple[BleakClient, asyncio.Event]:
+    """Find the probe and connect to it; the event is set by the client's disconnected callback."""
+    device = await find_probe(central)
+    dropped = asyncio.Event()
+    client = BleakClient(device, lambda _c: dropped.set(), backend=central.client_backend, **kwargs)  # type: ignore[arg-type]
+    await asyncio.wait_for(client.connect(), 15.0)
+    return client, dropped
+
+
 def test_killed_peer_process_drops_the_link_without_hanging() -> None:
     """The process holding the controller dies while connected: the client's disconnected
     callback fires within a few seconds (no hang), the client says it is disconnected, a GATT
@@ -178,10 +187,7 @@ def test_killed_peer_process_drops_the_link_without_hanging() -> None:
         try:
             central = await asyncio.wait_for(HciCentral.open(f"tcp-client:127.0.0.1:{port}"), 10.0)
             try:
-                device = await find_probe(central)
-                dropped = asyncio.Event()
-                client = BleakClient(device, lambda _c: dropped.set(), backend=central.client_backend)
-                await asyncio.wait_for(client.connect(), 15.0)
+                client, dropped = await connect_probe(central)
                 received: list[bytes] = []
                 await asyncio.wait_for(client.start_notify(DATA_CHAR, lambda _c, d: received.append(bytes(d))), 5.0)
                 await asyncio.wait_for(client.write_gatt_char(CONTROL_CHAR, bytes([3]), response=True), 10.0)
@@ -217,11 +223,7 @@ def test_killed_peer_process_fails_the_gatt_operation_in_flight() -> None:
         try:
             central = await asyncio.wait_for(HciCentral.open(f"tcp-client:127.0.0.1:{port}"), 10.0)
             try:
-                device = await find_probe(central)
-                dropped = asyncio.Event()
-                client = BleakClient(device, lambda _c: dropped.set(), backend=central.client_backend,
-                                     gatt_timeout=60.0)
-                await asyncio.wait_for(client.connect(), 15.0)
+                client, dropped = await connect_probe(central, gatt_timeout=60.0)
                 write = asyncio.ensure_future(client.write_gatt_char(CONTROL_CHAR, bytes([HANG]), response=True))
                 await asyncio.sleep(0.5)
                 assert not write.done()  # the child holds the confirmation back

@@ -46,6 +46,14 @@ async def stop_demo(demo: DemoSensors) -> None:
     assert demo.proc.returncode == 0
 
 
+async def clean_up(demo: DemoSensors) -> None:
+    """Stop a demo left running by a failed test (bounded), then make sure its process is gone."""
+    if demo.central is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(demo.stop(), 15.0)
+    end_process(demo.proc)
+
+
 def end_process(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
     """Last-resort clean-up: kill the process if it is still running, and reap it."""
     if proc.poll() is None:
@@ -140,10 +148,7 @@ def test_the_child_advertises_the_four_demo_sensors_and_stops_cleanly() -> None:
             await stop_demo(demo)
             assert not central.is_running
         finally:
-            if demo.central is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(demo.stop(), 15.0)
-            end_process(demo.proc)
+            await clean_up(demo)
 
     asyncio.run(main())
 
@@ -232,10 +237,7 @@ def test_closing_the_childs_input_ends_it_even_with_a_central_connected() -> Non
             await asyncio.wait_for(demo.stop(), 5.0)  # nothing left to stop: returns at once
             assert demo.central is None
         finally:
-            if demo.central is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(demo.stop(), 15.0)
-            end_process(demo.proc)
+            await clean_up(demo)
 
     asyncio.run(main())
 
