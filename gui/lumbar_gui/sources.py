@@ -279,18 +279,23 @@ class DemoPatient:
 
     # -- internals ----------------------------------------------------------------------------------
     def _idle_cache_file(self, cache_dir: Path | None) -> Path | None:
-        """Where the idle segment is cached: named by a hash of its parameters and of the simulator's code."""
+        """Where the idle segment is cached: named by a hash of its parameters, of the code that makes it
+        (the simulator package, the types it takes its constants from, this module) and of the numerical
+        libraries' versions."""
         if cache_dir is None:
             return None
         import hashlib
+        import importlib.metadata
         import importlib.util
 
-        spec = importlib.util.find_spec("lumbar.simulate")  # found, not imported (that takes 0.2 s)
-        if spec is None or not spec.submodule_search_locations:
+        sim = importlib.util.find_spec("lumbar.simulate")  # found, not imported (that takes 0.2 s)
+        types = importlib.util.find_spec("lumbar.types")
+        if sim is None or not sim.submodule_search_locations or types is None or not types.origin:
             return None
         h = hashlib.sha256(repr((self.placements, self.rate_hz, self.seed, self.IDLE_S, self._misalignment,
-                                 np.__version__)).encode())
-        for f in sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.py")):
+                                 np.__version__, importlib.metadata.version("scipy"))).encode())
+        sources = sorted(Path(next(iter(sim.submodule_search_locations))).glob("*.py"))
+        for f in [*sources, Path(types.origin), Path(__file__)]:
             h.update(f.read_bytes())
         return cache_dir / f"demo-idle-{h.hexdigest()[:20]}.npz"
 
@@ -357,10 +362,8 @@ class BleLink:
     def __init__(self, emulated: bool, *, patient_rate_hz: float = 200.0) -> None:
         self.emulated = bool(emulated)
         self.patient_rate_hz = float(patient_rate_hz)
-        #: The emulated sensors' process (:class:`~lumbar_gui.demo_process.DemoSensors`); also the demo
-        #: patient's controls (:attr:`patient`).
+        #: The emulated sensors' process (:class:`~lumbar_gui.demo_process.DemoSensors`), None for hardware.
         self.emulator: Any = None
-        self.patient: Any = None
         self.scanner_backend: Any = None  # None: bleak's default backend
         self.client_backend: Any = None
         self.fallback_reason: str | None = None
@@ -373,7 +376,12 @@ class BleLink:
         from lumbar_gui.demo_process import DemoSensors
 
         if self.emulator is None:
-            self.emulator = self.patient = DemoSensors.prestarted(self.patient_rate_hz) or DemoSensors(self.patient_rate_hz)
+            self.emulator = DemoSensors.prestarted(self.patient_rate_hz) or DemoSensors(self.patient_rate_hz)
+
+    @property
+    def patient(self) -> Any:
+        """The demo patient's controls (``perform``, ``tap``, ``current_movement``): the emulated sensors' process."""
+        return self.emulator
 
     async def start(self) -> None:
         """Connect to the emulated sensors (emulated link); nothing to do for hardware."""
@@ -389,7 +397,7 @@ class BleLink:
     async def stop(self) -> None:
         if self.emulator is not None:
             await self.emulator.stop()
-            self.emulator = self.patient = None
+            self.emulator = None
             self.scanner_backend = self.client_backend = None
 
     async def scan(self, timeout_s: float | None = None) -> list[DeviceEntry]:
