@@ -190,11 +190,9 @@ class SessionWriter:
     def flush(self) -> None:
         """Write all queued data and make it durable in the file."""
         self._check_open()
-        written = []  # sensors with new samples: only their datasets have anything to flush
         for sid, batches in self._pending.items():
             if not batches:
                 continue
-            written.append(sid)
             b = ImuBatch.concat(batches) if len(batches) > 1 else batches[0]
             n0 = self._counts[sid]
             n1 = n0 + len(b)
@@ -203,8 +201,7 @@ class SessionWriter:
                 ds[n0:n1] = getattr(b, name)
             self._counts[sid] = n1
             batches.clear()
-        events = bool(self._pending_events)
-        if events:
+        if self._pending_events:
             ev = self._pending_events
             n0 = self._event_ds["time_s"].shape[0]
             n1 = n0 + len(ev)
@@ -220,13 +217,11 @@ class SessionWriter:
                 ds[n0:n1] = columns[name]
             ev.clear()
         if self.live:
-            # flushing an untouched dataset costs as much as a written one, under the interpreter lock
-            for sid in written:
-                for ds in self._datasets[sid].values():
+            for dsets in self._datasets.values():
+                for ds in dsets.values():
                     ds.flush()
-            if events:
-                for ds in self._event_ds.values():
-                    ds.flush()
+            for ds in self._event_ds.values():
+                ds.flush()
         self._file.flush()
         self._last_flush = time.monotonic()
 
