@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from lumbar.acquisition.bus import LiveBus, SampleRing
+from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.errors import CalibrationError, LumbarError
 from lumbar.types import STANDARD_G, Event, SensorInfo, SessionInfo
 
@@ -113,45 +113,30 @@ class AcquisitionWorker:
 # derived series
 
 class SeriesRing:
-    """Preallocated ring of time-stamped rows (derived live signals); thread-safe, cursors like SampleRing."""
+    """Preallocated ring of time-stamped rows (derived live signals), NaN until written; one writer, readers
+    with their own cursors that never wait (a :class:`~lumbar.acquisition.bus.ColumnRing`)."""
 
     def __init__(self, columns: tuple[str, ...], capacity: int) -> None:
         self.columns = columns
-        self.capacity = int(capacity)
-        self._t = np.zeros(self.capacity)
-        self._x = np.full((self.capacity, len(columns)), np.nan)
-        self._total = 0
-        self._lock = threading.Lock()
+        self._ring = ColumnRing(capacity, (((), np.float64, 0.0), ((len(columns),), np.float64, np.nan)))
+        self.capacity = self._ring.capacity
 
     @property
     def total(self) -> int:
-        return self._total
+        return self._ring.total
 
     def push(self, t: np.ndarray, x: np.ndarray) -> None:
-        n = len(t)
-        if n == 0:
-            return
-        if n > self.capacity:
-            t, x = t[-self.capacity:], x[-self.capacity:]
-        with self._lock:
-            idx = np.arange(self._total + n - len(t), self._total + n) % self.capacity
-            self._t[idx] = t
-            self._x[idx] = x
-            self._total += n
+        """Append rows: ``t`` (n,) s, ``x`` (n, columns)."""
+        self._ring.push((t, x))
 
     def since(self, cursor: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         """``(t, rows, new_cursor, missed)`` of rows after ``cursor``."""
-        with self._lock:
-            total = self._total
-            first = max(cursor, total - self.capacity)
-            idx = np.arange(first, total) % self.capacity
-            return self._t[idx], self._x[idx], total, first - cursor
+        (t, x), total, missed = self._ring.since(cursor)
+        return t, x, total, missed
 
     def latest(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        with self._lock:
-            total = self._total
-            idx = np.arange(max(0, total - min(n, self.capacity)), total) % self.capacity
-            return self._t[idx], self._x[idx]
+        t, x = self._ring.latest(n)
+        return t, x
 
 
 # ----------------------------------------------------------------------------------------------------

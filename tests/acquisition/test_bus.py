@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 
-from lumbar.acquisition.bus import LiveBus, SampleRing
+from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.acquisition.replay import ReplaySource
 from lumbar.types import Event, ImuBatch
 
@@ -75,3 +75,61 @@ def test_replay_pushes_everything_with_events():
         np.testing.assert_array_equal(b.seq, np.arange(300))
         assert bus.status[sid].samples == 300
     assert [e.label for e in bus.events()] == ["rep_start"]
+
+
+def test_column_ring_matches_a_plain_list_across_wrap_arounds():
+    rng = np.random.default_rng(3)
+    ring = ColumnRing(37, (((), np.int64, 0), ((2,), np.float64, np.nan)))
+    ref: list[int] = []
+    cursor = 0
+    for _ in range(400):
+        n = int(rng.integers(0, 90))  # sometimes more than the capacity in one push
+        k = np.arange(len(ref), len(ref) + n)
+        ring.push((k, np.column_stack([k, -k]).astype(float)))
+        ref.extend(k.tolist())
+        if rng.random() < 0.3:  # a reader that sometimes falls behind by more than the capacity
+            (seq, x), new, missed = ring.since(cursor)
+            assert new == len(ref) and missed == max(0, len(ref) - 37 - cursor)
+            np.testing.assert_array_equal(seq, ref[cursor + missed:])
+            np.testing.assert_array_equal(x[:, 1], -seq.astype(float))
+            cursor = new
+        last = ring.latest(10)[0]
+        np.testing.assert_array_equal(last, ref[-10:])
+
+
+def test_reader_racing_an_overwriting_writer_never_sees_a_torn_row():
+    """A ring far too small for its reader: pushes overwrite rows while the reader copies them. Whatever the
+    reader gets is whole and in order, and what it got plus what it was told it missed is everything."""
+    import sys
+
+    ring = SampleRing("lumbar", 16)
+    n_batches, size = 20_000, 7
+    done = threading.Event()
+
+    def writer():
+        for i in range(n_batches):
+            ring.push(_batch(i * size, size))
+        done.set()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # hand the interpreter over as often as it will go
+    try:
+        t = threading.Thread(target=writer)
+        t.start()
+        cursor, got, missed_total, last = 0, 0, 0, -1
+        while not done.is_set() or cursor < ring.total:
+            b, new, missed = ring.since(cursor)
+            assert missed >= 0 and len(b) + missed == new - cursor
+            if len(b):
+                np.testing.assert_array_equal(b.seq, np.arange(cursor + missed, new))  # in order, no gap
+                np.testing.assert_array_equal(b.acc[:, 0], b.seq.astype(float))  # every row whole
+                assert b.seq[0] > last
+                last = int(b.seq[-1])
+            got += len(b)
+            missed_total += missed
+            cursor = new
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert got + missed_total == n_batches * size
+    assert got > 0

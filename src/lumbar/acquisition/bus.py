@@ -7,25 +7,115 @@
 * :class:`SensorStatus` — what the GUI shows per sensor (connected, battery, RSSI, rate, loss).
 * :class:`LiveBus` — rings and statuses by sensor id, plus event markers.
 
-Thread-safe with one lock per ring: the reader runs in an asyncio thread, the GUI pulls on a Qt
-timer. Copies are made under the lock, so a reader never sees a half-written batch.
+Thread-safe without making readers wait: the source pushes from its asyncio thread while the GUI,
+the live processing and the recorder pull from theirs (:class:`ColumnRing`); a reader never sees a
+half-written batch.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from lumbar.errors import ValidationError
 from lumbar.types import Event, ImuBatch
 
-__all__ = ["SampleRing", "SensorStatus", "LiveBus"]
+__all__ = ["ColumnRing", "SampleRing", "SensorStatus", "LiveBus"]
+
+
+class ColumnRing:
+    """Preallocated ring of rows stored column by column: one writer, any number of readers, and no
+    reader ever waits.
+
+    Each column is an array of shape ``(capacity, *tail)``. A push *claims* the rows it is about to
+    write, writes them in at most two contiguous slices, then *publishes* them (:attr:`total`). A reader
+    copies the published rows it has not had, then drops any that a push running meanwhile may have
+    overwritten (those its claim reached back over) and counts them as missed: the copy is never torn.
+    Readers take no lock, so a reader that loses the interpreter in the middle of a copy (it changes
+    hands every few milliseconds) holds up neither the source nor the other readers; pushes from
+    several threads are serialised among themselves. Ordering rests on the interpreter lock (CPython).
+
+    Parameters
+    ----------
+    capacity : int
+        Rows kept.
+    columns : sequence of (tail shape, dtype, fill value)
+        One entry per column; a column holds ``capacity`` rows of ``tail`` shape.
+    """
+
+    def __init__(self, capacity: int, columns: Sequence[tuple[tuple[int, ...], Any, Any]]) -> None:
+        if capacity < 1:
+            raise ValidationError(f"capacity must be ≥ 1 row; got {capacity}")
+        self.capacity = int(capacity)
+        self._cols = [np.full((self.capacity, *tail), fill, dtype) for tail, dtype, fill in columns]
+        self._total = 0  # rows published (absolute index of the next one)
+        self._claimed = 0  # rows being or having been written: ≥ _total
+        self._write_lock = threading.Lock()
+
+    @property
+    def total(self) -> int:
+        """Rows pushed since creation (a cursor for :meth:`since`)."""
+        return self._total
+
+    def push(self, cols: Sequence[np.ndarray]) -> None:
+        """Append rows: one array per column, equal lengths (only the last ``capacity`` rows are kept)."""
+        n = len(cols[0])
+        if n == 0:
+            return
+        cap = self.capacity
+        with self._write_lock:
+            end = self._total + n
+            m = min(n, cap)
+            start = end - m
+            self._claimed = end  # before writing: readers then know these slots are being overwritten
+            i0 = start % cap
+            k = min(m, cap - i0)
+            for a, c in zip(self._cols, cols):
+                c = c[n - m:]
+                a[i0:i0 + k] = c[:k]
+                if k < m:
+                    a[:m - k] = c[k:]
+            self._total = end
+
+    def _copy(self, first: int, last: int) -> list[np.ndarray]:
+        n = last - first
+        i0 = first % self.capacity
+        if i0 + n <= self.capacity:
+            return [a[i0:i0 + n].copy() for a in self._cols]
+        return [np.concatenate((a[i0:], a[:n - (self.capacity - i0)])) for a in self._cols]
+
+    def _read(self, first: int, last: int) -> tuple[list[np.ndarray], int]:
+        """Copies of rows ``first`` to ``last`` (published), less any a concurrent push overwrote; and
+        the first row kept."""
+        cols = self._copy(first, last)
+        clobbered = self._claimed - self.capacity  # rows below this may have been overwritten meanwhile
+        if clobbered > first:
+            drop = min(clobbered, last) - first
+            cols = [c[drop:] for c in cols]
+            first += drop
+        return cols, first
+
+    def since(self, cursor: int) -> tuple[list[np.ndarray], int, int]:
+        """Rows pushed after ``cursor``: ``(columns, new_cursor, missed)``; ``missed`` counts the rows that
+        were overwritten before this reader got them."""
+        total = self._total
+        cols, first = self._read(max(cursor, total - self.capacity), total)
+        return cols, total, first - cursor
+
+    def latest(self, n: int) -> list[np.ndarray]:
+        """The last ``n`` rows (fewer if not yet pushed)."""
+        total = self._total
+        return self._read(max(0, total - min(n, self.capacity)), total)[0]
 
 
 class SampleRing:
-    """Ring buffer of one sensor's samples.
+    """Ring buffer of one sensor's samples (a :class:`ColumnRing` of :class:`~lumbar.types.ImuBatch` columns).
+
+    One source pushes batches; any number of readers pull with their own cursor, never waiting for the
+    source or one another, and learn exactly how many samples they missed if they fell more than the
+    capacity behind.
 
     Parameters
     ----------
@@ -34,64 +124,41 @@ class SampleRing:
         Samples kept (e.g. 60 s × rate).
     """
 
+    _COLUMNS = (((), np.float64, 0.0), ((), np.float64, 0.0), ((3,), np.float64, 0.0), ((3,), np.float64, 0.0),
+                ((), np.int64, 0), ((), np.uint8, 0))
+
     def __init__(self, sensor_id: str, capacity: int) -> None:
         if capacity < 1:
             raise ValidationError(f"capacity must be ≥ 1 sample; got {capacity}")
         self.sensor_id = sensor_id
-        self.capacity = int(capacity)
-        self._t = np.zeros(capacity)
-        self._dev = np.zeros(capacity)
-        self._acc = np.zeros((capacity, 3))
-        self._gyro = np.zeros((capacity, 3))
-        self._seq = np.zeros(capacity, np.int64)
-        self._flags = np.zeros(capacity, np.uint8)
-        self._total = 0  # samples ever pushed
-        self._lock = threading.Lock()
+        self._ring = ColumnRing(capacity, self._COLUMNS)
+        self.capacity = self._ring.capacity
 
     @property
     def total(self) -> int:
         """Samples pushed since creation (a cursor for :meth:`since`)."""
-        return self._total
+        return self._ring.total
 
     def push(self, batch: ImuBatch) -> None:
         """Append a batch (only the last ``capacity`` samples are kept)."""
-        n = len(batch)
-        if n == 0:
-            return
         if batch.sensor_id != self.sensor_id:
             raise ValidationError(f"batch of sensor {batch.sensor_id!r} pushed into the ring of {self.sensor_id!r}")
-        src = slice(max(0, n - self.capacity), n)
-        with self._lock:
-            start = self._total + src.start
-            idx = np.arange(start, self._total + n) % self.capacity
-            self._t[idx] = batch.time_s[src]
-            self._dev[idx] = batch.device_time_s[src]
-            self._acc[idx] = batch.acc[src]
-            self._gyro[idx] = batch.gyro[src]
-            self._seq[idx] = batch.seq[src]
-            self._flags[idx] = batch.flags[src]
-            self._total += n
+        self._ring.push((batch.time_s, batch.device_time_s, batch.acc, batch.gyro, batch.seq, batch.flags))
 
-    def _take(self, first: int, last: int) -> ImuBatch:
-        idx = np.arange(first, last) % self.capacity
-        return ImuBatch(self.sensor_id, self._t[idx], self._dev[idx], self._acc[idx], self._gyro[idx],
-                        self._seq[idx], self._flags[idx])
+    def _batch(self, cols: list[np.ndarray]) -> ImuBatch:
+        return ImuBatch(self.sensor_id, *cols)
 
     def since(self, cursor: int) -> tuple[ImuBatch, int, int]:
         """Samples pushed after ``cursor``; returns ``(batch, new_cursor, missed)``.
 
         ``missed`` counts samples that were overwritten before this reader got them.
         """
-        with self._lock:
-            total = self._total
-            first = max(cursor, total - self.capacity)
-            return self._take(first, total), total, first - cursor
+        cols, total, missed = self._ring.since(cursor)
+        return self._batch(cols), total, missed
 
     def latest(self, n: int) -> ImuBatch:
         """The last ``n`` samples (fewer if not yet pushed)."""
-        with self._lock:
-            total = self._total
-            return self._take(max(0, total - min(n, self.capacity)), total)
+        return self._batch(self._ring.latest(n))
 
 
 @dataclass
