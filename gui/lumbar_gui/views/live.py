@@ -18,10 +18,12 @@ RAD2DEG = 180.0 / math.pi
 #: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
 #: changes can relayout its page, and nobody reads digits at 60 Hz.
 LABEL_PERIOD_S = 0.2
-#: The raw charts (8 of the 11 plots with four sensors) are redrawn every ``RAW_EVERY`` frames, their rows
-#: taking turns so every frame draws about the same amount (20 Hz each at the 60 Hz timer: enough to see
-#: that every sensor streams, and a third of the GUI thread's drawing less than at 30 Hz); the kinematics,
-#: which the clinician watches, are redrawn whenever the processing has published new rows (25 Hz).
+#: The raw charts (8 of the 11 plots with four sensors) are redrawn every ``RAW_EVERY`` frames, or every
+#: *n* frames with *n* > ``RAW_EVERY`` sensors: their rows take turns, one row a frame (20 Hz each at the 60 Hz
+#: timer with up to three sensors, 15 Hz with four: enough to see that every sensor streams). One row a
+#: frame, because the scene repaints every item in the bounding rectangle of what changed: two rows drawn
+#: in one frame, the first and the last, repaint every raw chart. The kinematics, which the clinician
+#: watches, are redrawn whenever the processing has published new rows (25 Hz).
 RAW_EVERY = 3
 #: Column headers of the repetitions table: units on a second line, so each fits its column.
 REP_COLUMNS = ["#", "ROM\n°", "duration\ns", "peak\n°/s", "quality"]
@@ -185,8 +187,9 @@ class LiveView(QWidget):
         eng = self.engine
         self._frame += 1
         draw_all, self._draw_all = self._draw_all, False
+        period = max(RAW_EVERY, len(self._raw))
         for row, (sid, (ring, cursor, acc, gyr)) in enumerate(list(self._raw.items())):
-            if eng.bus.rings.get(sid) is not ring or (not draw_all and (self._frame + row) % RAW_EVERY):
+            if eng.bus.rings.get(sid) is not ring or (not draw_all and self._frame % period != row):
                 continue
             b, cursor, missed = ring.since(cursor)
             self.missed += missed
