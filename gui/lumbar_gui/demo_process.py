@@ -258,9 +258,9 @@ async def _serve(rate_hz: float, seed: int) -> None:
     from lumbar.acquisition.emulated import EmulatedSensor, Emulator
 
     # 30 ms connection interval: the Linux Bluetooth stack's default range is 30–50 ms; the sensors send what they
-    # measured at each connection event
+    # measured at each connection event. No per-sample log: nothing checks it, and the demo runs for hours.
     sensors = [EmulatedSensor(fam, pl, name=name, battery_pct=bat, seed=i, conn_interval_ms=30.0, jitter_ms=5.0,
-                              burst_prob=0.0)
+                              burst_prob=0.0, log_samples=False)
                for i, (fam, pl, name, bat) in enumerate(DEMO_SENSORS)]
     emu = Emulator(sensors, patient=patient, seed=seed)
     await emu.start()

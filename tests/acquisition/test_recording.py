@@ -187,3 +187,16 @@ def test_silent_sensor_and_missing_address_others_record(tmp_path):
     assert "does not answer" in res.status["sacrum"].message
     assert "no device with address C0:00:00:00:0F:0F" in res.status["thigh_left"].message
     assert res.status["lumbar"].message == ""
+
+
+def test_sensor_without_sample_log_streams_the_same_and_keeps_no_per_sample_log(tmp_path):
+    """The application's demo sensors run for hours: they keep packet counts but no per-sample log."""
+    sensors = [EmulatedSensor("lumbar_ref", "lumbar", conn_interval_ms=30, seed=5, log_samples=False),
+               EmulatedSensor("polar_pmd", "sacrum", conn_interval_ms=30, seed=6, log_samples=False)]
+    run = record(sensors, tmp_path / "nolog.h5", 5.0)
+    assert run.result.valid, run.result.problems
+    for s in sensors:
+        n = len(run.session.data[s.placement])
+        assert n > 0.9 * 5.0 * 100, (s.placement, n)  # what it streamed is in the file (the reader asks 100 Hz)
+        assert s.log.packets["sent"] > 0
+        assert not (s.log.device_time_s or s.log.true_time_s or s.log.index or s.log.fate)

@@ -165,6 +165,10 @@ class EmulatedSensor:
         Faults to inject.
     seed : int
         Seed of this sensor's random link behaviour.
+    log_samples : bool
+        Log every sample's fate in :attr:`log` (the truth a recording is checked against). Off for an
+        open-ended stream nobody checks (the application's demo sensors), whose log would grow by
+        ≈ 0.1 MB a minute per sensor for as long as it runs; the packet counts are kept either way.
     """
 
     family: str
@@ -177,6 +181,7 @@ class EmulatedSensor:
     battery_pct: int = 87
     faults: Faults = field(default_factory=Faults)
     seed: int = 0
+    log_samples: bool = True
     log: SampleLog = field(default_factory=SampleLog, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -613,8 +618,8 @@ class _Device:
                     if fate != "dropped" and await self.peripheral.notify(uuid, payload) == 0:
                         fate = "dropped"  # nobody subscribed any more: not delivered
                     log.packets[fate] += 1
-                    if shared and i:
-                        continue  # the first frame logged these samples
+                    if (shared and i) or not cfg.log_samples:
+                        continue  # the first frame logged these samples, or no sample log kept
                     # Polar: samples sent while only one of ACC and GYRO streams (the other is not
                     # started yet, or already stopped) are half samples.
                     sample_fate = "partial" if shared and fate == "sent" and len(packets) < 2 else fate
