@@ -18,13 +18,12 @@ RAD2DEG = 180.0 / math.pi
 #: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
 #: changes can relayout its page, and nobody reads digits at 60 Hz.
 LABEL_PERIOD_S = 0.2
-#: The raw charts (8 of the 11 plots with four sensors) are redrawn every ``RAW_EVERY`` frames, or every
-#: *n* frames with *n* > ``RAW_EVERY`` sensors: their rows take turns, one row a frame (20 Hz each at the 60 Hz
-#: timer with up to three sensors, 15 Hz with four: enough to see that every sensor streams). One row a
-#: frame, because the scene repaints every item in the bounding rectangle of what changed: two rows drawn
-#: in one frame, the first and the last, repaint every raw chart. The kinematics, which the clinician
-#: watches, are redrawn whenever the processing has published new rows (25 Hz).
-RAW_EVERY = 3
+#: Each frame draws one of two loads, so that no frame draws much more than another (the GUI thread's
+#: longest frame is what a stall is made of): the kinematics charts, which the clinician watches, in every
+#: frame after the processing has published new rows (25 Hz); in the other frames the stabilogram (when it
+#: has new rows) and one row of raw charts, the rows taking turns (with four sensors ≈ 9 Hz each: enough to
+#: see that every sensor streams). One raw row a frame also because the scene repaints every item in the
+#: bounding rectangle of what changed: the first and the last row drawn in one frame repaint them all.
 #: Column headers of the repetitions table: units on a second line, so each fits its column.
 REP_COLUMNS = ["#", "ROM\n°", "duration\ns", "peak\n°/s", "quality"]
 SWAY_NONE = "95 % ellipse: –\n(drawn while the patient stands still)"
@@ -47,7 +46,8 @@ class LiveView(QWidget):
         self._raw: dict[str, tuple[Any, int, StripChart, StripChart]] = {}
         self._charts: dict[tuple[str, float, bool], tuple[StripChart, StripChart]] = {}  # built raw charts
         self._last_labels = 0.0
-        self._frame = 0
+        self._raw_turn = 0  # the raw row drawn next
+        self._kin_due = self._sway_due = False  # new derived rows not drawn yet
         self._draw_all = True  # the next refresh draws every chart (just shown or rebuilt)
         self._derived_cursor = 0
         self._series = None
@@ -177,6 +177,20 @@ class LiveView(QWidget):
         self._draw_all = True  # a view coming back shows every chart at once, not in turns
         super().showEvent(event)  # type: ignore[arg-type]
 
+    def _draw_raw(self, sid: str, entry: tuple[Any, int, StripChart, StripChart]) -> None:
+        """Pull one sensor's new samples from its ring into its two raw charts and redraw them."""
+        ring, cursor, acc, gyr = entry
+        if self.engine.bus.rings.get(sid) is not ring:
+            return
+        b, cursor, missed = ring.since(cursor)
+        self.missed += missed
+        self._raw[sid] = (ring, cursor, acc, gyr)
+        if len(b):
+            acc.append(b.time_s, b.acc)
+            gyr.append(b.time_s, b.gyro)
+            acc.redraw()
+            gyr.redraw()
+
     def refresh(self) -> None:
         """Pull what is new from the rings and redraw (GUI timer; only while this view is shown).
 
@@ -185,41 +199,43 @@ class LiveView(QWidget):
         ``LABEL_PERIOD_S``. The ellipse is refitted at the same slow pace.
         """
         eng = self.engine
-        self._frame += 1
         draw_all, self._draw_all = self._draw_all, False
-        period = max(RAW_EVERY, len(self._raw))
-        for row, (sid, (ring, cursor, acc, gyr)) in enumerate(list(self._raw.items())):
-            if eng.bus.rings.get(sid) is not ring or (not draw_all and self._frame % period != row):
-                continue
-            b, cursor, missed = ring.since(cursor)
-            self.missed += missed
-            self._raw[sid] = (ring, cursor, acc, gyr)
-            if len(b):
-                acc.append(b.time_s, b.acc)
-                gyr.append(b.time_s, b.gyro)
-                acc.redraw()
-                gyr.redraw()
         proc = eng.processor
+        t = np.empty(0)
+        if proc is not None:
+            if self._series is not proc.series:
+                self._series, self._derived_cursor = proc.series, 0
+                self.stabilogram.set_rate(proc.rate_hz)
+            t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
+            if len(t):
+                self.angles.append(t, x[:, 0:3])
+                self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
+                self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
+                                        posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
+                self._kin_due = self._sway_due = True
+        kin_frame = self._kin_due and not draw_all
+        if self._kin_due:
+            self.angles.redraw()
+            self.tilts.redraw()
+            self._kin_due = False
+        if not kin_frame:
+            if self._sway_due:
+                self.stabilogram.redraw()
+                self._sway_due = False
+            rows = list(self._raw.items())
+            if rows:
+                turn = range(len(rows)) if draw_all else (self._raw_turn % len(rows),)
+                self._raw_turn += 1
+                for row in turn:
+                    self._draw_raw(*rows[row])
         now = time.monotonic()
-        slow = now - self._last_labels >= LABEL_PERIOD_S
+        slow = not kin_frame and now - self._last_labels >= LABEL_PERIOD_S  # the read-outs: a light frame's
         if slow:
             self._last_labels = now
         if proc is None:
             if slow:
                 self.state.setText("No sensors connected — go to Devices.")
             return
-        if self._series is not proc.series:
-            self._series, self._derived_cursor = proc.series, 0
-            self.stabilogram.set_rate(proc.rate_hz)
-        t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
-        if len(t):
-            self.angles.append(t, x[:, 0:3])
-            self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
-            self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
-                                    posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
-            self.angles.redraw()
-            self.tilts.redraw()
-            self.stabilogram.redraw()
         if not slow:
             return
         if len(t) or self._series.total:
