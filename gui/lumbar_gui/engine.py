@@ -525,6 +525,8 @@ class Recorder:
     sensor, in turn, and flushes: a write holds the interpreter lock (HDF5 compresses the chunk under
     it), so small writes spread over time keep the GUI thread from waiting on a large one. Each sensor's
     samples reach the file every ``period_s`` × sensors (0.4 s with four sensors at the default 0.1 s).
+    Stopping (:meth:`finish`) does not wait for the disk either: the same thread writes the rest, closes the
+    file and sets :attr:`saved`.
     """
 
     def __init__(self, bus: LiveBus, path: str | Path, info: SessionInfo, sensors: list[SensorInfo], *,
@@ -547,6 +549,8 @@ class Recorder:
         self.error: str | None = None
         self._events: queue.Queue = queue.Queue()
         self._stop = threading.Event()
+        #: Set once the file is closed and complete (or could not be: see ``error``).
+        self.saved = threading.Event()
         self.period_s = period_s
         self._thread = threading.Thread(target=self._main, name="lumbar-recorder", daemon=True)
         self._thread.start()
@@ -588,12 +592,21 @@ class Recorder:
 
     def _main(self) -> None:
         try:
-            while not self._stop.wait(self.period_s):
-                self._drain()
-        except LumbarError as e:
-            self.error = str(e)
-        except Exception as e:  # disk full, ...: reported, the GUI keeps running
-            self.error = f"{type(e).__name__}: {e}"
+            try:
+                while not self._stop.wait(self.period_s):
+                    self._drain()
+            except Exception as e:  # disk full, ...: reported, the GUI keeps running
+                self.error = _error_text(e)
+            # finish here, not on the thread that stopped the recording (the GUI's): the last samples, then
+            # closing, which rewrites the file with its final chunks (seconds for an hour's recording)
+            try:
+                self._drain(everything=True)
+            finally:
+                self.writer.close()
+        except Exception as e:
+            self.error = self.error or _error_text(e)
+        finally:
+            self.saved.set()
 
     @property
     def duration_s(self) -> float:
@@ -602,16 +615,25 @@ class Recorder:
         last = [float(r.latest(1).time_s[-1]) for r in self._rings.values() if r.total]
         return max(last) - self.t0 if last else 0.0
 
-    def stop(self) -> Path:
-        """Write what is left, close and mark the file complete. Safe to call twice."""
-        if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join(timeout=5.0)
-            try:
-                self._drain(everything=True)
-            finally:
-                self.writer.close()
+    def finish(self) -> None:
+        """Stop recording without waiting: the recorder's thread writes what is left, closes the file and
+        marks it complete, then sets :attr:`saved` (:attr:`error` says what went wrong, if anything)."""
+        self._stop.set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
+        return self.saved.wait(timeout_s)
+
+    def stop(self, timeout_s: float | None = 120.0) -> Path:
+        """Finish and wait until the file is saved. Safe to call twice."""
+        self.finish()
+        self.wait(timeout_s)
         return self.path
+
+
+def _error_text(e: BaseException) -> str:
+    """A recording error as the operator reads it: our own errors say what happened in words already."""
+    return str(e) if isinstance(e, LumbarError) else f"{type(e).__name__}: {e}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -634,6 +656,7 @@ class Engine(QObject):
         self.acq = AcquisitionWorker()
         self.processor: LiveProcessor | None = None
         self.recorder: Recorder | None = None
+        self._finishing: list[Recorder] = []  # stopped, being saved on their own threads
         self.source: Any = None
         self.sensor_infos: list[SensorInfo] = []
         self._rate_marks: dict[str, tuple[float, int]] = {}
@@ -806,13 +829,32 @@ class Engine(QObject):
         return self.recorder
 
     def stop_recording(self) -> Path | None:
+        """Stop the recording now and return its path; the file is finished on the recorder's thread (the GUI
+        never waits for the disk). ``recording_changed(False, path)`` is emitted once it is saved (see
+        :meth:`poll`); :meth:`wait_saved` waits for it from any thread."""
         rec, self.recorder = self.recorder, None
         if rec is None:
             return None
-        path = rec.stop()
+        rec.finish()
         self._last_recorder = rec
-        self.recording_changed.emit(False, str(path))
-        return path
+        self._finishing.append(rec)
+        return rec.path
+
+    def wait_saved(self, timeout_s: float | None = 120.0) -> bool:
+        """Wait until every stopped recording is saved (closed, complete); False if ``timeout_s`` passed."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for rec in list(self._finishing):
+            if not rec.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def _report_saved(self) -> None:
+        """Announce the recordings saved since the last call (GUI thread)."""
+        for rec in [r for r in self._finishing if r.saved.is_set()]:
+            self._finishing.remove(rec)
+            if rec.error:
+                self.message.emit(f"recording failed: {rec.error}")
+            self.recording_changed.emit(False, str(rec.path))
 
     def mark(self, label: str, note: str = "", time_s: float | None = None) -> None:
         """An event marker now (or at ``time_s``, bus time): on the bus and in the recording."""
@@ -844,6 +886,8 @@ class Engine(QObject):
             err = self.recorder.error
             self.message.emit(f"recording failed: {err}")
             self.recorder.error = None
+        if self._finishing:
+            self._report_saved()
         # achieved rate: samples received per second of the session clock (host time of the samples)
         for sid, ring in self.bus.rings.items():
             if not ring.total:
@@ -861,6 +905,7 @@ class Engine(QObject):
     def shutdown(self) -> None:
         """Finalise any recording, stop every worker (closing the window calls this)."""
         self.disconnect_source()
+        self.wait_saved()  # the file is whole before the application ends
         self.stop_probe()
         link, self.link = self.link, None
         if link is not None and not self.acq.loop.is_closed() and self.acq.loop.is_running():

@@ -163,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     p99_ms = float(np.percentile(late_ms, 99)) if len(late_ms) else float("nan")
     n_late = int((late_ms > 50).sum())
     hb.stop()
+    t_stop = time.perf_counter()
     path = win.engine.stop_recording()
+    stop_ms = (time.perf_counter() - t_stop) * 1000
+    win.engine.wait_saved()
+    save_s = time.perf_counter() - t_stop
     totals = dict(rec._cursors)  # what the recorder took from the rings (missed counts overruns)
     proc_missed = win.engine.processor.missed
     lost_at_source = sum(st.lost_samples for st in win.engine.bus.status.values())
@@ -190,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CPU of the GUI thread            {(sch1[0] - sch0[0]) / wall * 100:8.1f} %")
         print(f"  GUI thread waiting for a CPU     {(sch1[1] - sch0[1]) / wall * 100:8.1f} %     (of the time; the "
               f"machine's other load)")
+    print(f"  stopping the recording           {stop_ms:8.1f} ms    (GUI thread; the file was saved "
+          f"{save_s:.2f} s later on the recorder's thread)")
     print(f"  samples taken for the file       {pushed:8d}")
     print(f"  samples in the file              {in_file:8d}")
     print(f"  dropped source -> file           {rec.missed:8d}       (ring overruns; goal 0)")

@@ -217,6 +217,7 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     d.refresh()
     assert d.table.item(row, COL_STATUS).text().startswith("streaming as")
     path = win.engine.stop_recording()
+    assert win.engine.wait_saved()
     s = read_session(path)
     assert s.complete
     assert s.data["sacrum"].has_flag(SampleFlag.GAP_BEFORE).sum() == 1

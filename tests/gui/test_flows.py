@@ -106,6 +106,7 @@ def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window)
     save_screenshot(win, b, "biofeedback", tmp_path)
     assert b.feedback.text()
     out = b.stop_session()
+    assert win.engine.wait_saved()
     from lumbar.storage import read_session
 
     s = read_session(out)

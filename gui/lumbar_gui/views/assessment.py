@@ -469,6 +469,8 @@ class AssessmentView(QWidget):
             from lumbar.analysis import analyze_file
 
             try:
+                if not self.engine.wait_saved():  # the file is finished on the recorder's thread
+                    raise TimeoutError("the recording was not saved within 2 minutes")
                 a = analyze_file(path)
                 self._jobs.put((tr, path, a.to_dict(display=True), None))
             except Exception as e:  # noqa: BLE001 - shown in the results
