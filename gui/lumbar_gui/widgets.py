@@ -135,6 +135,10 @@ class ScrollBuffer:
         return float(self.t[(self.head - 1) % self.n]) if self.count else 0.0
 
 
+#: Bins up to this many samples are reduced by element-wise passes, larger ones by numpy's reduce.
+_PAIRWISE_MAX_K = 16
+
+
 def peak_decimate(t: np.ndarray, x: np.ndarray, k: int, first_index: int, t_out: np.ndarray,
                   y_out: np.ndarray) -> int:
     """Min and max of every bin of ``k`` samples into preallocated ``t_out`` / ``y_out``; returns the length.
@@ -157,8 +161,18 @@ def peak_decimate(t: np.ndarray, x: np.ndarray, k: int, first_index: int, t_out:
         t_out[:skip] = t[:skip]
         y_out[:skip] = x[:skip]
     o = skip
-    np.minimum.reduce(xb, axis=1, out=y_out[o:o + 2 * nb:2])
-    np.maximum.reduce(xb, axis=1, out=y_out[o + 1:o + 2 * nb:2])
+    lo, hi = y_out[o:o + 2 * nb:2], y_out[o + 1:o + 2 * nb:2]
+    if k <= _PAIRWISE_MAX_K:
+        # k element-wise passes over the bins: numpy's reduce along a short middle axis pays its iterator
+        # once per bin, 2.5-4 times slower for the bins the live charts use (k ≈ 2-13)
+        np.copyto(lo, xb[:, 0])
+        np.copyto(hi, xb[:, 0])
+        for j in range(1, k):
+            np.minimum(lo, xb[:, j], out=lo)
+            np.maximum(hi, xb[:, j], out=hi)
+    else:
+        np.minimum.reduce(xb, axis=1, out=lo)
+        np.maximum.reduce(xb, axis=1, out=hi)
     tb = t[skip:full:k]
     t_out[o:o + 2 * nb:2] = tb
     t_out[o + 1:o + 2 * nb:2] = tb

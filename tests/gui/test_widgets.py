@@ -26,11 +26,15 @@ def _reference(t, x, k, first):
     return np.array(ts), np.array(ys)
 
 
-@pytest.mark.parametrize("k, first, m", [(1, 0, 50), (4, 0, 100), (7, 3, 2000), (7, 5, 1003), (10, 9, 35)])
-def test_peak_decimate_equals_reference(k, first, m):
+@pytest.mark.parametrize("k, first, m", [(1, 0, 50), (4, 0, 100), (7, 3, 2000), (7, 5, 1003), (10, 9, 35),
+                                         (16, 0, 400), (17, 2, 400), (30, 11, 2000)])  # both ways of reducing
+@pytest.mark.parametrize("gaps", [False, True])
+def test_peak_decimate_equals_reference(k, first, m, gaps):
     rng = np.random.default_rng(k * 100 + first)
     t = np.arange(m) / 200.0
     x = rng.normal(size=(m, 3))
+    if gaps:  # a NaN (a gap) makes its bin NaN
+        x[rng.integers(0, m, size=max(1, m // 50)), rng.integers(0, 3, size=max(1, m // 50))] = np.nan
     t_out, y_out = np.zeros(2 * m + 2), np.zeros((2 * m + 2, 3))
     n = peak_decimate(t, x, k, first, t_out, y_out)
     rt, ry = _reference(t, x, k, first) if k > 1 and m >= 2 * k else (t, x)
