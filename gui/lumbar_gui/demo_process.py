@@ -5,8 +5,8 @@ live demo patient. They run here, in a child process, as real sensors run in the
 child holds the :class:`~lumbar_gui.sources.DemoPatient`, the :class:`~lumbar.acquisition.emulated.Emulator`
 (Bumble peripherals on a virtual radio) and one more central controller on that radio, whose HCI it
 serves on a local TCP socket (:meth:`~lumbar.acquisition.virtual_radio.VirtualRadio.serve_hci`). The
-application connects a Bumble host to it (:class:`~lumbar.acquisition.virtual_radio.HciCentral`) and
-reads the sensors through bleak exactly as before. The sensors' work (the patient's samples, packet
+BLE reader's process (:mod:`lumbar_gui.reader_process`) connects a Bumble host to it
+(:class:`~lumbar.acquisition.virtual_radio.HciCentral`) and reads the sensors through bleak as from any radio. The sensors' work (the patient's samples, packet
 encoding, their BLE stacks) then no longer competes with the GUI thread for the interpreter lock.
 
 Control, one JSON object per line:
@@ -116,15 +116,20 @@ class DemoSensors:
         cls._prestarted = None
         return demo
 
+    async def hci_spec(self, timeout_s: float = START_TIMEOUT_S) -> str:
+        """Wait until the sensors advertise; the HCI transport of the central controller on their radio
+        (Bumble's syntax, for :meth:`HciCentral.open <lumbar.acquisition.virtual_radio.HciCentral.open>`)."""
+        ok = await asyncio.get_running_loop().run_in_executor(None, self._ready.wait, timeout_s)
+        if self._error is not None or not ok or self.port is None:
+            raise DemoProcessError(self._error or f"the demo sensors did not start within {timeout_s:g} s")
+        return f"tcp-client:127.0.0.1:{self.port}"
+
     async def connect(self, timeout_s: float = START_TIMEOUT_S) -> Any:
         """Wait until the sensors advertise, then connect a central to their radio (on the running loop)."""
         from lumbar.acquisition.virtual_radio import HciCentral
 
         if self.central is None:
-            ok = await asyncio.get_running_loop().run_in_executor(None, self._ready.wait, timeout_s)
-            if self._error is not None or not ok or self.port is None:
-                raise DemoProcessError(self._error or f"the demo sensors did not start within {timeout_s:g} s")
-            self.central = await HciCentral.open(f"tcp-client:127.0.0.1:{self.port}")
+            self.central = await HciCentral.open(await self.hci_spec(timeout_s))
         return self.central
 
     async def stop(self) -> None:

@@ -2,7 +2,8 @@
 
 * :class:`AcquisitionWorker` — one thread running an asyncio loop; any source with ``attach(bus)`` /
   ``async run(bus)`` (the BLE reader's :class:`~lumbar_gui.sources.BleSource`, a replay) runs on it until
-  cancelled; the Bluetooth work around it (scans, battery reads, the emulated sensors) runs on the same loop.
+  cancelled; the Bluetooth work around it (scans, battery reads) is driven from the same loop. The BLE
+  reader itself runs in a process of its own (:mod:`lumbar_gui.reader_process`).
 * :class:`LiveProcessor` — a thread that pulls new samples from the bus rings, runs the streaming
   orientation filter (VQF) per sensor, the live calibration, kinematics (lumbar angles, pelvic tilt, trunk
   flexion), sway (horizontal acceleration of the pelvis) and the repetition segmenter, and publishes the
@@ -708,7 +709,9 @@ class Engine(QObject):
         from lumbar_gui.sources import BleLink
 
         if self.link is None or (emulated and not self.link.emulated):
-            self.link = BleLink(emulated)
+            old, self.link = self.link, BleLink(emulated)
+            if old is not None:
+                self.acq.submit(old.stop())
 
     @property
     def scanning(self) -> bool:

@@ -1,7 +1,9 @@
 """Where the GUI's sensor data come from: the BLE reader, on real or emulated sensors.
 
 The GUI acquires exactly as ``lumbar record`` does: :mod:`lumbar.acquisition.reader` (bleak's public
-API) finds, connects, configures and decodes each sensor. Only the bleak *backend* differs:
+API) finds, connects, configures and decodes each sensor — in a process of its own
+(:mod:`lumbar_gui.reader_process`), so that its work never holds the GUI thread's interpreter lock; the
+samples come back onto this process's bus. Only the bleak *backend* differs:
 
 * **hardware** -- bleak's default backend (BlueZ, CoreBluetooth, WinRT);
 * **emulated sensors** -- ``lumbar gui --emulated``, or when the host has no usable Bluetooth adapter:
@@ -14,21 +16,24 @@ API) finds, connects, configures and decodes each sensor. Only the bleak *backen
 
 Pieces:
 
-* :class:`BleLink` -- the Bluetooth side (backends, the emulated sensors' process, scan with battery
-  levels, link loss on demand); lives on the acquisition worker's asyncio loop.
+* :class:`BleLink` -- the Bluetooth side (the reader's process, the emulated sensors' process, scan with
+  battery levels, link loss on demand); its coroutines run on the acquisition worker's asyncio loop.
 * :class:`BleSource` -- a *source* as the acquisition worker runs it (``attach(bus)``, ``async run(bus)``):
-  one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor, pushing onto the
-  :class:`~lumbar.acquisition.bus.LiveBus`; sensors can be connected and disconnected one by one.
+  one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor in the reader's process, its
+  samples pushed onto the :class:`~lumbar.acquisition.bus.LiveBus` here; sensors can be connected and
+  disconnected one by one.
   :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
 * :class:`DemoPatient` -- the live patient (:class:`~lumbar.acquisition.emulated.LivePatient`).
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -347,7 +352,9 @@ class DemoPatient:
 # the Bluetooth side
 
 class BleLink:
-    """bleak backends and, for emulated sensors, the emulator; used on the acquisition loop only.
+    """The Bluetooth side: the reader's process (:class:`~lumbar_gui.reader_process.ReaderProcess`, which
+    holds bleak's backends) and, for emulated sensors, the emulated sensors' process. Its coroutines run
+    on the acquisition worker's loop.
 
     Parameters
     ----------
@@ -360,15 +367,16 @@ class BleLink:
     """
 
     def __init__(self, emulated: bool, *, patient_rate_hz: float = 200.0) -> None:
+        from lumbar_gui.reader_process import ReaderProcess
+
         self.emulated = bool(emulated)
         self.patient_rate_hz = float(patient_rate_hz)
         #: The emulated sensors' process (:class:`~lumbar_gui.demo_process.DemoSensors`), None for hardware.
         self.emulator: Any = None
-        self.scanner_backend: Any = None  # None: bleak's default backend
-        self.client_backend: Any = None
+        #: The reader's process.
+        self.reader = ReaderProcess.take()
         self.fallback_reason: str | None = None
-        self._scanned = False  # a scan has worked on this link
-        self._devices: dict[str, Any] = {}  # address -> BLEDevice of the last scan
+        self._central = False  # the reader's process has a central on the emulated sensors' radio
         if self.emulated:
             self._spawn()  # the sensors' process boots while the application builds its window
 
@@ -384,21 +392,22 @@ class BleLink:
         return self.emulator
 
     async def start(self) -> None:
-        """Connect to the emulated sensors (emulated link); nothing to do for hardware."""
-        if self.emulated and self.scanner_backend is None:
+        """Connect the reader to the emulated sensors (emulated link); nothing to do for hardware."""
+        if self.emulated and not self._central:
             await self._start_emulator()
 
     async def _start_emulator(self) -> None:
         self._spawn()
-        central = await self.emulator.connect()
-        self.scanner_backend, self.client_backend = central.scanner_backend, central.client_backend
-        self.emulated = True
+        spec = await self.emulator.hci_spec()
+        await self.reader.acall("emulate", spec)
+        self._central = self.emulated = True
 
     async def stop(self) -> None:
+        """End the reader's process (its sensors disconnect), then the emulated sensors'."""
+        await asyncio.get_running_loop().run_in_executor(None, self.reader.close)
         if self.emulator is not None:
             await self.emulator.stop()
             self.emulator = None
-            self.scanner_backend = self.client_backend = None
 
     async def scan(self, timeout_s: float | None = None) -> list[DeviceEntry]:
         """Advertising sensors of a known family, sorted by name (then address).
@@ -410,46 +419,25 @@ class BleLink:
             adapter); the link has then switched to emulated sensors and :attr:`fallback_reason`
             says why (scan again). Later scan failures are raised as they are.
         """
-        from bleak.exc import BleakError
-
-        from lumbar.acquisition.reader import discover
+        from lumbar_gui.reader_process import AdapterError
 
         await self.start()
         timeout = timeout_s if timeout_s is not None else (1.0 if self.emulated else 4.0)
+        # the emulated sensors are known: the scan ends once it has seen them all
+        expect = [d.address for d in self.emulator.sensors] if self.emulated else []
         try:
-            # the emulated sensors are known: the scan ends once it has seen them all
-            expect = [d.address for d in self.emulator.sensors] if self.emulated else ()
-            found = await discover(timeout, backend=self.scanner_backend, expect=expect)
-        except (BleakError, OSError) as e:
-            if self.emulated or self._scanned:
-                raise  # an adapter that worked before: a scan problem, not a missing adapter
-            self.fallback_reason = _adapter_problem(e)
+            found = await self.reader.acall("scan", timeout, expect)
+        except AdapterError as e:
+            self.fallback_reason = str(e)
             await self._start_emulator()
             raise NoAdapterError(self.fallback_reason) from e
-        self._scanned = True
-        out = [DeviceEntry(d.address, d.name, d.family, None if d.rssi_dbm is None else float(d.rssi_dbm), None,
-                           emulated=self.emulated) for d in found]
-        self._devices = {d.address: d.device for d in found}
+        out = [DeviceEntry(address, name, family, rssi, None, emulated=self.emulated)
+               for address, name, family, rssi in found]
         return sorted(out, key=lambda e: (e.name, e.address))
 
     async def read_battery(self, address: str, timeout_s: float = 5.0) -> float | None:
         """Connect briefly to the sensor found by the last scan and read its Battery level (0x2A19), %."""
-        from bleak import BleakClient
-        from bleak.exc import BleakError
-
-        from lumbar.acquisition.reader import BATTERY_LEVEL
-
-        device = self._devices.get(address)
-        if device is None:
-            return None
-        try:
-            async with BleakClient(device, timeout=timeout_s, backend=self.client_backend) as client:
-                if client.services.get_characteristic(BATTERY_LEVEL) is None:
-                    return None
-                value = await asyncio.wait_for(client.read_gatt_char(BATTERY_LEVEL), timeout_s)
-                return float(value[0]) if value else None
-        except (BleakError, TimeoutError, OSError, EOFError):
-            return None
+        return await self.reader.acall("battery", address, timeout_s)
 
     def placement_of(self, address: str) -> str:
         """Where the demo patient wears the emulated sensor with ``address``."""
@@ -464,24 +452,21 @@ class BleLink:
         self.emulator.drop_link(address, away_s)
 
 
-def _adapter_problem(e: BaseException) -> str:
-    """Plain words for a scanner that could not start."""
-    if isinstance(e, FileNotFoundError):
-        return "no Bluetooth adapter: the system's D-Bus/BlueZ service is not available"
-    text = str(e) or type(e).__name__
-    return f"no usable Bluetooth adapter ({text})"
-
-
 # ----------------------------------------------------------------------------------------------------
 # the source the acquisition worker runs
 
+_source_ids = itertools.count(1)
+
+
 class BleSource:
-    """Sensors read through :mod:`lumbar.acquisition.reader`, one :class:`SensorReader` each.
+    """Sensors read through :mod:`lumbar.acquisition.reader` in the reader's process (one
+    :class:`~lumbar.acquisition.reader.SensorReader` per sensor there); their samples, statuses and events
+    come back onto this process's :class:`~lumbar.acquisition.bus.LiveBus`.
 
     Parameters
     ----------
     link : BleLink
-        Backends (hardware or emulated).
+        The reader's process and backends (hardware or emulated).
     targets : sequence of SensorTarget
         Sensors to connect at start (sensor id = placement).
     options : ReaderOptions, optional
@@ -494,20 +479,17 @@ class BleSource:
     """
 
     def __init__(self, link: BleLink, targets: Sequence[Any], *, options: Any = None) -> None:
-        from lumbar.acquisition.clock import RealClock
-        from lumbar.acquisition.reader import ReaderOptions
-
         self.link = link
-        self.options = options or ReaderOptions(scan_timeout_s=3.0 if link.emulated else 5.0)
-        self.clock = RealClock()
-        self.origin_s = self.clock.monotonic()  # bus time 0
+        self.name = f"source-{next(_source_ids)}"
+        #: Reader options; None: the reader's defaults, looking for a sensor 3 s (emulated) or 5 s at a time.
+        self.options = options
+        # bus time 0; the reader's process reads the same monotonic clock
+        self.origin_s = time.monotonic()
         self.targets: dict[str, Any] = {t.sensor_id: t for t in targets}
         self.rates_hz: dict[str, float] = {sid: sensor_info(t).nominal_rate_hz for sid, t in self.targets.items()}
-        self.readers: dict[str, Any] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._removed: set[str] = set()  # disconnected by the operator
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False  # the reader's process has this source
         self._bus: LiveBus | None = None
         self._events: queue.Queue[Event] = queue.Queue()
 
@@ -529,28 +511,32 @@ class BleSource:
         self._bus = bus
         for t in self.targets.values():
             self._ensure_ring(bus, t)
-            self._declare(bus, t)
+            bus.update_status(t.sensor_id, name=t.name or "", address=t.address or "", family=t.family or "",
+                              connected=False, message="connecting", achieved_rate_hz=0.0)
 
     def _ensure_ring(self, bus: LiveBus, t: Any) -> None:
         # rings and status keys are only ever added on the GUI thread, which iterates them
         if t.sensor_id not in bus.rings:
             bus.add_sensor(t.sensor_id, self.rates_hz[t.sensor_id])
 
-    def _declare(self, bus: LiveBus, t: Any) -> None:
-        bus.update_status(t.sensor_id, name=t.name or "", address=t.address or "", family=t.family or "",
-                          connected=False, message="connecting", achieved_rate_hz=0.0)
-
     async def run(self, bus: LiveBus) -> None:
+        reader = self.link.reader
         with self._lock:
-            self._loop = asyncio.get_running_loop()
             self._bus = bus
-            pending = list(self.targets.values())
-        for t in pending:
-            self._start(t)
+            reader.register(self.name, self)
+            reader.send("source", self.name, self.origin_s, self.options or {"scan_timeout_s": 3.0 if self.link.emulated else 5.0},
+                        list(self.targets.values()))
+            self._started = True
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
-            await asyncio.gather(*(self._stop(sid) for sid in list(self._tasks)), return_exceptions=True)
+            with self._lock:
+                self._started = False
+            try:  # its readers stop and send their last samples
+                await reader.acall("end", self.name, timeout_s=5.0)
+            except Exception:  # noqa: BLE001 - the process has gone or is stuck: nothing more will come
+                pass
+            reader.unregister(self.name)
 
     # -- per sensor (GUI thread) ------------------------------------------------------------------
     def sensor_id_of(self, address: str) -> str | None:
@@ -565,75 +551,41 @@ class BleSource:
         """Connect one more sensor, the same sensor again, or another sensor at a placement."""
         sid = target.sensor_id
         with self._lock:
-            old = self.targets.get(sid)
-            replaced = old is not None and old.address != target.address
-            if replaced:
-                self.readers.pop(sid, None)  # another sensor at this placement: a reader of its own
             self.targets[sid] = target
             self._removed.discard(sid)
             self.rates_hz[sid] = sensor_info(target).nominal_rate_hz
             if self._bus is not None:
                 self._ensure_ring(self._bus, target)
-            loop = self._loop
-        if loop is not None:
-            asyncio.run_coroutine_threadsafe(self._restart(target, replaced), loop)
+            if self._started:
+                self.link.reader.send("add", self.name, target)
 
     def remove(self, sensor_id: str) -> None:
         """Disconnect one sensor (its ring and the others stay)."""
         with self._lock:
             self._removed.add(sensor_id)
-            loop = self._loop
-        if loop is not None:
-            asyncio.run_coroutine_threadsafe(self._stop(sensor_id), loop)
+            if self._started:
+                self.link.reader.send("remove", self.name, sensor_id)
 
-    # -- on the loop ---------------------------------------------------------------------------------
-    async def _restart(self, target: Any, replaced: bool) -> None:
-        if replaced:
-            await self._stop(target.sensor_id)
-        task = self._tasks.get(target.sensor_id)
-        if task is None or task.done():
-            assert self._bus is not None
-            self._declare(self._bus, target)
-        self._start(target)
-
-    def _start(self, target: Any) -> None:
-        from lumbar.acquisition.reader import SensorReader
-
-        sid = target.sensor_id
-        if sid in self._tasks and not self._tasks[sid].done():
-            return
+    # -- from the reader's process (its receiving thread) -------------------------------------------
+    def _rows(self, sensor_id: str, cols: tuple[np.ndarray, ...]) -> None:
         bus = self._bus
-        assert bus is not None
-        with self._lock:
-            reader = self.readers.get(sid)
-            if reader is None:
-                reader = SensorReader(target, bus.push, on_event=self._events.put, on_status=self._on_status,
-                                      clock=self.clock, origin_s=self.origin_s,
-                                      scanner_backend=self.link.scanner_backend,
-                                      client_backend=self.link.client_backend, options=self.options)
-                self.readers[sid] = reader
-            else:  # the same sensor again: its status says what happens now, until the reader updates it
-                reader.status.message = "connecting"
-        self._tasks[sid] = asyncio.get_running_loop().create_task(reader.run(), name=f"reader {sid}")
+        if bus is not None and sensor_id in bus.rings:
+            bus.push(ImuBatch(sensor_id, *cols))
 
-    def _on_status(self, status: SensorStatus) -> None:
+    def _status(self, sensor_id: str, fields: dict[str, Any]) -> None:
         bus = self._bus
-        if bus is not None and status.sensor_id in bus.status:
-            bus.update_status(status.sensor_id, **{k: getattr(status, k) for k in status.__dataclass_fields__
-                                                   if k != "sensor_id"})
+        if bus is not None and sensor_id in bus.status:
+            bus.update_status(sensor_id, **fields)
 
-    async def _stop(self, sensor_id: str) -> None:
-        task = self._tasks.pop(sensor_id, None)
-        if task is None:
-            return
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        reader = self.readers.get(sensor_id)
-        if reader is not None and sensor_id in self._removed:
-            reader.status.connected = False
-            reader.status.message = "disconnected"
-            reader.status.achieved_rate_hz = 0.0
-            self._on_status(reader.status)
+    def _event(self, event: Event) -> None:
+        self._events.put(event)
+
+    def _lost(self, reason: str) -> None:
+        """The reader's process has gone: every sensor shows it (the recording keeps what came)."""
+        bus = self._bus
+        if bus is not None:
+            for sid in list(bus.status):
+                bus.update_status(sid, connected=False, achieved_rate_hz=0.0, message=reason)
 
 
 class EmulatedSource(BleSource):

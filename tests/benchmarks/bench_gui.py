@@ -12,8 +12,8 @@ Measures, with the Live view shown and the session recorded to a file:
   the timed minutes, which start once the application has started (live processing running: its filters
   loaded, its first angles out); the longest stall of the start-up after the first plot (while the filters
   load) is printed beside the start-up time;
-* CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread, and of the emulated
-  sensors' own process;
+* CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread, of the BLE reader's
+  process and of the emulated sensors' process;
 * how long the GUI thread waited for a CPU while it could run (Linux ``schedstat``): time the machine's
   other work took from it, which no change to the application removes. On a shared machine read the
   stall figures beside this one and the load average.
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     # as `lumbar gui --emulated` starts: the emulated sensors' process first, booting while the
     # application imports and builds its window
     from lumbar_gui.demo_process import DemoSensors
+    from lumbar_gui.reader_process import ReaderProcess
 
+    ReaderProcess.prestart()
     DemoSensors.prestart()
 
     from PySide6.QtCore import QEventLoop, QTimer, Qt
@@ -147,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     demo = win.engine.link.emulator  # the emulated sensors' process
     demo_pid = demo.proc.pid if demo is not None else None
     demo0 = _process_cpu_s(demo_pid) if demo_pid else None
+    reader_pid = win.engine.link.reader.proc.pid  # the BLE reader's process
+    reader0 = _process_cpu_s(reader_pid)
     t0 = time.perf_counter()
     pump(t0 + 60.0 * args.minutes)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     sch1 = _gui_thread_sched()
     demo1 = _process_cpu_s(demo_pid) if demo_pid else None
+    reader1 = _process_cpu_s(reader_pid)
     frames = win.frames - f0
     raw_redraws = raw_chart.redraws - r0
     cpu = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / wall * 100
@@ -190,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     if demo0 is not None and demo1 is not None:
         print(f"  CPU of the emulated sensors      {(demo1 - demo0) / wall * 100:8.1f} %     (their own process: "
               f"patient, sensors, virtual radio)")
+    if reader0 is not None and reader1 is not None:
+        print(f"  CPU of the BLE reader            {(reader1 - reader0) / wall * 100:8.1f} %     (its own process: "
+              f"bleak, Bumble host, decoding)")
     if sch0 is not None and sch1 is not None:
         print(f"  CPU of the GUI thread            {(sch1[0] - sch0[0]) / wall * 100:8.1f} %")
         print(f"  GUI thread waiting for a CPU     {(sch1[1] - sch0[1]) / wall * 100:8.1f} %     (of the time; the "

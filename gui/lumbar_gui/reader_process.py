@@ -1,0 +1,521 @@
+"""The BLE reader in a process of its own.
+
+The application's sensors are read by :mod:`lumbar.acquisition.reader` (bleak's public API; for the
+emulated sensors, a Bumble host stack on the bleak backends) in a child process, so that the reader's
+work — BLE host stack, packet decoding, clock fits, about a tenth of a core with four sensors at
+200 Hz — never competes with the GUI thread for the interpreter lock. The child sends decoded samples
+back, a few milliseconds' worth at a time; the application pushes them onto its
+:class:`~lumbar.acquisition.bus.LiveBus` as a reader thread of its own did before.
+
+Both processes read :func:`time.monotonic` (one clock for the whole machine), so the child stamps samples
+in the application's bus time (seconds since the source's ``origin_s``).
+
+Messages are pickled tuples over a :func:`multiprocessing.Pipe` (in order, never lost while both run):
+
+application → child
+    ``("call", id, op, args)`` — answered by ``("reply", id, ok, value)``; ``op`` is one of ``emulate``
+    (connect a Bumble central to the emulated sensors' HCI), ``scan``, ``battery``, ``end`` (stop a
+    source's readers, send their last samples, then answer); ``("source", name, origin_s, options,
+    targets)`` (options: a ``ReaderOptions`` or a dict of its fields), ``("add", name, target)``, ``("remove", name, sensor_id)``; ``None``: stop.
+child → application
+    ``("rows", {source: {sensor_id: (time_s, device_time_s, acc, gyro, seq, flags)}})``,
+    ``("status", source, sensor_id, {field: value})``, ``("event", source, Event)``, replies.
+
+A sensor's last samples always reach the application before the status saying it is disconnected.
+If the child dies, every source's sensors are shown disconnected with the reason, and calls fail with
+:class:`ReaderProcessError` — the application and its recording go on.
+
+:class:`ReaderProcess` is the application's side (:class:`~lumbar_gui.sources.BleLink` and
+:class:`~lumbar_gui.sources.BleSource` talk to it); :func:`_child_main` is the child's.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import itertools
+import multiprocessing
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["ReaderProcess", "ReaderProcessError", "AdapterError", "COALESCE_S"]
+
+#: Samples are sent to the application at most this late, s (a few notifications' worth per message).
+COALESCE_S = 0.008
+START_TIMEOUT_S = 30.0
+
+
+class ReaderProcessError(RuntimeError):
+    """The reader's process is not running (it could not start, or it stopped)."""
+
+
+class AdapterError(RuntimeError):
+    """bleak's scanner could not start (no adapter, no BlueZ / D-Bus): the reason in plain words."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# the application's side
+
+class ReaderProcess:
+    """The reader's child process, seen from the application.
+
+    Starts at construction (it imports bleak and the decoders meanwhile). Thread-safe: calls and
+    messages may come from any thread; what the child sends is handled on a receiving thread of this
+    process, which hands samples, statuses and events to the registered sources
+    (:meth:`register`: objects with ``_rows(sensor_id, cols)``, ``_status(sensor_id, fields)``,
+    ``_event(event)`` and ``_lost(reason)``).
+    """
+
+    _prestarted: ReaderProcess | None = None
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt and threads
+        self._conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_child_main, args=(child,), name="lumbar-reader", daemon=True)
+        self.proc.start()
+        child.close()
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._calls: dict[int, concurrent.futures.Future[Any]] = {}
+        self._sources: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.error: str | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._receive, name="lumbar-reader-receiver", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def prestart(cls) -> None:
+        """Start the process now (``lumbar gui`` calls this before it imports Qt); :meth:`take` hands it over."""
+        if cls._prestarted is None:
+            cls._prestarted = cls()
+
+    @classmethod
+    def take(cls) -> ReaderProcess:
+        """The prestarted process if it is still running, else a new one."""
+        proc, cls._prestarted = cls._prestarted, None
+        return proc if proc is not None and proc.running else cls()
+
+    @property
+    def running(self) -> bool:
+        return self.error is None and not self._closed and self.proc.is_alive()
+
+    # -- requests -----------------------------------------------------------------------------------
+    def send(self, *msg: Any) -> None:
+        """Send a message that needs no answer."""
+        if not self.running:
+            raise ReaderProcessError(self.error or "the Bluetooth reader has stopped")
+        with self._send_lock:
+            try:
+                self._conn.send(msg)
+            except (OSError, EOFError, BrokenPipeError) as e:
+                raise ReaderProcessError("the Bluetooth reader has stopped") from e
+
+    def call(self, op: str, *args: Any) -> concurrent.futures.Future[Any]:
+        """Ask the child for ``op``; a future of its answer (exceptions: :class:`AdapterError`,
+        :class:`ReaderProcessError`, or the child's error as :class:`RuntimeError`)."""
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        cid = next(self._ids)
+        with self._lock:
+            self._calls[cid] = fut
+        try:
+            self.send("call", cid, op, args)
+        except ReaderProcessError as e:
+            with self._lock:
+                self._calls.pop(cid, None)
+            fut.set_exception(e)
+        return fut
+
+    async def acall(self, op: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """:meth:`call` awaited on the running loop."""
+        return await asyncio.wait_for(asyncio.wrap_future(self.call(op, *args)), timeout_s)
+
+    def register(self, name: str, sink: Any) -> None:
+        with self._lock:
+            self._sources[name] = sink
+            error = self.error
+        if error is not None:
+            sink._lost(error)
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._sources.pop(name, None)
+
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Stop the child (its readers disconnect their sensors) and wait for it; kill it after ``timeout_s``."""
+        if self._closed:
+            return
+        try:
+            with self._send_lock:
+                self._conn.send(None)
+        except (OSError, EOFError, BrokenPipeError):
+            pass
+        self.proc.join(timeout_s)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(1.0)
+        self._closed = True
+        self._conn.close()
+
+    # -- receiving ----------------------------------------------------------------------------------
+    def _receive(self) -> None:
+        conn = self._conn
+        while True:
+            try:
+                msg = conn.recv()  # waits without the interpreter lock
+            except (EOFError, OSError):
+                break
+            kind = msg[0]
+            if kind == "rows":
+                for name, per_sensor in msg[1].items():
+                    sink = self._sources.get(name)
+                    if sink is not None:
+                        for sid, cols in per_sensor.items():
+                            sink._rows(sid, cols)
+            elif kind == "status":
+                sink = self._sources.get(msg[1])
+                if sink is not None:
+                    sink._status(msg[2], msg[3])
+            elif kind == "event":
+                sink = self._sources.get(msg[1])
+                if sink is not None:
+                    sink._event(msg[2])
+            elif kind == "reply":
+                with self._lock:
+                    fut = self._calls.pop(msg[1], None)
+                if fut is not None and not fut.done():
+                    ok, value = msg[2], msg[3]
+                    if ok:
+                        fut.set_result(value)
+                    else:
+                        kind_, text = value
+                        fut.set_exception(AdapterError(text) if kind_ == "adapter" else RuntimeError(text))
+        self._on_ended()
+
+    def _on_ended(self) -> None:
+        """The child ended (or closed its end): fail what waits, tell the sources."""
+        if not self._closed:
+            self.proc.join(1.0)
+            code = self.proc.exitcode
+            self.error = ("the Bluetooth reader's process stopped unexpectedly"
+                          + (f" (exit code {code})" if code not in (None, 0) else ""))
+        else:
+            self.error = "the Bluetooth reader was closed"
+        with self._lock:
+            calls, self._calls = self._calls, {}
+            sources = list(self._sources.values())
+        for fut in calls.values():
+            if not fut.done():
+                fut.set_exception(ReaderProcessError(self.error))
+        for sink in sources:
+            sink._lost(self.error)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the child's side
+
+def _child_main(conn: Any) -> None:
+    """Entry point of the child process."""
+    try:
+        asyncio.run(_serve(conn))
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reaches the whole process group
+        pass
+
+
+async def _serve(conn: Any) -> None:
+    loop = asyncio.get_running_loop()
+    server = _Server(conn, loop)
+
+    def read() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = None
+            loop.call_soon_threadsafe(server.handle, msg)
+            if msg is None:
+                return
+
+    threading.Thread(target=read, name="commands", daemon=True).start()
+    # what every session needs, imported while the application builds its window
+    import bleak  # noqa: F401
+
+    import lumbar.acquisition.reader  # noqa: F401
+    await server.done.wait()
+
+
+class _Server:
+    """The child: a Bluetooth link (bleak backends) and the sources reading through it."""
+
+    def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.conn = conn
+        self.loop = loop
+        self.link = _Link()
+        self.sources: dict[str, _Source] = {}
+        self.done = asyncio.Event()
+        self._pending: dict[str, dict[str, list[Any]]] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- to the application -------------------------------------------------------------------------
+    def emit(self, *msg: Any) -> None:
+        try:
+            self.conn.send(msg)
+        except (OSError, EOFError, BrokenPipeError):
+            self.handle(None)  # the application has gone
+
+    def take(self, source: str, batch: Any) -> None:
+        """A reader's decoded batch: sent with the others within :data:`COALESCE_S`."""
+        self._pending.setdefault(source, {}).setdefault(batch.sensor_id, []).append(batch)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_later(COALESCE_S, self.flush)
+
+    def flush(self) -> None:
+        """Send every pending sample now."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if not self._pending:
+            return
+        out: dict[str, dict[str, tuple[np.ndarray, ...]]] = {}
+        for name, per_sensor in self._pending.items():
+            out[name] = {sid: _columns(batches) for sid, batches in per_sensor.items()}
+        self._pending = {}
+        self.emit("rows", out)
+
+    # -- from the application -----------------------------------------------------------------------
+    def handle(self, msg: Any) -> None:
+        if msg is None:
+            if not self.done.is_set() and not getattr(self, "_stopping", False):
+                self._stopping = True
+                self._spawn(self._stop())
+            return
+        kind = msg[0]
+        if kind == "call":
+            self._spawn(self._answer(msg[1], msg[2], msg[3]))
+        elif kind == "source":
+            _, name, origin_s, options, targets = msg
+            src = _Source(self, name, origin_s, options)
+            self.sources[name] = src
+            for t in targets:
+                src.add(t)
+        elif kind == "add":
+            src = self.sources.get(msg[1])
+            if src is not None:
+                src.add(msg[2])
+        elif kind == "remove":
+            src = self.sources.get(msg[1])
+            if src is not None:
+                src.remove(msg[2])
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, cid: int, op: str, args: tuple[Any, ...]) -> None:
+        from bleak.exc import BleakError
+
+        try:
+            if op == "emulate":
+                value = await self.link.emulate(*args)
+            elif op == "scan":
+                value = await self.link.scan(*args)
+            elif op == "battery":
+                value = await self.link.read_battery(*args)
+            elif op == "end":
+                src = self.sources.pop(args[0], None)
+                if src is not None:
+                    await src.close()
+                self.flush()
+                value = None
+            elif op == "ping":
+                value = time.monotonic()
+            else:
+                raise ValueError(f"unknown request {op!r}")
+        except AdapterError as e:
+            self.emit("reply", cid, False, ("adapter", str(e)))
+        except (BleakError, OSError, ValueError, RuntimeError, TimeoutError) as e:
+            self.emit("reply", cid, False, ("error", f"{type(e).__name__}: {e}"))
+        else:
+            self.emit("reply", cid, True, value)
+
+    async def _stop(self) -> None:
+        for name in list(self.sources):
+            src = self.sources.pop(name)
+            await src.close()
+        self.flush()
+        await self.link.close()
+        self.done.set()
+
+
+def _columns(batches: list[Any]) -> tuple[np.ndarray, ...]:
+    """The columns of one sensor's batches, joined."""
+    if len(batches) == 1:
+        b = batches[0]
+        return b.time_s, b.device_time_s, b.acc, b.gyro, b.seq, b.flags
+    return tuple(np.concatenate([getattr(b, f) for b in batches])
+                 for f in ("time_s", "device_time_s", "acc", "gyro", "seq", "flags"))
+
+
+class _Link:
+    """bleak backends in the child: the host's adapter (bleak's default backend) or, once
+    :meth:`emulate` has run, a Bumble central on the emulated sensors' radio."""
+
+    def __init__(self) -> None:
+        self.central: Any = None
+        self.scanner_backend: Any = None
+        self.client_backend: Any = None
+        self.scanned = False
+        self._devices: dict[str, Any] = {}
+
+    async def emulate(self, hci_spec: str) -> None:
+        from lumbar.acquisition.virtual_radio import HciCentral
+
+        if self.central is None:
+            self.central = await HciCentral.open(hci_spec)
+            self.scanner_backend, self.client_backend = self.central.scanner_backend, self.central.client_backend
+
+    async def close(self) -> None:
+        central, self.central = self.central, None
+        if central is not None:
+            try:
+                await central.stop()
+            except Exception:  # noqa: BLE001 - the sensors' process may already be gone
+                pass
+
+    async def scan(self, timeout_s: float, expect: list[str]) -> list[tuple[str, str, str, float | None]]:
+        """``(address, name, family, rssi_dbm)`` of the advertising sensors of a known family.
+
+        Raises :class:`AdapterError` when the very first scan cannot start on the host's adapter."""
+        from bleak.exc import BleakError
+
+        from lumbar.acquisition.reader import discover
+
+        try:
+            found = await discover(timeout_s, backend=self.scanner_backend, expect=expect)
+        except (BleakError, OSError) as e:
+            if self.central is None and not self.scanned:
+                raise AdapterError(_adapter_problem(e)) from e
+            raise
+        self.scanned = True
+        self._devices = {d.address: d.device for d in found}
+        return [(d.address, d.name, d.family, None if d.rssi_dbm is None else float(d.rssi_dbm)) for d in found]
+
+    async def read_battery(self, address: str, timeout_s: float = 5.0) -> float | None:
+        """Connect briefly to the sensor found by the last scan and read its Battery level (0x2A19), %."""
+        from bleak import BleakClient
+        from bleak.exc import BleakError
+
+        from lumbar.acquisition.reader import BATTERY_LEVEL
+
+        device = self._devices.get(address)
+        if device is None:
+            return None
+        try:
+            async with BleakClient(device, timeout=timeout_s, backend=self.client_backend) as client:
+                if client.services.get_characteristic(BATTERY_LEVEL) is None:
+                    return None
+                value = await asyncio.wait_for(client.read_gatt_char(BATTERY_LEVEL), timeout_s)
+                return float(value[0]) if value else None
+        except (BleakError, TimeoutError, OSError, EOFError):
+            return None
+
+
+def _adapter_problem(e: BaseException) -> str:
+    """Plain words for a scanner that could not start."""
+    if isinstance(e, FileNotFoundError):
+        return "no Bluetooth adapter: the system's D-Bus/BlueZ service is not available"
+    text = str(e) or type(e).__name__
+    return f"no usable Bluetooth adapter ({text})"
+
+
+class _Source:
+    """One source's sensors in the child, a :class:`~lumbar.acquisition.reader.SensorReader` each.
+
+    A sensor disconnected and connected again keeps its reader (its sequence numbers continue; the gap
+    is flagged); another sensor at the same placement gets a reader of its own."""
+
+    def __init__(self, server: _Server, name: str, origin_s: float, options: Any) -> None:
+        from lumbar.acquisition.clock import RealClock
+
+        self.server = server
+        self.name = name
+        self.origin_s = float(origin_s)
+        if isinstance(options, dict):  # the reader's defaults but these
+            from lumbar.acquisition.reader import ReaderOptions
+
+            options = ReaderOptions(**options)
+        self.options = options
+        self.clock = RealClock()
+        self.readers: dict[str, Any] = {}
+        self.targets: dict[str, Any] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._removed: set[str] = set()
+        self._sink: Callable[[Any], None] = lambda batch: server.take(name, batch)
+
+    def add(self, target: Any) -> None:
+        sid = target.sensor_id
+        old = self.targets.get(sid)
+        replaced = old is not None and old.address != target.address
+        self.targets[sid] = target
+        self._removed.discard(sid)
+        self.server._spawn(self._restart(target, replaced))
+
+    def remove(self, sensor_id: str) -> None:
+        self._removed.add(sensor_id)
+        self.server._spawn(self._stop(sensor_id))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self._stop(sid) for sid in list(self._tasks)), return_exceptions=True)
+
+    async def _restart(self, target: Any, replaced: bool) -> None:
+        sid = target.sensor_id
+        if replaced:
+            await self._stop(sid)
+            self.readers.pop(sid, None)
+        task = self._tasks.get(sid)
+        if task is not None and not task.done():
+            return
+        self._status(sid, name=target.name or "", address=target.address or "", family=target.family or "",
+                     connected=False, message="connecting", achieved_rate_hz=0.0)
+        self._start(target)
+
+    def _start(self, target: Any) -> None:
+        from lumbar.acquisition.reader import SensorReader
+
+        sid = target.sensor_id
+        reader = self.readers.get(sid)
+        link = self.server.link
+        if reader is None:
+            reader = SensorReader(target, self._sink, on_event=lambda e: self.server.emit("event", self.name, e),
+                                  on_status=self._reader_status, clock=self.clock, origin_s=self.origin_s,
+                                  scanner_backend=link.scanner_backend, client_backend=link.client_backend,
+                                  options=self.options)
+            self.readers[sid] = reader
+        else:
+            reader.status.message = "connecting"
+        self._tasks[sid] = asyncio.get_running_loop().create_task(reader.run(), name=f"reader {sid}")
+
+    def _reader_status(self, status: Any) -> None:
+        self._status(status.sensor_id, **{k: getattr(status, k) for k in status.__dataclass_fields__
+                                          if k != "sensor_id"})
+
+    def _status(self, sensor_id: str, **fields: Any) -> None:
+        self.server.emit("status", self.name, sensor_id, fields)
+
+    async def _stop(self, sensor_id: str) -> None:
+        task = self._tasks.pop(sensor_id, None)
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self.server.flush()  # its last samples before the status that says it stopped
+        reader = self.readers.get(sensor_id)
+        if reader is not None and sensor_id in self._removed:
+            reader.status.connected = False
+            reader.status.message = "disconnected"
+            reader.status.achieved_rate_hz = 0.0
+            self._reader_status(reader.status)
