@@ -239,10 +239,12 @@ async def _serve(conn: Any) -> None:
                 return
 
     threading.Thread(target=read, name="commands", daemon=True).start()
-    # what every session needs, imported while the application builds its window
+    # what a session needs, imported while the application builds its window (Bumble's host stack too:
+    # the emulated sensors need it, and a fresh start has nothing else to do meanwhile)
     import bleak  # noqa: F401
 
     import lumbar.acquisition.reader  # noqa: F401
+    import lumbar.acquisition.virtual_radio  # noqa: F401
     await server.done.wait()
 
 
