@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import logging
 import multiprocessing
 import threading
 import time
@@ -41,6 +42,8 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["ReaderProcess", "ReaderProcessError", "AdapterError", "COALESCE_S"]
+
+logger = logging.getLogger(__name__)
 
 #: Samples are sent to the application at most this late, s (a few notifications' worth per message).
 COALESCE_S = 0.008
@@ -167,32 +170,38 @@ class ReaderProcess:
                 msg = conn.recv()  # waits without the interpreter lock
             except (EOFError, OSError):
                 break
-            kind = msg[0]
-            if kind == "rows":
-                for name, per_sensor in msg[1].items():
-                    sink = self._sources.get(name)
-                    if sink is not None:
-                        for sid, cols in per_sensor.items():
-                            sink._rows(sid, cols)
-            elif kind == "status":
-                sink = self._sources.get(msg[1])
-                if sink is not None:
-                    sink._status(msg[2], msg[3])
-            elif kind == "event":
-                sink = self._sources.get(msg[1])
-                if sink is not None:
-                    sink._event(msg[2])
-            elif kind == "reply":
-                with self._lock:
-                    fut = self._calls.pop(msg[1], None)
-                if fut is not None and not fut.done():
-                    ok, value = msg[2], msg[3]
-                    if ok:
-                        fut.set_result(value)
-                    else:
-                        kind_, text = value
-                        fut.set_exception(AdapterError(text) if kind_ == "adapter" else RuntimeError(text))
+            try:
+                self._dispatch(msg)
+            except Exception:  # noqa: BLE001 - one bad message must not end the reception of the others
+                logger.exception("message from the Bluetooth reader's process not handled")
         self._on_ended()
+
+    def _dispatch(self, msg: tuple[Any, ...]) -> None:
+        kind = msg[0]
+        if kind == "rows":
+            for name, per_sensor in msg[1].items():
+                sink = self._sources.get(name)
+                if sink is not None:
+                    for sid, cols in per_sensor.items():
+                        sink._rows(sid, cols)
+        elif kind == "status":
+            sink = self._sources.get(msg[1])
+            if sink is not None:
+                sink._status(msg[2], msg[3])
+        elif kind == "event":
+            sink = self._sources.get(msg[1])
+            if sink is not None:
+                sink._event(msg[2])
+        elif kind == "reply":
+            with self._lock:
+                fut = self._calls.pop(msg[1], None)
+            if fut is not None and not fut.done():
+                ok, value = msg[2], msg[3]
+                if ok:
+                    fut.set_result(value)
+                else:
+                    kind_, text = value
+                    fut.set_exception(AdapterError(text) if kind_ == "adapter" else RuntimeError(text))
 
     def _on_ended(self) -> None:
         """The child ended (or closed its end): fail what waits, tell the sources."""

@@ -29,6 +29,9 @@ def test_reader_process_shares_the_monotonic_clock():
             t_child = reader.call("ping").result(timeout=5)
             after = time.monotonic()
             assert before <= t_child <= after
+        with pytest.raises(RuntimeError, match="unknown request"):  # the child's errors come back as errors
+            reader.call("no-such-request").result(timeout=5)
+        assert reader.call("ping").result(timeout=5) > 0  # and it goes on
     finally:
         reader.close()
     assert not reader.proc.is_alive()
