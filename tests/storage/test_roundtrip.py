@@ -47,6 +47,32 @@ def test_live_appends_in_pieces_equal_one_piece(tmp_path, two_sensors, session_i
     np.testing.assert_array_equal(r.seq, whole.seq)
 
 
+def test_live_chunks_written_directly_decode_with_hdf5_filters(tmp_path, two_sensors, session_info):
+    """The live writer compresses chunks itself (shuffle + deflate, as HDF5's filters store them) and
+    rewrites the last partial chunk at each flush: HDF5's own filter pipeline, in a second reader while
+    the recording goes on, decodes exactly the samples written — across chunk boundaries, NaN included."""
+    from lumbar.storage import schema
+
+    p = tmp_path / "direct.h5"
+    whole = make_batch("lumbar", 2 * schema.LIVE_CHUNK_ROWS + 300, seed=4)
+    whole.acc[100] = np.nan
+    w = SessionWriter(p, session_info, two_sensors[:1])
+    sizes = [1, 511, 1, 300, 474, 37]  # ends exactly on, just after and far past chunk boundaries
+    assert sum(sizes) == len(whole)
+    i = 0
+    with h5py.File(p, "r", swmr=True) as f:
+        for n in sizes:
+            w.append(whole[i:i + n])
+            w.flush()
+            i += n
+            for name in ("time_s", "device_time_s", "acc", "gyro", "seq", "flags"):
+                ds = f[f"sensors/lumbar/{name}"]
+                ds.refresh()
+                expected = np.asarray(getattr(whole, name)[:i], dtype=ds.dtype)
+                np.testing.assert_array_equal(ds[()], expected, err_msg=f"{name} after {i} rows")
+    w.close()
+
+
 def test_reader_follows_live_file(tmp_path, two_sensors, session_info):
     """A second reader (SWMR) sees flushed samples while the recording goes on."""
     p = tmp_path / "follow.h5"

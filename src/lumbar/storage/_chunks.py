@@ -21,7 +21,7 @@ from typing import Callable
 import h5py
 import numpy as np
 
-__all__ = ["read_all", "write_all", "can_write"]
+__all__ = ["read_all", "write_all", "can_write", "append_rows", "deflate_chunk"]
 
 #: Below this many chunks the hand-off to threads costs more than it saves.
 _MIN_CHUNKS = 4
@@ -114,7 +114,7 @@ def can_write(arr: np.ndarray, chunks: tuple[int, ...] | None, compression: str 
     only, a plain numeric native-order dtype, at least one element."""
     return (compression == "gzip" and bool(shuffle) and chunks is not None and arr.ndim >= 1
             and arr.size > 0 and tuple(chunks[1:]) == tuple(arr.shape[1:])
-            and arr.dtype.kind in "biuf" and arr.dtype.byteorder in "=|")
+            and arr.dtype.kind in "biuf" and arr.dtype.isnative)
 
 
 def write_all(ds: h5py.Dataset, arr: np.ndarray, rows: int, level: int, pool: Executor) -> None:
@@ -146,16 +146,36 @@ def _deflate_chunks(arr: np.ndarray, rows: int, level: int, pool: Executor) -> l
     Shuffle (HDF5's byte transposition within a chunk) puts byte k of every element together; deflate
     is a zlib stream, as HDF5's gzip filter writes it. The last chunk is padded to full size with the
     dataset's fill value (0), as HDF5 stores edge chunks."""
-    compress = _DEFLATE
-    item = arr.dtype.itemsize
+    return list(pool.map(lambda start: deflate_chunk(arr[start : start + rows], rows, level),
+                         range(0, arr.shape[0], rows)))
 
-    def one(start: int) -> bytes:
-        block = arr[start : start + rows]
-        if block.shape[0] < rows:
-            full = np.zeros((rows, *arr.shape[1:]), dtype=arr.dtype)
-            full[: block.shape[0]] = block
-            block = full
-        raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, item)
-        return compress(np.ascontiguousarray(raw.T), level)
 
-    return list(pool.map(one, range(0, arr.shape[0], rows)))
+def deflate_chunk(block: np.ndarray, rows: int, level: int) -> bytes:
+    """One chunk of ``rows`` rows as HDF5's shuffle + deflate filters store it; ``block`` holds its first
+    rows (at most ``rows``: the rest is the fill value, 0). Compressed without the interpreter lock."""
+    if block.shape[0] < rows:
+        full = np.zeros((rows, *block.shape[1:]), dtype=block.dtype)
+        full[: block.shape[0]] = block
+        block = full
+    raw = np.ascontiguousarray(block).view(np.uint8).reshape(-1, block.dtype.itemsize)
+    return _DEFLATE(np.ascontiguousarray(raw.T), level)
+
+
+def append_rows(ds: h5py.Dataset, start: int, rows: np.ndarray, carry: np.ndarray) -> np.ndarray:
+    """Write ``rows`` at row ``start`` of the chunked dataset ``ds`` (already resized to hold them) as whole
+    stored chunks (:func:`deflate_chunk`), bypassing HDF5's filter pipeline and its locks.
+
+    ``carry`` holds the rows of the last, partial chunk from ``start - len(carry)`` (a chunk boundary):
+    that chunk is stored again, now with more rows. Returns the new carry. Every write of ``ds`` must go
+    through here (:func:`can_write` says whether it can)."""
+    n_rows = int(ds.chunks[0])
+    first = start - len(carry)
+    if first % n_rows:
+        raise ValueError(f"the carried rows must start on a chunk boundary; got row {first} for chunks of {n_rows}")
+    block = np.concatenate((carry, rows)) if len(carry) else np.ascontiguousarray(rows)
+    tail = (0,) * (ds.ndim - 1)
+    level = int(ds.compression_opts)
+    for k in range(0, len(block), n_rows):
+        ds.id.write_direct_chunk((first + k, *tail), deflate_chunk(block[k : k + n_rows], n_rows, level))
+    keep = len(block) % n_rows
+    return block[len(block) - keep :].copy() if keep else block[:0].copy()

@@ -22,7 +22,7 @@ import numpy as np
 
 from lumbar.errors import SessionFileError, ValidationError
 from lumbar.storage import schema
-from lumbar.storage._chunks import can_write, write_all
+from lumbar.storage._chunks import append_rows, can_write, write_all
 from lumbar.types import Event, ImuBatch, SensorInfo, SessionInfo, software_version
 
 __all__ = ["SessionWriter", "write_group", "write_session", "write_simulated"]
@@ -105,6 +105,7 @@ class SessionWriter:
         self._last_time: dict[str, float] = {sid: -np.inf for sid in self.sensors}
         self._counts: dict[str, int] = {sid: 0 for sid in self.sensors}
         self._last_flush = time.monotonic()
+        self._carry: dict[tuple[str, str], np.ndarray] = {}  # live: rows of each dataset's last, partial chunk
         self.live = live
         self._chunk_rows = schema.LIVE_CHUNK_ROWS if live else schema.CHUNK_ROWS
         self._file = h5py.File(self.path, "w", libver="latest", **schema.FILE_SPACE)
@@ -198,7 +199,14 @@ class SessionWriter:
             n1 = n0 + len(b)
             for name, ds in self._datasets[sid].items():
                 ds.resize(n1, axis=0)
-                ds[n0:n1] = getattr(b, name)
+                data = np.asarray(getattr(b, name), dtype=ds.dtype)
+                if self.live and can_write(data, ds.chunks, ds.compression, ds.shuffle):
+                    # compressed here without the interpreter lock, stored as whole chunks: HDF5's own
+                    # filters would compress under it, holding up every other thread for milliseconds
+                    carry = self._carry.get((sid, name), data[:0])
+                    self._carry[(sid, name)] = append_rows(ds, n0, data, carry)
+                else:
+                    ds[n0:n1] = data
             self._counts[sid] = n1
             batches.clear()
         if self._pending_events:
@@ -216,12 +224,6 @@ class SessionWriter:
                 ds.resize(n1, axis=0)
                 ds[n0:n1] = columns[name]
             ev.clear()
-        if self.live:
-            for dsets in self._datasets.values():
-                for ds in dsets.values():
-                    ds.flush()
-            for ds in self._event_ds.values():
-                ds.flush()
         self._file.flush()
         self._last_flush = time.monotonic()
 
