@@ -15,8 +15,9 @@ Measures, with the Live view shown and the session recorded to a file:
 * CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread, of the BLE reader's
   process and of the emulated sensors' process;
 * how long the GUI thread waited for a CPU while it could run (Linux ``schedstat``): time the machine's
-  other work took from it, which no change to the application removes. On a shared machine read the
-  stall figures beside this one and the load average.
+  other work took from it, which no change to the application removes, and the CPU time the hypervisor
+  took from the virtual machine (``steal``). On a shared machine read the stall figures beside these and
+  the load average.
 
 The application runs in a real Qt event loop (``QEventLoop.exec``), as under ``lumbar gui``.
 
@@ -47,6 +48,16 @@ def _gui_thread_sched() -> tuple[float, float] | None:
     except (OSError, ValueError):
         return None
     return on_cpu_ns / 1e9, wait_ns / 1e9
+
+
+def _steal_s() -> float | None:
+    """CPU time the hypervisor took from this virtual machine so far (all CPUs), s; None where not known."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _process_cpu_s(pid: int) -> float | None:
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     demo0 = _process_cpu_s(demo_pid) if demo_pid else None
     reader_pid = win.engine.link.reader.proc.pid  # the BLE reader's process
     reader0 = _process_cpu_s(reader_pid)
+    steal0 = _steal_s()
     t0 = time.perf_counter()
     pump(t0 + 60.0 * args.minutes)
     wall = time.perf_counter() - t0
@@ -158,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     sch1 = _gui_thread_sched()
     demo1 = _process_cpu_s(demo_pid) if demo_pid else None
     reader1 = _process_cpu_s(reader_pid)
+    steal1 = _steal_s()
     frames = win.frames - f0
     raw_redraws = raw_chart.redraws - r0
     cpu = (ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime) / wall * 100
@@ -202,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  CPU of the GUI thread            {(sch1[0] - sch0[0]) / wall * 100:8.1f} %")
         print(f"  GUI thread waiting for a CPU     {(sch1[1] - sch0[1]) / wall * 100:8.1f} %     (of the time; the "
               f"machine's other load)")
+    if steal0 is not None and steal1 is not None:
+        print(f"  CPU taken by the host (steal)    {(steal1 - steal0) / wall / (os.cpu_count() or 1) * 100:8.2f} %     "
+              f"(of this virtual machine's CPUs)")
     print(f"  stopping the recording           {stop_ms:8.1f} ms    (GUI thread; the file was saved "
           f"{save_s:.2f} s later on the recorder's thread)")
     print(f"  samples taken for the file       {pushed:8d}")
