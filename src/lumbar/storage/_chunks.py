@@ -1,4 +1,5 @@
-"""Whole-dataset writes and reads with the (de)compression spread over threads.
+"""Chunk-level writes and reads: whole datasets with the (de)compression spread over threads, and the
+live writer's appends (:func:`append_rows`) compressed outside the interpreter lock.
 
 HDF5 runs its filter pipeline (byte shuffle, deflate) one chunk after the other under h5py's global
 lock, holding the interpreter lock too. h5py's direct chunk access (``write_direct_chunk`` /
