@@ -162,20 +162,20 @@ def deflate_chunk(block: np.ndarray, rows: int, level: int) -> bytes:
     return _DEFLATE(np.ascontiguousarray(raw.T), level)
 
 
-def append_rows(ds: h5py.Dataset, start: int, rows: np.ndarray, carry: np.ndarray) -> np.ndarray:
-    """Write ``rows`` at row ``start`` of the chunked dataset ``ds`` (already resized to hold them) as whole
-    stored chunks (:func:`deflate_chunk`), bypassing HDF5's filter pipeline and its locks.
+def append_rows(ds: h5py.Dataset, start: int, rows: np.ndarray, carry: np.ndarray, n_rows: int,
+                level: int) -> np.ndarray:
+    """Write ``rows`` at row ``start`` of the chunked dataset ``ds`` (already resized to hold them; ``n_rows``
+    rows per chunk, gzip ``level``) as whole stored chunks (:func:`deflate_chunk`), bypassing HDF5's filter
+    pipeline and its locks.
 
     ``carry`` holds the rows of the last, partial chunk from ``start - len(carry)`` (a chunk boundary):
     that chunk is stored again, now with more rows. Returns the new carry. Every write of ``ds`` must go
     through here (:func:`can_write` says whether it can)."""
-    n_rows = int(ds.chunks[0])
     first = start - len(carry)
     if first % n_rows:
         raise ValueError(f"the carried rows must start on a chunk boundary; got row {first} for chunks of {n_rows}")
     block = np.concatenate((carry, rows)) if len(carry) else np.ascontiguousarray(rows)
-    tail = (0,) * (ds.ndim - 1)
-    level = int(ds.compression_opts)
+    tail = (0,) * (rows.ndim - 1)
     for k in range(0, len(block), n_rows):
         ds.id.write_direct_chunk((first + k, *tail), deflate_chunk(block[k : k + n_rows], n_rows, level))
     keep = len(block) % n_rows

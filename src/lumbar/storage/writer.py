@@ -105,7 +105,10 @@ class SessionWriter:
         self._last_time: dict[str, float] = {sid: -np.inf for sid in self.sensors}
         self._counts: dict[str, int] = {sid: 0 for sid in self.sensors}
         self._last_flush = time.monotonic()
-        self._carry: dict[tuple[str, str], np.ndarray] = {}  # live: rows of each dataset's last, partial chunk
+        # live: datasets whose chunks this writer compresses itself (dtype, rows per chunk, gzip level), and
+        # the rows of each one's last, partial chunk
+        self._direct: dict[tuple[str, str], tuple[np.dtype, int, int]] = {}
+        self._carry: dict[tuple[str, str], np.ndarray] = {}
         self.live = live
         self._chunk_rows = schema.LIVE_CHUNK_ROWS if live else schema.CHUNK_ROWS
         self._file = h5py.File(self.path, "w", libver="latest", **schema.FILE_SPACE)
@@ -139,6 +142,13 @@ class SessionWriter:
             self._datasets[sid] = {
                 spec.name: _create_appendable(sg, spec, self._chunk_rows) for spec in schema.SENSOR_DATASETS
             }
+            if self.live:
+                for name, ds in self._datasets[sid].items():
+                    # decided once: h5py's property reads query HDF5 on every access
+                    dtype, chunks = ds.dtype, ds.chunks
+                    if can_write(np.zeros((1, *ds.shape[1:]), dtype), chunks, ds.compression, ds.shuffle):
+                        self._direct[(sid, name)] = (dtype, int(chunks[0]), int(ds.compression_opts))
+                        self._carry[(sid, name)] = np.zeros((0, *ds.shape[1:]), dtype)
         eg = f.create_group(schema.EVENTS)
         self._event_ds = {
             spec.name: _create_appendable(eg, spec, schema.EVENT_CHUNK_ROWS) for spec in schema.EVENT_DATASETS
@@ -199,14 +209,15 @@ class SessionWriter:
             n1 = n0 + len(b)
             for name, ds in self._datasets[sid].items():
                 ds.resize(n1, axis=0)
-                data = np.asarray(getattr(b, name), dtype=ds.dtype)
-                if self.live and can_write(data, ds.chunks, ds.compression, ds.shuffle):
+                direct = self._direct.get((sid, name))
+                if direct is None:
+                    ds[n0:n1] = getattr(b, name)
+                else:
                     # compressed here without the interpreter lock, stored as whole chunks: HDF5's own
                     # filters would compress under it, holding up every other thread for milliseconds
-                    carry = self._carry.get((sid, name), data[:0])
-                    self._carry[(sid, name)] = append_rows(ds, n0, data, carry)
-                else:
-                    ds[n0:n1] = data
+                    dtype, rows, level = direct
+                    data = np.asarray(getattr(b, name), dtype=dtype)
+                    self._carry[(sid, name)] = append_rows(ds, n0, data, self._carry[(sid, name)], rows, level)
             self._counts[sid] = n1
             batches.clear()
         if self._pending_events:
