@@ -1,11 +1,14 @@
 """The BLE reader in a process of its own.
 
 The application's sensors are read by :mod:`lumbar.acquisition.reader` (bleak's public API; for the
-emulated sensors, a Bumble host stack on the bleak backends) in a child process, so that the reader's
-work — BLE host stack, packet decoding, clock fits: 14–16 % of a core with four sensors at 200 Hz
-(measured in the GUI benchmark) — never competes with the GUI thread for the interpreter lock. The child sends decoded samples
-back, a few milliseconds' worth at a time; the application pushes them onto its
-:class:`~lumbar.acquisition.bus.LiveBus` as a reader thread of its own did before.
+emulated sensors, a Bumble host stack on the bleak backends) in a child process, and their samples are
+processed there too (:class:`~lumbar_gui.processing.LiveProcessor`: orientation, angles, sway,
+repetitions), so that this work — 14–16 % of a core for the reader, about 12 % for the processing, with
+four sensors at 200 Hz (measured in the GUI benchmark) — never competes with the GUI thread for the
+interpreter lock, and loading the filters' compiled kernels never stalls it. The child sends decoded
+samples back, a few milliseconds' worth at a time (the application pushes them onto its
+:class:`~lumbar.acquisition.bus.LiveBus` for its plots and its recording), and the derived rows and
+outcomes as the processing makes them (into the source's :class:`~lumbar_gui.sources.RemoteProcessor`).
 
 Both processes read :func:`time.monotonic` (one clock for the whole machine), so the child stamps samples
 in the application's bus time (seconds since the source's ``origin_s``).
@@ -15,11 +18,16 @@ Messages are pickled tuples over a :func:`multiprocessing.Pipe` (in order, never
 application → child
     ``("call", id, op, args)`` — answered by ``("reply", id, ok, value)``; ``op`` is one of ``emulate``
     (connect a Bumble central to the emulated sensors' HCI), ``scan``, ``battery``, ``end`` (stop a
-    source's readers, send their last samples, then answer); ``("source", name, origin_s, options,
-    targets)`` (options: a ``ReaderOptions`` or a dict of its fields), ``("add", name, target)``, ``("remove", name, sensor_id)``; ``None``: stop.
+    source's readers and its processing, send their last samples, then answer); ``("source", name,
+    origin_s, options, targets, rates)`` (options: a ``ReaderOptions`` or a dict of its fields; rates: the
+    sensors' nominal rates, Hz, to process the source's samples here, or None), ``("add", name, target,
+    rate_hz)``, ``("remove", name, sensor_id)``, ``("process", name, method, args)`` (``calibrate``,
+    ``set_repetitions``, ``reset_repetitions`` of the source's processing); ``None``: stop.
 child → application
     ``("rows", {source: {sensor_id: (time_s, device_time_s, acc, gyro, seq, flags)}})``,
-    ``("status", source, sensor_id, {field: value})``, ``("event", source, Event)``, replies.
+    ``("status", source, sensor_id, {field: value})``, ``("event", source, Event)``, replies; from the
+    processing: ``("derived", source, time_s, rows, (calibrated, provisional, missed, last_time_s))`` and
+    ``("processed", source, kind, value)`` (``ready``, ``calibration``, ``repetition``, ``error``).
 
 A sensor's last samples always reach the application before the status saying it is disconnected.
 If the child dies, every source's sensors are shown disconnected with the reason, and calls fail with
@@ -37,9 +45,11 @@ import logging
 import multiprocessing
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from lumbar_gui.processing import LiveProcessor, preload_filters
 
 __all__ = ["ReaderProcess", "ReaderProcessError", "AdapterError", "COALESCE_S"]
 
@@ -68,7 +78,7 @@ class ReaderProcess:
     messages may come from any thread; what the child sends is handled on a receiving thread of this
     process, which hands samples, statuses and events to the registered sources
     (:meth:`register`: objects with ``_rows(sensor_id, cols)``, ``_status(sensor_id, fields)``,
-    ``_event(event)`` and ``_lost(reason)``).
+    ``_event(event)``, ``_derived(time_s, rows, state)``, ``_processed(kind, value)`` and ``_lost(reason)``).
     """
 
     _prestarted: ReaderProcess | None = None
@@ -192,6 +202,14 @@ class ReaderProcess:
             sink = self._sources.get(msg[1])
             if sink is not None:
                 sink._event(msg[2])
+        elif kind == "derived":
+            sink = self._sources.get(msg[1])
+            if sink is not None:
+                sink._derived(msg[2], msg[3], msg[4])
+        elif kind == "processed":
+            sink = self._sources.get(msg[1])
+            if sink is not None:
+                sink._processed(msg[2], msg[3])
         elif kind == "reply":
             with self._lock:
                 fut = self._calls.pop(msg[1], None)
@@ -254,6 +272,8 @@ async def _serve(conn: Any) -> None:
 
     import lumbar.acquisition.reader  # noqa: F401
     import lumbar.acquisition.virtual_radio  # noqa: F401
+    # then the processing's compiled kernels, beside the loop (which answers scans and connects meanwhile)
+    threading.Thread(target=preload_filters, name="preload", daemon=True).start()
     await server.done.wait()
 
 
@@ -270,13 +290,16 @@ class _Server:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False  # the application has gone or asked to stop
+        self._send_lock = threading.Lock()  # the loop and the processing threads send
 
     # -- to the application -------------------------------------------------------------------------
     def emit(self, *msg: Any) -> None:
+        """Send a message (any thread)."""
         try:
-            self.conn.send(msg)
+            with self._send_lock:
+                self.conn.send(msg)
         except (OSError, EOFError, BrokenPipeError):
-            self.handle(None)  # the application has gone
+            self.loop.call_soon_threadsafe(self.handle, None)  # the application has gone
 
     def take(self, source: str, batch: Any) -> None:
         """A reader's decoded batch: sent with the others within :data:`COALESCE_S`."""
@@ -308,19 +331,23 @@ class _Server:
         if kind == "call":
             self._spawn(self._answer(msg[1], msg[2], msg[3]))
         elif kind == "source":
-            _, name, origin_s, options, targets = msg
-            src = _Source(self, name, origin_s, options)
+            _, name, origin_s, options, targets, rates = msg
+            src = _Source(self, name, origin_s, options, rates)
             self.sources[name] = src
             for t in targets:
-                src.add(t)
+                src.add(t, (rates or {}).get(t.sensor_id))
         elif kind == "add":
             src = self.sources.get(msg[1])
             if src is not None:
-                src.add(msg[2])
+                src.add(msg[2], msg[3])
         elif kind == "remove":
             src = self.sources.get(msg[1])
             if src is not None:
                 src.remove(msg[2])
+        elif kind == "process":
+            src = self.sources.get(msg[1])
+            if src is not None and src.processor is not None and msg[2] in _PROCESS_CONTROLS:
+                getattr(src.processor, msg[2])(*msg[3])
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -444,13 +471,18 @@ def _adapter_problem(e: BaseException) -> str:
     return f"no usable Bluetooth adapter ({text})"
 
 
+_PROCESS_CONTROLS = frozenset({"calibrate", "set_repetitions", "reset_repetitions"})
+
+
 class _Source:
-    """One source's sensors in the child, a :class:`~lumbar.acquisition.reader.SensorReader` each.
+    """One source's sensors in the child, a :class:`~lumbar.acquisition.reader.SensorReader` each, and
+    (``rates`` given) their live processing, fed from a bus of the child's own.
 
     A sensor disconnected and connected again keeps its reader (its sequence numbers continue; the gap
     is flagged); another sensor at the same placement gets a reader of its own."""
 
-    def __init__(self, server: _Server, name: str, origin_s: float, options: Any) -> None:
+    def __init__(self, server: _Server, name: str, origin_s: float, options: Any,
+                 rates: dict[str, float] | None = None) -> None:
         from lumbar.acquisition.clock import RealClock
 
         self.server = server
@@ -466,10 +498,26 @@ class _Source:
         self.targets: dict[str, Any] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._removed: set[str] = set()
-        self._sink: Callable[[Any], None] = lambda batch: server.take(name, batch)
+        self.bus: Any = None
+        self.processor: Any = None
+        if rates is not None:
+            from lumbar.acquisition.bus import LiveBus
 
-    def add(self, target: Any) -> None:
+            self.bus = LiveBus(capacity_s=10.0)  # the processing takes its samples every 40 ms
+            self.processor = _ForwardingProcessor(server, name, self.bus, rates)
+
+    def _sink(self, batch: Any) -> None:
+        """A reader's decoded batch: to the application, and to the processing."""
+        self.server.take(self.name, batch)
+        if self.bus is not None:
+            self.bus.push(batch)
+
+    def add(self, target: Any, rate_hz: float | None = None) -> None:
         sid = target.sensor_id
+        if self.bus is not None and sid not in self.bus.rings:
+            rate = float(rate_hz or target.rate_hz or 100.0)
+            self.processor.rates_hz.setdefault(sid, rate)
+            self.bus.add_sensor(sid, rate)
         old = self.targets.get(sid)
         replaced = old is not None and old.address != target.address
         self.targets[sid] = target
@@ -482,6 +530,8 @@ class _Source:
 
     async def close(self) -> None:
         await asyncio.gather(*(self._stop(sid) for sid in list(self._tasks)), return_exceptions=True)
+        if self.processor is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.processor.stop)
 
     async def _restart(self, target: Any, replaced: bool) -> None:
         sid = target.sensor_id
@@ -531,3 +581,19 @@ class _Source:
             reader.status.message = "disconnected"
             reader.status.achieved_rate_hz = 0.0
             self._reader_status(reader.status)
+
+
+
+class _ForwardingProcessor(LiveProcessor):
+    """The live processing of one source in the child: what it makes is sent to the application."""
+
+    def __init__(self, server: _Server, name: str, bus: Any, rates: dict[str, float]) -> None:
+        self._server, self._name = server, name  # before the base class starts its thread
+        super().__init__(bus, rates, capacity_s=1.0)  # its own series is not read here
+
+    def _publish(self, t: np.ndarray, rows: np.ndarray) -> None:
+        self._server.emit("derived", self._name, t, rows,
+                          (self.calibrated, self.provisional, self.missed, self.last_time_s))
+
+    def _put(self, kind: str, obj: Any) -> None:
+        self._server.emit("processed", self._name, kind, obj)

@@ -21,8 +21,8 @@ Pieces:
 * :class:`BleSource` -- a *source* as the acquisition worker runs it (``attach(bus)``, ``async run(bus)``):
   one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor in the reader's process, its
   samples pushed onto the :class:`~lumbar.acquisition.bus.LiveBus` here; sensors can be connected and
-  disconnected one by one.
-  :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
+  disconnected one by one; its live processing runs in the reader's process too, seen here through a
+  :class:`RemoteProcessor`. :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
 * :class:`DemoPatient` -- the live patient (:class:`~lumbar.acquisition.emulated.LivePatient`).
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 from lumbar.acquisition.bus import LiveBus, SensorStatus
 from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo
 
-__all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "NoAdapterError",
+__all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "RemoteProcessor", "NoAdapterError",
            "PLACEMENTS", "DEMO_SENSORS", "sensor_info"]
 
 #: Placements offered in the Devices view, with the label the operator sees.
@@ -492,6 +492,8 @@ class BleSource:
         self._started = False  # the reader's process has this source
         self._bus: LiveBus | None = None
         self._events: queue.Queue[Event] = queue.Queue()
+        self._processor: RemoteProcessor | None = None
+        self._controls: list[tuple[Any, ...]] = []  # for the processing, asked before the source started
 
     def sensor_infos(self) -> list[SensorInfo]:
         """Metadata of the sensors connected (not disconnected by the operator)."""
@@ -505,6 +507,12 @@ class BleSource:
                 out.append(self._events.get_nowait())
             except queue.Empty:
                 return out
+
+    def live_processor(self, rates_hz: dict[str, float]) -> RemoteProcessor:
+        """Process this source's samples in the reader's process (call before it runs); the results come
+        back to the returned :class:`RemoteProcessor`."""
+        self._processor = RemoteProcessor(self, rates_hz or self.rates_hz)
+        return self._processor
 
     # -- the source interface -------------------------------------------------------------------
     def attach(self, bus: LiveBus) -> None:
@@ -525,8 +533,11 @@ class BleSource:
             self._bus = bus
             reader.register(self.name, self)
             reader.send("source", self.name, self.origin_s, self.options or {"scan_timeout_s": 3.0 if self.link.emulated else 5.0},
-                        list(self.targets.values()))
+                        list(self.targets.values()), None if self._processor is None else self._processor.rates_hz)
             self._started = True
+            controls, self._controls = self._controls, []
+            for c in controls:
+                reader.send("process", self.name, c[0], c[1:])
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
@@ -557,7 +568,7 @@ class BleSource:
             if self._bus is not None:
                 self._ensure_ring(self._bus, target)
             if self._started:
-                self.link.reader.send("add", self.name, target)
+                self.link.reader.send("add", self.name, target, self.rates_hz[sid])
 
     def remove(self, sensor_id: str) -> None:
         """Disconnect one sensor (its ring and the others stay)."""
@@ -565,6 +576,20 @@ class BleSource:
             self._removed.add(sensor_id)
             if self._started:
                 self.link.reader.send("remove", self.name, sensor_id)
+
+    def _control(self, method: str, *args: Any) -> None:
+        """Ask the processing in the reader's process to ``method(*args)``."""
+        from lumbar_gui.reader_process import ReaderProcessError
+
+        with self._lock:
+            if not self._started:
+                self._controls.append((method, *args))
+                return
+            try:
+                self.link.reader.send("process", self.name, method, args)
+            except ReaderProcessError as e:
+                if self._processor is not None:
+                    self._processor.out.put(("error", str(e)))
 
     # -- from the reader's process (its receiving thread) -------------------------------------------
     def _rows(self, sensor_id: str, cols: tuple[np.ndarray, ...]) -> None:
@@ -580,12 +605,72 @@ class BleSource:
     def _event(self, event: Event) -> None:
         self._events.put(event)
 
+    def _derived(self, t: np.ndarray, rows: np.ndarray, state: tuple[Any, ...]) -> None:
+        if self._processor is not None:
+            self._processor._rows(t, rows, state)
+
+    def _processed(self, kind: str, value: Any) -> None:
+        if self._processor is not None:
+            self._processor._outcome(kind, value)
+
     def _lost(self, reason: str) -> None:
         """The reader's process has gone: every sensor shows it (the recording keeps what came)."""
         bus = self._bus
         if bus is not None:
             for sid in list(bus.status):
                 bus.update_status(sid, connected=False, achieved_rate_hz=0.0, message=reason)
+
+
+class RemoteProcessor:
+    """The live processing of a :class:`BleSource`, done in the reader's process beside its readers.
+
+    The interface of :class:`~lumbar_gui.processing.LiveProcessor` as the GUI uses it — :attr:`series`
+    (derived rows), :attr:`out` (calibrations, repetitions, errors), :attr:`ready`, :attr:`calibrated`,
+    :meth:`calibrate`, :meth:`set_repetitions` … — filled by what that process sends (on the receiving
+    thread); the requests go there.
+    """
+
+    def __init__(self, source: BleSource, rates_hz: dict[str, float], *, capacity_s: float = 120.0) -> None:
+        from lumbar_gui.processing import DERIVED_COLUMNS, SeriesRing
+
+        self._source = source
+        self.rates_hz = dict(rates_hz)
+        self.rate_hz = max(self.rates_hz.values()) if self.rates_hz else 100.0
+        self.series = SeriesRing(DERIVED_COLUMNS, int(capacity_s * self.rate_hz))
+        self.out: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.ready = threading.Event()  # the filters are loaded there
+        self.calibrated = False
+        self.provisional = False
+        #: Samples the processing could not take (its bus there overflowed).
+        self.missed = 0
+        self.last_time_s = 0.0
+
+    def calibrate(self, duration_s: float = 5.0) -> None:
+        """Use the next ``duration_s`` of data (standing upright, still) as the calibration posture."""
+        self._source._control("calibrate", float(duration_s))
+
+    def set_repetitions(self, signal: str, lo_rad: float, hi_rad: float) -> None:
+        """Count repetitions of ``signal`` (a derived column) with hysteresis thresholds ``lo < hi``, rad."""
+        self._source._control("set_repetitions", signal, float(lo_rad), float(hi_rad))
+
+    def reset_repetitions(self) -> None:
+        self._source._control("reset_repetitions")
+
+    def stop(self) -> None:
+        """Nothing to do here: the processing ends with its source's readers (``end``)."""
+
+    # -- from the reader's process ----------------------------------------------------------------------
+    def _rows(self, t: np.ndarray, rows: np.ndarray, state: tuple[Any, ...]) -> None:
+        self.series.push(t, rows)
+        self.calibrated, self.provisional, self.missed, self.last_time_s = state
+
+    def _outcome(self, kind: str, value: Any) -> None:
+        if kind == "ready":
+            self.ready.set()
+            return
+        if kind == "calibration" and value.ok:  # before the next rows say so
+            self.calibrated, self.provisional = True, False
+        self.out.put((kind, value))
 
 
 class EmulatedSource(BleSource):

@@ -76,3 +76,54 @@ def test_emulated_sensor_streams_through_the_reader_process_and_its_death_is_rep
             await link.stop()
 
     asyncio.run(asyncio.wait_for(main(), 90.0))
+
+
+def test_live_processing_runs_in_the_reader_process():
+    """Two emulated sensors processed beside their readers: derived rows, the filters' readiness and a
+    calibration (asked before the source started) come back to the application's RemoteProcessor."""
+    from lumbar.acquisition.bus import LiveBus
+    from lumbar.acquisition.reader import SensorTarget
+    from lumbar_gui.processing import COL
+    from lumbar_gui.sources import BleLink, BleSource
+
+    async def main() -> None:
+        link = BleLink(True)
+        try:
+            entries = await link.scan()
+            targets = [SensorTarget(p, address=e.address, family=e.family, rate_hz=100.0)
+                       for e in entries for p in ("lumbar", "sacrum") if link.placement_of(e.address) == p]
+            assert sorted(t.sensor_id for t in targets) == ["lumbar", "sacrum"]
+            src = BleSource(link, targets)
+            proc = src.live_processor({t.sensor_id: 100.0 for t in targets})
+            proc.calibrate(2.0)  # before the source runs: sent once it does
+            bus = LiveBus(capacity_s=10.0)
+            src.attach(bus)
+            task = asyncio.create_task(src.run(bus))
+            await _until(lambda: proc.out.qsize() > 0, 30.0, "the calibration's outcome")
+            kind, rep = proc.out.get_nowait()
+            assert kind == "calibration", (kind, rep)
+            assert rep.ok, rep.message
+            assert set(rep.per_sensor) == {"lumbar", "sacrum"}
+            # asked for as the sensors connected, each still got the whole 2 s window (at 100 Hz)
+            assert all(v["samples"] >= 195 for v in rep.per_sensor.values()), rep.per_sensor
+            first = [float(bus.rings[sid].latest(bus.rings[sid].total).time_s[0]) for sid in ("lumbar", "sacrum")]
+            assert rep.t_start >= max(first)
+            assert proc.ready.is_set() and proc.calibrated and not proc.provisional
+            n0 = proc.series.total
+            await _until(lambda: proc.series.total > n0 + 100, 10.0, "derived rows after calibration")
+            t, x = proc.series.latest(100)
+            # the derived rows are at the samples' bus times, and the standing demo patient is upright
+            ring_t = bus.rings["lumbar"].latest(1).time_s[-1]
+            assert 0 <= ring_t - t[-1] < 1.0
+            assert np.all(np.diff(t) > 0)
+            for name in ("lumbar_flexion", "lumbar_lateral", "pelvic_tilt", "trunk_flexion"):
+                col = x[:, COL[name]]
+                assert np.all(np.isfinite(col)), name
+                assert np.max(np.abs(np.degrees(col))) < 5.0, name
+            assert proc.missed == 0
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await link.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90.0))
