@@ -111,18 +111,19 @@ class Recorder:
     sensor, in turn, and flushes: a write holds the interpreter lock (HDF5 compresses the chunk under
     it), so small writes spread over time keep the GUI thread from waiting on a large one. Each sensor's
     samples reach the file every ``period_s`` × sensors (0.4 s with four sensors at the default 0.1 s).
-    Stopping (:meth:`finish`) does not wait for the disk either: the same thread writes the rest, closes the
-    file and sets :attr:`saved`.
+    Starting does not wait for the disk either: the file is created on that thread (the samples from the
+    start on wait in the rings meanwhile; a file that cannot be created is reported in :attr:`error`).
+    Stopping (:meth:`finish`) does not wait: the same thread writes the rest, closes the file and sets
+    :attr:`saved`.
     """
 
     def __init__(self, bus: LiveBus, path: str | Path, info: SessionInfo, sensors: list[SensorInfo], *,
                  period_s: float = 0.1) -> None:
-        from lumbar.storage.writer import SessionWriter
-
         self.bus = bus
         self.path = Path(path)
         self.info = info
-        self.writer = SessionWriter(self.path, info, sensors)
+        self._sensors = list(sensors)
+        self.writer: Any = None  # a SessionWriter, made on the recorder's thread
         self.sensor_ids = [s.sensor_id for s in sensors]
         self._rings = {sid: bus.rings[sid] for sid in self.sensor_ids}
         self._cursors = {sid: r.total for sid, r in self._rings.items()}  # from the first sample after start
@@ -178,6 +179,16 @@ class Recorder:
 
     def _main(self) -> None:
         try:
+            # creating the file imports h5py the first time and touches the disk: a GUI-thread stall of
+            # 60-90 ms when it was done by the caller
+            from lumbar.storage.writer import SessionWriter
+
+            self.writer = SessionWriter(self.path, self.info, self._sensors)
+        except Exception as e:
+            self.error = f"the session file {self.path} could not be created: {_error_text(e)}"
+            self.saved.set()
+            return
+        try:
             try:
                 while not self._stop.wait(self.period_s):
                     self._drain()
@@ -219,7 +230,11 @@ class Recorder:
 
 def _error_text(e: BaseException) -> str:
     """A recording error as the operator reads it: our own errors say what happened in words already."""
-    return str(e) if isinstance(e, LumbarError) else f"{type(e).__name__}: {e}"
+    if isinstance(e, LumbarError):
+        return str(e)
+    if isinstance(e, OSError) and e.strerror:  # "No space left on device: /path", not the errno's repr
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    return f"{type(e).__name__}: {e}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -235,6 +250,8 @@ class Engine(QObject):
     sources_changed = Signal()
     devices_found = Signal(object)  # list[DeviceEntry], from a scan
     device_battery = Signal(str, float)  # address, battery %
+
+    _storage_loading = False  # once per process
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -459,6 +476,12 @@ class Engine(QObject):
     # -- polled from the GUI timer ---------------------------------------------------------------
     def poll(self) -> None:
         self._poll_link()
+        if not Engine._storage_loading and self.processor is not None and self.processor.ready.is_set():
+            # the session file's library (h5py: ≈ 0.14 s of imports), loaded once the sensors stream and the
+            # processing has started — not when the first recording starts, where it held up the GUI thread
+            # 60-150 ms, nor before the first plot, which it delayed
+            Engine._storage_loading = True
+            threading.Thread(target=_load_storage, name="lumbar-load-storage", daemon=True).start()
         if self.processor is not None:
             while True:
                 try:
@@ -507,6 +530,10 @@ class Engine(QObject):
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         self.acq.shutdown()
+
+
+def _load_storage() -> None:
+    import lumbar.storage.writer  # noqa: F401 (loaded for the recorder)
 
 
 def run_in_thread(fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> threading.Thread:

@@ -89,3 +89,29 @@ def test_engine_stop_returns_the_path_and_announces_the_saved_file(qtbot, tmp_pa
         assert len(events) == 2  # announced once
     finally:
         eng.shutdown()
+
+
+def test_a_file_that_cannot_be_created_is_reported_not_raised_on_the_gui_thread(qtbot, tmp_path):
+    """The file is created on the recorder's thread (no disk wait, no h5py import on the GUI thread); when
+    it cannot be, the operator is told and the application goes on."""
+    from lumbar_gui.engine import Engine
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the session folder should be")
+    eng = Engine()
+    try:
+        eng.bus.add_sensor("lumbar", 100.0)
+        eng.sensor_infos = [SensorInfo("lumbar", "lumbar")]
+        messages: list[str] = []
+        eng.message.connect(messages.append)
+        rec = eng.start_recording(blocker / "s.h5", SessionInfo("T03"))  # returns; the failure comes later
+        assert rec.wait(10.0)
+        assert rec.error and rec.error.startswith(f"the session file {blocker / 's.h5'} could not be created: ")
+        assert "Errno" not in rec.error
+        eng.poll()
+        assert len(messages) == 1 and messages[0].startswith("recording failed:") and "not-a-folder" in messages[0]
+        assert not blocker.with_name("s.h5").exists()
+        eng.stop_recording()
+        assert eng.wait_saved(5.0)
+    finally:
+        eng.shutdown()
