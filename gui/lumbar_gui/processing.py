@@ -26,7 +26,7 @@ from lumbar.errors import CalibrationError
 from lumbar.types import STANDARD_G
 
 __all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL",
-           "preload_filters"]
+           "preload"]
 
 UPPER, LOWER = "lumbar", "sacrum"
 DEG = math.pi / 180.0
@@ -37,9 +37,15 @@ DERIVED_COLUMNS = ("lumbar_flexion", "lumbar_lateral", "lumbar_rotation", "pelvi
 COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 
 
-def preload_filters() -> None:
-    """Load the orientation filter's numba kernels from the cache and run them once (≈ 0.3-0.6 s, holding
-    the interpreter lock most of that time: never on the GUI thread)."""
+def preload() -> None:
+    """Load what the processing runs: the orientation filter's numba kernels from the cache (run once), the
+    calibration, kinematics and repetition modules and scipy's filters (≈ 1 s of CPU, holding the
+    interpreter lock most of that time: never on the GUI thread)."""
+    import scipy.signal  # noqa: F401
+
+    import lumbar.kinematics  # noqa: F401
+    import lumbar.metrics.repetitions  # noqa: F401
+    import lumbar.pipeline  # noqa: F401
     from lumbar.filters import VQFFilter
 
     VQFFilter(100.0).process(np.tile([0.0, 0.0, STANDARD_G], (4, 1)), np.zeros((4, 3)))
@@ -221,7 +227,7 @@ class LiveProcessor:
         # cache) competes for the interpreter with the source starting up, and the raw plots come first.
         while not self._stop.is_set() and not any(r.total for r in list(self.bus.rings.values())):
             self._stop.wait(0.02)
-        preload_filters()  # at once if the process loaded them already
+        preload()  # during the first second of data, which the provisional zero waits for anyway
         self.ready.set()
         self._put("ready", None)
         while not self._stop.is_set():

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from lumbar_gui.processing import LiveProcessor, preload_filters
+from lumbar_gui.processing import LiveProcessor
 
 __all__ = ["ReaderProcess", "ReaderProcessError", "AdapterError", "COALESCE_S"]
 
@@ -272,8 +272,10 @@ async def _serve(conn: Any) -> None:
 
     import lumbar.acquisition.reader  # noqa: F401
     import lumbar.acquisition.virtual_radio  # noqa: F401
-    # then the processing's compiled kernels, beside the loop (which answers scans and connects meanwhile)
-    threading.Thread(target=preload_filters, name="preload", daemon=True).start()
+
+    # Not the processing's filters: loaded at boot they slowed the first samples by ≈ 0.5 s (the loop that
+    # scans and connects shares this process's interpreter lock); each processing loads them once its
+    # sensors stream.
     await server.done.wait()
 
 
