@@ -223,9 +223,16 @@ class LiveProcessor:
 
     # -- worker ------------------------------------------------------------------------------------
     def _main(self) -> None:
-        # The first samples go to the plots before the filters load: loading them (numba kernels from the
-        # cache) competes for the interpreter with the source starting up, and the raw plots come first.
-        while not self._stop.is_set() and not any(r.total for r in list(self.bus.rings.values())):
+        # The filters load once every sensor streams (or 3 s after the first did): loading them holds the
+        # interpreter lock for about a second, and each of the GATT exchanges that connect a sensor would
+        # wait for it (the reader shares this process in the GUI).
+        first: float | None = None
+        while not self._stop.is_set():
+            streaming = [r.total > 0 for r in list(self.bus.rings.values())]
+            if any(streaming) and first is None:
+                first = time.monotonic()
+            if streaming and all(streaming) or first is not None and time.monotonic() - first > 3.0:
+                break
             self._stop.wait(0.02)
         preload()  # during the first second of data, which the provisional zero waits for anyway
         self.ready.set()

@@ -585,7 +585,6 @@ class _Source:
             self._reader_status(reader.status)
 
 
-
 class _ForwardingProcessor(LiveProcessor):
     """The live processing of one source in the child: what it makes is sent to the application."""
 
