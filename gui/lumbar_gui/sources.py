@@ -532,8 +532,13 @@ class BleSource:
         with self._lock:
             self._bus = bus
             reader.register(self.name, self)
-            reader.send("source", self.name, self.origin_s, self.options or {"scan_timeout_s": 3.0 if self.link.emulated else 5.0},
-                        list(self.targets.values()), None if self._processor is None else self._processor.rates_hz)
+            try:
+                reader.send("source", self.name, self.origin_s,
+                            self.options or {"scan_timeout_s": 3.0 if self.link.emulated else 5.0},
+                            list(self.targets.values()), None if self._processor is None else self._processor.rates_hz)
+            except Exception:
+                reader.unregister(self.name)  # the reader's process has gone: nothing will come
+                raise
             self._started = True
             controls, self._controls = self._controls, []
             for c in controls:
