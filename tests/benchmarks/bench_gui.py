@@ -8,10 +8,11 @@ Measures, with the Live view shown and the session recorded to a file:
 * frames per second of the GUI's pull-and-draw timer (goal ≥ 50);
 * samples dropped between the source and the plots / the processing / the file (goal 0);
 * the longest GUI-thread stall: the lateness of a 5 ms precise ``QTimer`` heartbeat on the GUI thread (its
-  longest gap beyond the period; goal < 50 ms), with the 99th percentile and the number of late beats, over
-  the timed minutes, which start once the application has started (live processing running: its filters
-  loaded, its first angles out); the longest stall of the start-up after the first plot (while the filters
-  load) is printed beside the start-up time;
+  longest gap beyond the period; goal < 50 ms), with the 99th percentile, the number of late beats and
+  when they came, over the timed minutes, which start once the application has started (live processing
+  running: its filters loaded, its first angles out) with the operator's "record" (what starting a
+  recording costs the GUI thread counts); the longest stall of the start-up after the first plot (while
+  the filters load) is printed beside the start-up time;
 * CPU % of the whole process (all threads; 100 % = one core) and of the GUI thread, of the BLE reader's
   process and of the emulated sensors' process;
 * how long the GUI thread waited for a CPU while it could run (Linux ``schedstat``): time the machine's
