@@ -164,7 +164,7 @@ class LiveProcessor:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._states: dict[str, _SensorState] = {}
-        self._cal_request: tuple[float, float] | None = None  # (duration_s, requested at data time)
+        self._cal_request: float | None = None  # duration, s, of a calibration asked for
         self._cal_window: tuple[float, float] | None = None
         self.calibrated = False
         self.provisional = False
@@ -186,7 +186,7 @@ class LiveProcessor:
     def calibrate(self, duration_s: float = 5.0) -> None:
         """Use the next ``duration_s`` of data (standing upright, still) as the calibration posture."""
         with self._lock:
-            self._cal_request = (float(duration_s), 0.0)
+            self._cal_request = float(duration_s)
 
     def set_repetitions(self, signal: str, lo_rad: float, hi_rad: float) -> None:
         """Count repetitions of ``signal`` (a derived column) with hysteresis thresholds ``lo < hi``."""
@@ -310,11 +310,11 @@ class LiveProcessor:
         if not sending:
             return
         with self._lock:
-            req, self._cal_request = self._cal_request, None
-        if req is None:
+            duration_s, self._cal_request = self._cal_request, None
+        if duration_s is None:
             return
         t0 = max(sending)
-        self._cal_window = (t0, t0 + req[0])
+        self._cal_window = (t0, t0 + duration_s)
         for s in states:
             s.cal_buf = []
 

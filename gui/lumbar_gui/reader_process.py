@@ -60,6 +60,10 @@ COALESCE_S = 0.008
 START_TIMEOUT_S = 30.0
 
 
+#: Messages from the child for one source, and the source's handler of each.
+_TO_SOURCE = {"status": "_status", "event": "_event", "derived": "_derived", "processed": "_processed"}
+
+
 class ReaderProcessError(RuntimeError):
     """The reader's process is not running (it could not start, or it stopped)."""
 
@@ -194,22 +198,10 @@ class ReaderProcess:
                 if sink is not None:
                     for sid, cols in per_sensor.items():
                         sink._rows(sid, cols)
-        elif kind == "status":
+        elif kind in _TO_SOURCE:  # (kind, source, *arguments of the source's handler)
             sink = self._sources.get(msg[1])
             if sink is not None:
-                sink._status(msg[2], msg[3])
-        elif kind == "event":
-            sink = self._sources.get(msg[1])
-            if sink is not None:
-                sink._event(msg[2])
-        elif kind == "derived":
-            sink = self._sources.get(msg[1])
-            if sink is not None:
-                sink._derived(msg[2], msg[3], msg[4])
-        elif kind == "processed":
-            sink = self._sources.get(msg[1])
-            if sink is not None:
-                sink._processed(msg[2], msg[3])
+                getattr(sink, _TO_SOURCE[kind])(*msg[2:])
         elif kind == "reply":
             with self._lock:
                 fut = self._calls.pop(msg[1], None)
