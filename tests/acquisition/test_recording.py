@@ -208,6 +208,8 @@ def test_sensor_without_sample_log_streams_the_same_and_keeps_no_per_sample_log(
     assert run.result.valid, run.result.problems
     for s in sensors:
         n = len(run.session.data[s.placement])
-        assert n > 0.9 * 5.0 * 100, (s.placement, n)  # what it streamed is in the file (the reader asks 100 Hz)
+        assert n == run.result.status[s.placement].samples  # every sample the reader received is in the file
+        # and it streamed (100 Hz asked) for most of the 5 s: connecting takes longer on a loaded machine
+        assert n > 0.5 * 5.0 * 100, (s.placement, n)
         assert s.log.packets["sent"] > 0
         assert not (s.log.device_time_s or s.log.true_time_s or s.log.index or s.log.fate)
