@@ -177,7 +177,6 @@ class LiveProcessor:
         self._lp_sos: Any = None  # the 5 Hz low-pass: designed in the worker when first used (no scipy at start)
         self._lp_zi0: Any = None
         self._lp_state: dict[str, np.ndarray] = {}
-        self.last_time_s = 0.0
         self.ready = threading.Event()  # set once the filters are loaded
         self._thread = threading.Thread(target=self._main, name="lumbar-processing", daemon=True)
         self._thread.start()
@@ -264,7 +263,6 @@ class LiveProcessor:
             st.last_arrival = time.monotonic()
             st.last_t = float(batch.time_s[-1])
             q, _diag = st.filter.process(batch.acc, batch.gyro)
-            self.last_time_s = max(self.last_time_s, float(batch.time_s[-1]))
             if self._cal_window is not None:  # from a sensor's first samples on (before its provisional zero)
                 st.cal_buf.append((batch.time_s, batch.acc, batch.gyro, q))
             if st.r_sb is None:

@@ -26,7 +26,7 @@ application → child
 child → application
     ``("rows", {source: {sensor_id: (time_s, device_time_s, acc, gyro, seq, flags)}})``,
     ``("status", source, sensor_id, {field: value})``, ``("event", source, Event)``, replies; from the
-    processing: ``("derived", source, time_s, rows, (calibrated, provisional, missed, last_time_s))`` and
+    processing: ``("derived", source, time_s, rows, (calibrated, provisional, missed))`` and
     ``("processed", source, kind, value)`` (``ready``, ``calibration``, ``repetition``, ``error``).
 
 A sensor's last samples always reach the application before the status saying it is disconnected.
@@ -586,7 +586,7 @@ class _ForwardingProcessor(LiveProcessor):
 
     def _publish(self, t: np.ndarray, rows: np.ndarray) -> None:
         self._server.emit("derived", self._name, t, rows,
-                          (self.calibrated, self.provisional, self.missed, self.last_time_s))
+                          (self.calibrated, self.provisional, self.missed))
 
     def _put(self, kind: str, obj: Any) -> None:
         self._server.emit("processed", self._name, kind, obj)

@@ -648,7 +648,6 @@ class RemoteProcessor:
         self.provisional = False
         #: Samples the processing could not take (its bus there overflowed).
         self.missed = 0
-        self.last_time_s = 0.0
 
     def calibrate(self, duration_s: float = 5.0) -> None:
         """Use the next ``duration_s`` of data (standing upright, still) as the calibration posture."""
@@ -667,7 +666,7 @@ class RemoteProcessor:
     # -- from the reader's process ----------------------------------------------------------------------
     def _rows(self, t: np.ndarray, rows: np.ndarray, state: tuple[Any, ...]) -> None:
         self.series.push(t, rows)
-        self.calibrated, self.provisional, self.missed, self.last_time_s = state
+        self.calibrated, self.provisional, self.missed = state
 
     def _outcome(self, kind: str, value: Any) -> None:
         if kind == "ready":
