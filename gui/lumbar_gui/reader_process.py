@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 #: Samples are sent to the application at most this late, s (a few notifications' worth per message).
 COALESCE_S = 0.008
 START_TIMEOUT_S = 30.0
+#: How long :meth:`ReaderProcess.close` waits for a killed child to be gone, s.
+KILL_WAIT_S = 15.0
 
 
 #: Messages from the child for one source, and the source's handler of each.
@@ -171,8 +173,14 @@ class ReaderProcess:
             pass
         self.proc.join(timeout_s)
         if self.proc.is_alive():
+            logger.warning("the Bluetooth reader's process did not stop within %.0f s: ended by force", timeout_s)
             self.proc.kill()
-            self.proc.join(1.0)
+            # SIGKILL always ends it, but a loaded machine may take seconds to tear the process down: wait
+            # for that rather than return with it still there
+            self.proc.join(KILL_WAIT_S)
+            if self.proc.is_alive():
+                logger.error("the Bluetooth reader's process (pid %s) is still there %.0f s after it was killed",
+                             self.proc.pid, KILL_WAIT_S)
         self._closed = True
         self._conn.close()
 
