@@ -758,11 +758,15 @@ class VirtualPeripheral:
 
 
 async def _disconnect_quietly(
-    connection: Connection, reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+    connection: Connection, reason: int = hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR, timeout_s: float = 1.0
 ) -> None:
-    # A link may already be going down from the other side; that is not an error here.
+    # A link may already be going down from the other side; that is not an error here. Nor is a link whose
+    # disconnection is never confirmed (one a reader was disconnecting at the same moment waited forever):
+    # after ``timeout_s`` it is left to the transport's closing.
     try:
-        await connection.disconnect(reason)
+        await asyncio.wait_for(connection.disconnect(reason), timeout_s)
+    except asyncio.TimeoutError:
+        logger.debug("disconnect of %s not confirmed within %.1f s", connection, timeout_s)
     except Exception as exc:  # noqa: BLE001 - Bumble raises several unrelated types here
         logger.debug("disconnect of %s ignored: %s", connection, exc)
 
@@ -803,8 +807,7 @@ class BumbleCentral:
 
     async def _stop_central(self) -> None:
         """Drop the central's links and stop its scanning."""
-        for connection in list(self.central.connections.values()):
-            await _disconnect_quietly(connection)
+        await asyncio.gather(*(_disconnect_quietly(c) for c in list(self.central.connections.values())))
         if self.central.scanning:
             await self.central.stop_scanning()
         self._scan_users = 0
