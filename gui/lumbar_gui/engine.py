@@ -7,8 +7,10 @@
 * the live processing (:mod:`lumbar_gui.processing`): orientation, kinematics and live metrics published
   into a :class:`~lumbar_gui.processing.SeriesRing` and a queue — in the reader's process for Bluetooth
   sensors (the source's ``live_processor``), else a :class:`~lumbar_gui.processing.LiveProcessor` thread here.
-* :class:`Recorder` — a thread that drains the rings into a :class:`~lumbar.storage.SessionWriter`
-  (so a slow disk never stalls the GUI) and counts any sample it could not get (``missed``).
+* the recording (:mod:`lumbar_gui.recording`): a :class:`~lumbar_gui.recording.Recorder` thread drains
+  rings into a :class:`~lumbar.storage.SessionWriter` (so a slow disk never stalls the GUI) and counts any
+  sample it could not get (``missed``) — in the reader's process for Bluetooth sensors (the source's
+  ``recorder``), else here.
 * :class:`Engine` — owns the bus and the workers; the GUI calls :meth:`Engine.poll` from its
   timer, which drains the queues and emits Qt signals on the GUI thread.
 
@@ -27,9 +29,9 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal
 
 from lumbar.acquisition.bus import LiveBus
-from lumbar.errors import LumbarError
 from lumbar.types import Event, SensorInfo, SessionInfo
 from lumbar_gui.processing import COL, DERIVED_COLUMNS, CalibrationReport, LiveProcessor, LiveRep, SeriesRing
+from lumbar_gui.recording import Recorder, preload_storage
 
 __all__ = ["AcquisitionWorker", "SeriesRing", "LiveProcessor", "Recorder", "Engine", "LiveRep", "CalibrationReport",
            "DERIVED_COLUMNS", "COL"]
@@ -100,144 +102,6 @@ class AcquisitionWorker:
 
 
 # ----------------------------------------------------------------------------------------------------
-# recording
-
-class Recorder:
-    """Drains the bus rings into a session file from a worker thread.
-
-    File times are bus times minus the time of the first recorded sample (the file starts at 0).
-
-    Every ``period_s`` it takes what is new from every ring, and hands the writer the samples of one
-    sensor, in turn, and flushes: a write holds the interpreter lock (HDF5 compresses the chunk under
-    it), so small writes spread over time keep the GUI thread from waiting on a large one. Each sensor's
-    samples reach the file every ``period_s`` × sensors (0.4 s with four sensors at the default 0.1 s).
-    Starting does not wait for the disk either: the file is created on that thread (the samples from the
-    start on wait in the rings meanwhile; a file that cannot be created is reported in :attr:`error`).
-    Stopping (:meth:`finish`) does not wait: the same thread writes the rest, closes the file and sets
-    :attr:`saved`.
-    """
-
-    def __init__(self, bus: LiveBus, path: str | Path, info: SessionInfo, sensors: list[SensorInfo], *,
-                 period_s: float = 0.1) -> None:
-        self.bus = bus
-        self.path = Path(path)
-        self.info = info
-        self._sensors = list(sensors)
-        self.writer: Any = None  # a SessionWriter, made on the recorder's thread
-        self.sensor_ids = [s.sensor_id for s in sensors]
-        self._rings = {sid: bus.rings[sid] for sid in self.sensor_ids}
-        self._cursors = {sid: r.total for sid, r in self._rings.items()}  # from the first sample after start
-        self.start_cursors = dict(self._cursors)
-        self.t0: float | None = None
-        self.missed = 0
-        self.written = {sid: 0 for sid in self.sensor_ids}
-        self._pending: dict[str, list[Any]] = {sid: [] for sid in self.sensor_ids}  # taken, not yet written
-        self._turn = 0
-        self.error: str | None = None
-        self._events: queue.Queue = queue.Queue()
-        self._stop = threading.Event()
-        #: Set once the file is closed and complete (or could not be: see ``error``).
-        self.saved = threading.Event()
-        self.period_s = period_s
-        self._thread = threading.Thread(target=self._main, name="lumbar-recorder", daemon=True)
-        self._thread.start()
-
-    def mark(self, bus_time_s: float, label: str, note: str = "") -> None:
-        self._events.put((bus_time_s, label, note))
-
-    def _drain(self, everything: bool = False) -> None:
-        """Take what is new from the rings; write one sensor's samples (``everything``: all of them)."""
-        from dataclasses import replace
-
-        got = {}
-        for sid, ring in self._rings.items():
-            b, self._cursors[sid], missed = ring.since(self._cursors[sid])
-            self.missed += missed
-            if len(b):
-                got[sid] = b
-        if got and self.t0 is None:
-            self.t0 = min(float(b.time_s[0]) for b in got.values())
-        for sid, b in got.items():
-            self._pending[sid].append(replace(b, time_s=b.time_s - self.t0))
-        while self.t0 is not None:
-            try:
-                t, label, note = self._events.get_nowait()
-            except queue.Empty:
-                break
-            self.writer.add_event(Event(max(0.0, t - self.t0), label, note))
-        if everything:
-            turn = self.sensor_ids
-        else:
-            turn = [self.sensor_ids[self._turn % len(self.sensor_ids)]] if self.sensor_ids else []
-            self._turn += 1
-        for sid in turn:
-            batches, self._pending[sid] = self._pending[sid], []
-            for b in batches:
-                self.writer.append(b)
-                self.written[sid] += len(b)
-        self.writer.flush()
-
-    def _main(self) -> None:
-        try:
-            # creating the file imports h5py the first time and touches the disk: a GUI-thread stall of
-            # 60-90 ms when it was done by the caller
-            from lumbar.storage.writer import SessionWriter
-
-            self.writer = SessionWriter(self.path, self.info, self._sensors)
-        except Exception as e:
-            self.error = f"the session file {self.path} could not be created: {_error_text(e)}"
-            self.saved.set()
-            return
-        try:
-            try:
-                while not self._stop.wait(self.period_s):
-                    self._drain()
-            except Exception as e:  # disk full, ...: reported, the GUI keeps running
-                self.error = _error_text(e)
-            # finish here, not on the thread that stopped the recording (the GUI's): the last samples, then
-            # closing, which rewrites the file with its final chunks (seconds for an hour's recording)
-            try:
-                self._drain(everything=True)
-            finally:
-                self.writer.close()
-        except Exception as e:
-            self.error = self.error or _error_text(e)
-        finally:
-            self.saved.set()
-
-    @property
-    def duration_s(self) -> float:
-        if self.t0 is None:
-            return 0.0
-        last = [float(r.latest(1).time_s[-1]) for r in self._rings.values() if r.total]
-        return max(last) - self.t0 if last else 0.0
-
-    def finish(self) -> None:
-        """Stop recording without waiting: the recorder's thread writes what is left, closes the file and
-        marks it complete, then sets :attr:`saved` (:attr:`error` says what went wrong, if anything)."""
-        self._stop.set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
-        return self.saved.wait(timeout_s)
-
-    def stop(self, timeout_s: float | None = 120.0) -> Path:
-        """Finish and wait until the file is saved. Safe to call twice."""
-        self.finish()
-        self.wait(timeout_s)
-        return self.path
-
-
-def _error_text(e: BaseException) -> str:
-    """A recording error as the operator reads it: our own errors say what happened in words already."""
-    if isinstance(e, LumbarError):
-        return str(e)
-    if isinstance(e, OSError) and e.strerror:  # "No space left on device: /path", not the errno's repr
-        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
-    return f"{type(e).__name__}: {e}"
-
-
-# ----------------------------------------------------------------------------------------------------
 # the engine the GUI talks to
 
 class Engine(QObject):
@@ -251,15 +115,13 @@ class Engine(QObject):
     devices_found = Signal(object)  # list[DeviceEntry], from a scan
     device_battery = Signal(str, float)  # address, battery %
 
-    _storage_loading = False  # once per process
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bus = LiveBus(capacity_s=60.0)
         self.acq = AcquisitionWorker()
         self.processor: Any = None  # LiveProcessor, or a source's sources.RemoteProcessor: one interface
-        self.recorder: Recorder | None = None
-        self._finishing: list[Recorder] = []  # stopped, being saved on their own threads
+        self.recorder: Any = None  # Recorder, or a source's sources.RemoteRecorder: one interface
+        self._finishing: list[Any] = []  # stopped, being saved on their own threads
         self.source: Any = None
         self.sensor_infos: list[SensorInfo] = []
         self._rate_marks: dict[str, tuple[float, int]] = {}
@@ -430,11 +292,14 @@ class Engine(QObject):
         return max(ts) if ts else 0.0
 
     # -- recording ---------------------------------------------------------------------------------
-    def start_recording(self, path: str | Path, info: SessionInfo) -> Recorder:
+    def start_recording(self, path: str | Path, info: SessionInfo) -> Any:
+        """Record the connected sensors to ``path`` from the next sample on: where the source reads them if it
+        can (the BLE reader's process: ``source.recorder``), else on a thread here. Returns the recorder."""
         if self.recorder is not None:
             self.stop_recording()
         sensors = [s for s in self.sensor_infos if s.sensor_id in self.bus.rings]
-        self.recorder = Recorder(self.bus, path, info, sensors)
+        remote = getattr(self.source, "recorder", None)
+        self.recorder = remote(path, info, sensors) if remote is not None else Recorder(self.bus, path, info, sensors)
         self.recording_changed.emit(True, str(path))
         return self.recorder
 
@@ -476,12 +341,8 @@ class Engine(QObject):
     # -- polled from the GUI timer ---------------------------------------------------------------
     def poll(self) -> None:
         self._poll_link()
-        if not Engine._storage_loading and self.processor is not None and self.processor.ready.is_set():
-            # the session file's library (h5py: ≈ 0.14 s of imports), loaded once the sensors stream and the
-            # processing has started — not when the first recording starts, where it held up the GUI thread
-            # 60-150 ms, nor before the first plot, which it delayed
-            Engine._storage_loading = True
-            threading.Thread(target=_load_storage, name="lumbar-load-storage", daemon=True).start()
+        if isinstance(self.processor, LiveProcessor) and self.processor.ready.is_set():
+            preload_storage()  # a source processed and so recorded here (a replay); the reader's process loads its own
         if self.processor is not None:
             while True:
                 try:
@@ -530,10 +391,6 @@ class Engine(QObject):
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         self.acq.shutdown()
-
-
-def _load_storage() -> None:
-    import lumbar.storage.writer  # noqa: F401 (loaded for the recorder)
 
 
 def run_in_thread(fn: Callable[[], Any], done: Callable[[Any, BaseException | None], None]) -> threading.Thread:

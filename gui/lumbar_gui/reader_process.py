@@ -2,13 +2,15 @@
 
 The application's sensors are read by :mod:`lumbar.acquisition.reader` (bleak's public API; for the
 emulated sensors, a Bumble host stack on the bleak backends) in a child process, and their samples are
-processed there too (:class:`~lumbar_gui.processing.LiveProcessor`: orientation, angles, sway,
-repetitions), so that this work — 14–16 % of a core for the reader, about 12 % for the processing, with
-four sensors at 200 Hz (measured in the GUI benchmark) — never competes with the GUI thread for the
-interpreter lock, and loading the filters' compiled kernels never stalls it. The child sends decoded
-samples back, a few milliseconds' worth at a time (the application pushes them onto its
-:class:`~lumbar.acquisition.bus.LiveBus` for its plots and its recording), and the derived rows and
-outcomes as the processing makes them (into the source's :class:`~lumbar_gui.sources.RemoteProcessor`).
+processed and recorded there too (:class:`~lumbar_gui.processing.LiveProcessor`: orientation, angles,
+sway, repetitions; :class:`~lumbar_gui.recording.Recorder`: the session file), so that this work — 14–16 % of
+a core for the reader, about 12 % for the processing, with four sensors at 200 Hz (measured in the GUI
+benchmark), and the HDF5 writes, which hold the interpreter lock through compression and disk — never
+competes with the GUI thread for that lock, and loading the filters' compiled kernels never stalls it.
+The child sends decoded samples back, a few milliseconds' worth at a time (the application pushes them onto
+its :class:`~lumbar.acquisition.bus.LiveBus` for its plots), the derived rows and outcomes as the
+processing makes them (into the source's :class:`~lumbar_gui.sources.RemoteProcessor`), and the
+recording's progress (into a :class:`~lumbar_gui.sources.RemoteRecorder`).
 
 Both processes read :func:`time.monotonic` (one clock for the whole machine), so the child stamps samples
 in the application's bus time (seconds since the source's ``origin_s``).
@@ -22,12 +24,18 @@ application → child
     origin_s, options, targets, rates)`` (options: a ``ReaderOptions`` or a dict of its fields; rates: the
     sensors' nominal rates, Hz, to process the source's samples here, or None), ``("add", name, target,
     rate_hz)``, ``("remove", name, sensor_id)``, ``("process", name, method, args)`` (``calibrate``,
-    ``set_repetitions``, ``reset_repetitions`` of the source's processing); ``None``: stop.
+    ``set_repetitions``, ``reset_repetitions`` of the source's processing); ``("record", name, recording,
+    path, info, sensors)`` (record the source's sensors to the session file ``path`` from their next
+    sample; ``recording`` names it in the answers), ``("mark", recording, time_s, label, note)`` (bus
+    time), ``("finish", recording)`` (stop it: the rest is written and the file closed there); ``None``:
+    stop (after every recording is saved).
 child → application
     ``("rows", {source: {sensor_id: (time_s, device_time_s, acc, gyro, seq, flags)}})``,
     ``("status", source, sensor_id, {field: value})``, ``("event", source, Event)``, replies; from the
     processing: ``("derived", source, time_s, rows, (calibrated, provisional, missed))`` and
-    ``("processed", source, kind, value)`` (``ready``, ``calibration``, ``repetition``, ``error``).
+    ``("processed", source, kind, value)`` (``ready``, ``calibration``, ``repetition``, ``error``); from a
+    recording, after each write and once saved: ``("recorded", recording, {t0, written, missed, cursors,
+    start_cursors, error, saved})``.
 
 A sensor's last samples always reach the application before the status saying it is disconnected.
 If the child dies, every source's sensors are shown disconnected with the reason, and calls fail with
@@ -50,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from lumbar_gui.processing import LiveProcessor
+from lumbar_gui.recording import Recorder, preload_storage
 
 __all__ = ["ReaderProcess", "ReaderProcessError", "AdapterError", "COALESCE_S"]
 
@@ -63,7 +72,8 @@ KILL_WAIT_S = 15.0
 
 
 #: Messages from the child for one source, and the source's handler of each.
-_TO_SOURCE = {"status": "_status", "event": "_event", "derived": "_derived", "processed": "_processed"}
+_TO_SOURCE = {"status": "_status", "event": "_event", "derived": "_derived", "processed": "_processed",
+              "recorded": "_recorded"}
 
 
 class ReaderProcessError(RuntimeError):
@@ -287,6 +297,7 @@ class _Server:
         self.loop = loop
         self.link = _Link()
         self.sources: dict[str, _Source] = {}
+        self.recordings: dict[str, _ForwardingRecorder] = {}  # until saved
         self.done = asyncio.Event()
         self._pending: dict[str, dict[str, list[Any]]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -350,6 +361,32 @@ class _Server:
             src = self.sources.get(msg[1])
             if src is not None and src.processor is not None and msg[2] in _PROCESS_CONTROLS:
                 getattr(src.processor, msg[2])(*msg[3])
+        elif kind == "record":
+            self._record(*msg[1:])
+        elif kind == "mark":
+            rec = self.recordings.get(msg[1])
+            if rec is not None:
+                rec.mark(*msg[2:])
+        elif kind == "finish":
+            rec = self.recordings.get(msg[1])
+            if rec is not None:
+                rec.finish()
+
+    def _record(self, source: str, name: str, path: str, info: Any, sensors: list[Any]) -> None:
+        src = self.sources.get(source)
+        if src is None:
+            self.emit("recorded", name, {"error": "the sensors had been disconnected before the recording "
+                                                  "started: nothing was recorded", "saved": True})
+            return
+        sensors = [s for s in sensors if s.sensor_id in src.bus.rings]
+        rec = _ForwardingRecorder(self, name, src.bus, path, info, sensors)
+        self.recordings[name] = rec
+        # forgotten once saved (its thread has sent that)
+        self._spawn(self._forget_when_saved(name, rec))
+
+    async def _forget_when_saved(self, name: str, rec: Recorder) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, rec.wait)
+        self.recordings.pop(name, None)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -384,11 +421,25 @@ class _Server:
             self.emit("reply", cid, True, value)
 
     async def _stop(self) -> None:
+        t = [time.monotonic()]
         for name in list(self.sources):
             src = self.sources.pop(name)
             await src.close()
         self.flush()
+        t.append(time.monotonic())
+        # the application has gone or stops: its recordings end here, complete (closing rewrites a file's
+        # last chunks: seconds for an hour's recording)
+        recordings = list(self.recordings.values())
+        for rec in recordings:
+            rec.finish()
+        for rec in recordings:
+            await asyncio.get_running_loop().run_in_executor(None, rec.wait)
+        t.append(time.monotonic())
         await self.link.close()
+        t.append(time.monotonic())
+        if t[-1] - t[0] > 1.0:  # the application waits 3 s before it ends this process by force
+            logger.warning("stopping the Bluetooth reader took %.1f s (sensors %.1f s, recordings %.1f s, "
+                           "Bluetooth host %.1f s)", t[-1] - t[0], *(b - a for a, b in zip(t, t[1:])))
         self.done.set()
 
 
@@ -500,25 +551,25 @@ class _Source:
         self.targets: dict[str, Any] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._removed: set[str] = set()
-        self.bus: Any = None
+        from lumbar.acquisition.bus import LiveBus
+
+        # what the processing (every 40 ms) and a recording (every 0.1 s, unless the disk stalls) take from
+        self.bus = LiveBus(capacity_s=60.0)
         self.processor: Any = None
         if rates is not None:
-            from lumbar.acquisition.bus import LiveBus
-
-            self.bus = LiveBus(capacity_s=10.0)  # the processing takes its samples every 40 ms
             self.processor = _ForwardingProcessor(server, name, self.bus, rates)
 
     def _sink(self, batch: Any) -> None:
         """A reader's decoded batch: to the application, and to the processing."""
         self.server.take(self.name, batch)
-        if self.bus is not None:
-            self.bus.push(batch)
+        self.bus.push(batch)
 
     def add(self, target: Any, rate_hz: float | None = None) -> None:
         sid = target.sensor_id
-        if self.bus is not None and sid not in self.bus.rings:
+        if sid not in self.bus.rings:
             rate = float(rate_hz or target.rate_hz or 100.0)
-            self.processor.rates_hz.setdefault(sid, rate)
+            if self.processor is not None:
+                self.processor.rates_hz.setdefault(sid, rate)
             self.bus.add_sensor(sid, rate)
         old = self.targets.get(sid)
         replaced = old is not None and old.address != target.address
@@ -598,3 +649,18 @@ class _ForwardingProcessor(LiveProcessor):
 
     def _put(self, kind: str, obj: Any) -> None:
         self._server.emit("processed", self._name, kind, obj)
+        if kind == "ready":  # the sensors stream and the filters are in: the recordings' library next
+            preload_storage()
+
+
+class _ForwardingRecorder(Recorder):
+    """A recording in the child: its progress is sent to the application after each write and once saved."""
+
+    def __init__(self, server: _Server, name: str, *args: Any) -> None:
+        self._server, self._name = server, name  # before the base class starts its thread
+        super().__init__(*args)
+
+    def _progress(self) -> None:
+        self._server.emit("recorded", self._name, {
+            "t0": self.t0, "written": dict(self.written), "missed": self.missed, "cursors": dict(self.cursors),
+            "start_cursors": self.start_cursors, "error": self.error, "saved": self.saved.is_set()})

@@ -21,8 +21,8 @@ Pieces:
 * :class:`BleSource` -- a *source* as the acquisition worker runs it (``attach(bus)``, ``async run(bus)``):
   one :class:`~lumbar.acquisition.reader.SensorReader` per connected sensor in the reader's process, its
   samples pushed onto the :class:`~lumbar.acquisition.bus.LiveBus` here; sensors can be connected and
-  disconnected one by one; its live processing runs in the reader's process too, seen here through a
-  :class:`RemoteProcessor`. :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
+  disconnected one by one; its live processing and its recordings run in the reader's process too, seen
+  here through a :class:`RemoteProcessor` and :class:`RemoteRecorder`. :class:`EmulatedSource` adds the demo patient's controls (``perform``, ``drop``, ``tap``).
 * :class:`DemoPatient` -- the live patient (:class:`~lumbar.acquisition.emulated.LivePatient`).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from lumbar.acquisition.bus import LiveBus, SensorStatus
-from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo
+from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo, SessionInfo
 
 __all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "RemoteProcessor", "NoAdapterError",
            "PLACEMENTS", "DEMO_SENSORS", "sensor_info"]
@@ -456,6 +456,7 @@ class BleLink:
 # the source the acquisition worker runs
 
 _source_ids = itertools.count(1)
+_recording_ids = itertools.count(1)
 
 
 class BleSource:
@@ -493,7 +494,7 @@ class BleSource:
         self._bus: LiveBus | None = None
         self._events: queue.Queue[Event] = queue.Queue()
         self._processor: RemoteProcessor | None = None
-        self._controls: list[tuple[Any, ...]] = []  # for the processing, asked before the source started
+        self._queued: list[tuple[Any, ...]] = []  # for the reader's process, asked before the source started
 
     def sensor_infos(self) -> list[SensorInfo]:
         """Metadata of the sensors connected (not disconnected by the operator)."""
@@ -507,6 +508,11 @@ class BleSource:
                 out.append(self._events.get_nowait())
             except queue.Empty:
                 return out
+
+    def recorder(self, path: str | Path, info: SessionInfo, sensors: list[SensorInfo]) -> RemoteRecorder:
+        """Record ``sensors`` to the session file ``path`` in the reader's process, from their next sample there;
+        the returned :class:`RemoteRecorder` follows it (and stops it)."""
+        return RemoteRecorder(self, Path(path), info, sensors)
 
     def live_processor(self, rates_hz: dict[str, float]) -> RemoteProcessor:
         """Process this source's samples in the reader's process (call before it runs); the results come
@@ -540,9 +546,9 @@ class BleSource:
                 reader.unregister(self.name)  # the reader's process has gone: nothing will come
                 raise
             self._started = True
-            controls, self._controls = self._controls, []
-            for c in controls:
-                reader.send("process", self.name, c[0], c[1:])
+            queued, self._queued = self._queued, []
+            for msg in queued:
+                reader.send(*msg)
         try:
             await asyncio.Event().wait()  # until cancelled
         finally:
@@ -586,15 +592,19 @@ class BleSource:
         """Ask the processing in the reader's process to ``method(*args)``."""
         from lumbar_gui.reader_process import ReaderProcessError
 
+        try:
+            self._send("process", self.name, method, args)
+        except ReaderProcessError as e:
+            if self._processor is not None:
+                self._processor.out.put(("error", str(e)))
+
+    def _send(self, *msg: Any) -> None:
+        """Send ``msg`` to the reader's process, or queue it until this source has started there."""
         with self._lock:
             if not self._started:
-                self._controls.append((method, *args))
+                self._queued.append(msg)
                 return
-            try:
-                self.link.reader.send("process", self.name, method, args)
-            except ReaderProcessError as e:
-                if self._processor is not None:
-                    self._processor.out.put(("error", str(e)))
+            self.link.reader.send(*msg)
 
     # -- from the reader's process (its receiving thread) -------------------------------------------
     def _rows(self, sensor_id: str, cols: tuple[np.ndarray, ...]) -> None:
@@ -675,6 +685,99 @@ class RemoteProcessor:
         if kind == "calibration" and value.ok:  # before the next rows say so
             self.calibrated, self.provisional = True, False
         self.out.put((kind, value))
+
+
+class RemoteRecorder:
+    """A recording made in the reader's process (:class:`~lumbar_gui.recording.Recorder` there, beside the
+    readers that have every sample), seen from the application.
+
+    The interface of :class:`~lumbar_gui.recording.Recorder` as the GUI uses it — :attr:`path`, :attr:`error`,
+    :attr:`saved`, :attr:`written`, :attr:`missed`, :attr:`duration_s`, :meth:`mark`, :meth:`finish`,
+    :meth:`wait` … — kept up to date by what that process sends after each write (on the receiving thread).
+    If that process stops, the recording ends there: the file keeps what was written (flushed every 0.1 s)
+    and :attr:`error` says so.
+    """
+
+    def __init__(self, source: BleSource, path: Path, info: SessionInfo, sensors: list[SensorInfo]) -> None:
+        self.path = path
+        self.info = info
+        self.sensor_ids = [s.sensor_id for s in sensors]
+        self.name = f"{source.name}-recording-{next(_recording_ids)}"
+        self._source = source
+        self._bus = source._bus  # the application's copy of the samples: for the duration shown
+        self.t0: float | None = None
+        self.written = {sid: 0 for sid in self.sensor_ids}
+        self.missed = 0
+        self.cursors: dict[str, int] = {}
+        self.start_cursors: dict[str, int] = {}
+        self.error: str | None = None
+        self._last_error: str | None = None
+        #: Set once the file is closed and complete (or could not be: see ``error``).
+        self.saved = threading.Event()
+        reader = source.link.reader
+        reader.register(self.name, self)  # before it can answer
+        try:
+            source._send("record", source.name, self.name, str(path), info, list(sensors))
+        except Exception as e:  # noqa: BLE001 - the reader's process has gone: reported like the recorder's errors
+            reader.unregister(self.name)
+            self._lost(str(e))
+
+    def mark(self, bus_time_s: float, label: str, note: str = "") -> None:
+        """An event marker at ``bus_time_s`` (bus time, s)."""
+        self._tell("mark", self.name, float(bus_time_s), label, note)
+
+    def finish(self) -> None:
+        """Stop recording without waiting: the reader's process writes what is left and closes the file, then
+        :attr:`saved` is set."""
+        self._tell("finish", self.name)
+
+    def _tell(self, *msg: Any) -> None:
+        from lumbar_gui.reader_process import ReaderProcessError
+
+        if self.saved.is_set():
+            return
+        try:
+            self._source._send(*msg)
+        except ReaderProcessError as e:
+            self._lost(str(e))
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
+        return self.saved.wait(timeout_s)
+
+    def stop(self, timeout_s: float | None = 120.0) -> Path:
+        """Finish and wait until the file is saved."""
+        self.finish()
+        self.wait(timeout_s)
+        return self.path
+
+    @property
+    def duration_s(self) -> float:
+        """Recorded so far (the latest sample here minus the first one recorded there), s."""
+        if self.t0 is None or self._bus is None:
+            return 0.0
+        last = [float(r.latest(1).time_s[-1]) for r in list(self._bus.rings.values()) if r.total]
+        return max(last) - self.t0 if last else 0.0
+
+    # -- from the reader's process (its receiving thread) -------------------------------------------
+    def _recorded(self, state: dict[str, Any]) -> None:
+        self.t0 = state.get("t0", self.t0)
+        self.written = state.get("written", self.written)
+        self.missed = state.get("missed", self.missed)
+        self.cursors = state.get("cursors", self.cursors)
+        self.start_cursors = state.get("start_cursors", self.start_cursors)
+        error = state.get("error")
+        if error and error != self._last_error:  # reported once (the GUI clears what it has shown)
+            self._last_error = self.error = error
+        if state.get("saved"):
+            self._source.link.reader.unregister(self.name)
+            self.saved.set()
+
+    def _lost(self, reason: str) -> None:
+        """The reader's process has gone: so has the recording (the file keeps what was flushed)."""
+        if not self.saved.is_set():
+            self.error = f"{reason}; the file keeps what was written until then"
+            self.saved.set()
 
 
 class EmulatedSource(BleSource):

@@ -169,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     late_at.clear()
     gaps["last"] = time.perf_counter()
     rec = win.engine.start_recording(tmp / "bench.h5", SessionInfo("BENCH01", protocol="quiet-standing"))
-    starts = dict(rec.start_cursors)
     t0 = time.perf_counter()
     pump(t0 + 60.0 * args.minutes)
     wall = time.perf_counter() - t0
@@ -193,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     stop_ms = (time.perf_counter() - t_stop) * 1000
     win.engine.wait_saved()
     save_s = time.perf_counter() - t_stop
-    totals = dict(rec._cursors)  # what the recorder took from the rings (missed counts overruns)
+    # what the recorder took from its rings (missed counts overruns): in the reader's process for these sensors
+    starts, totals = dict(rec.start_cursors), dict(rec.cursors)
     proc_missed = win.engine.processor.missed
     lost_at_source = sum(st.lost_samples for st in win.engine.bus.status.values())
     win.close()
@@ -231,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     if steal0 is not None and steal1 is not None:
         print(f"  CPU taken by the host (steal)    {(steal1 - steal0) / wall / (os.cpu_count() or 1) * 100:8.2f} %     "
               f"(of this virtual machine's CPUs)")
+    where = "in the BLE reader's process" if type(rec).__name__ == "RemoteRecorder" else "on its thread here"
     print(f"  stopping the recording           {stop_ms:8.1f} ms    (GUI thread; the file was saved "
-          f"{save_s:.2f} s later on the recorder's thread)")
+          f"{save_s:.2f} s later by the recorder, {where})")
     print(f"  samples taken for the file       {pushed:8d}")
     print(f"  samples in the file              {in_file:8d}")
     print(f"  dropped source -> file           {rec.missed:8d}       (ring overruns; goal 0)")

@@ -127,3 +127,76 @@ def test_live_processing_runs_in_the_reader_process():
             await link.stop()
 
     asyncio.run(asyncio.wait_for(main(), 90.0))
+
+
+def test_recording_is_made_in_the_reader_process(tmp_path):
+    """The session file is written beside the readers (no HDF5 work in the application's process): every
+    sample the application received while recording is in it, at the same times, with the markers sent;
+    a file that cannot be created, and the process dying mid-recording, come back as errors in words."""
+    from lumbar.acquisition.bus import LiveBus
+    from lumbar.acquisition.reader import SensorTarget
+    from lumbar.storage import read_session
+    from lumbar.types import SessionInfo
+    from lumbar_gui.sources import BleLink, BleSource, sensor_info
+
+    async def main() -> None:
+        link = BleLink(True)
+        try:
+            entries = await link.scan()
+            targets = [SensorTarget(p, address=e.address, family=e.family, rate_hz=100.0)
+                       for e in entries for p in ("lumbar", "sacrum") if link.placement_of(e.address) == p]
+            src = BleSource(link, targets)
+            bus = LiveBus(capacity_s=30.0)
+            src.attach(bus)
+            task = asyncio.create_task(src.run(bus))
+            await _until(lambda: all(r.total > 50 for r in bus.rings.values()), 30.0, "both sensors streaming")
+            sensors = [sensor_info(t) for t in targets]
+
+            rec = src.recorder(tmp_path / "s.h5", SessionInfo("RP01", protocol="quiet-standing"), sensors)
+            await _until(lambda: rec.t0 is not None, 10.0, "the first samples recorded")
+            t_mark = float(bus.rings["lumbar"].latest(1).time_s[-1])
+            rec.mark(t_mark, "trial_start", "eyes open")
+            await asyncio.sleep(2.0)
+            assert rec.duration_s > 1.5 and not rec.saved.is_set()
+            rec.finish()
+            await _until(rec.saved.is_set, 20.0, "the file saved")
+            assert rec.error is None and rec.missed == 0
+            s = read_session(rec.path)
+            assert s.complete and s.info.subject_code == "RP01"
+            for sid in ("lumbar", "sacrum"):
+                got = s.data[sid]
+                assert len(got) == rec.written[sid] > 150
+                assert len(got) == rec.cursors[sid] - rec.start_cursors[sid]
+                # the same samples the application received, at the same bus times (file time + t0)
+                ring = bus.rings[sid]
+                here = ring.latest(ring.total)
+                i = np.searchsorted(here.seq, got.seq)
+                np.testing.assert_array_equal(here.seq[i], got.seq)
+                np.testing.assert_allclose(here.time_s[i], got.time_s + rec.t0, atol=1e-9)
+                # (the file keeps float32: 0.5 µm/s² steps)
+                np.testing.assert_array_equal(here.acc[i].astype(np.float32), got.acc.astype(np.float32))
+                assert np.all(np.diff(got.seq) == 1)  # nothing missing in between
+            [ev] = [e for e in s.events if e.label == "trial_start"]
+            assert ev.note == "eyes open" and abs(ev.time_s - (t_mark - rec.t0)) < 1e-6
+
+            # a file that cannot be created: said in words, and the recording ends
+            taken = src.recorder(tmp_path / "s.h5", SessionInfo("RP01"), sensors)
+            await _until(taken.saved.is_set, 10.0, "the failure reported")
+            assert taken.error.startswith(f"the session file {tmp_path / 's.h5'} could not be created: ")
+            assert "Errno" not in taken.error and read_session(rec.path).complete  # the first file untouched
+
+            # the reader's process dies mid-recording: the recording ends with the reason, and its file keeps
+            # what was flushed
+            crash = src.recorder(tmp_path / "crash.h5", SessionInfo("RP01"), sensors)
+            await _until(lambda: sum(crash.written.values()) > 100, 10.0, "samples written")
+            link.reader.proc.kill()
+            await _until(crash.saved.is_set, 10.0, "the recording ended")
+            assert "stopped unexpectedly" in crash.error and "keeps what was written" in crash.error
+            c = read_session(tmp_path / "crash.h5")
+            assert not c.complete and sum(len(b) for b in c.data.values()) > 0
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await link.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 120.0))

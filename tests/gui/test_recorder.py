@@ -17,7 +17,7 @@ def _push(bus, sid, start, n, rate=100.0):
 
 def test_the_file_is_finished_on_the_recorders_thread_with_every_sample(tmp_path, monkeypatch):
     from lumbar.storage.writer import SessionWriter
-    from lumbar_gui.engine import Recorder
+    from lumbar_gui.recording import Recorder
 
     closed_on: list[str] = []
     real_close = SessionWriter.close
@@ -53,7 +53,7 @@ def test_the_file_is_finished_on_the_recorders_thread_with_every_sample(tmp_path
 
 def test_a_failure_while_finishing_is_reported_and_the_wait_ends(tmp_path, monkeypatch):
     from lumbar.storage.writer import SessionWriter
-    from lumbar_gui.engine import Recorder
+    from lumbar_gui.recording import Recorder
 
     def broken_close(self):
         raise OSError(28, "No space left on device")
