@@ -23,7 +23,9 @@ Measures, with the Live view shown and the session recorded to a file:
 The application runs in a real Qt event loop (``QEventLoop.exec``), as under ``lumbar gui``.
 
 Run: ``QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_gui.py --minutes 5`` (``--sensors 4
---rate-hz 200`` are the defaults). Not part of the test run.
+--rate-hz 200`` are the defaults). ``--slow-disk-ms 100`` makes every 20th flush of the session file wait
+100 ms inside a C call that holds the interpreter lock, as an HDF5 write does while the disk stalls (in
+whichever process writes the file). Not part of the test run.
 """
 from __future__ import annotations
 
@@ -71,13 +73,45 @@ def _process_cpu_s(pid: int) -> float | None:
         return None
 
 
+_SLOW_DISK = """
+import ctypes, os
+from lumbar.storage import writer as _w
+
+_ms, _libc, _n, _flush = int(os.environ["LUMBAR_BENCH_SLOW_DISK_MS"]), ctypes.PyDLL(None), [0], _w.SessionWriter.flush
+
+
+def _slow_flush(self, *args, **kwargs):
+    _n[0] += 1
+    if _n[0] % 20 == 0:
+        _libc.usleep(_ms * 1000)  # PyDLL: the interpreter lock is held during the call, as in an HDF5 write
+    return _flush(self, *args, **kwargs)
+
+
+_w.SessionWriter.flush = _slow_flush
+"""
+
+
+def _slow_disk(ms: int) -> None:
+    """A stalling disk in this process and in the processes it starts (a ``sitecustomize`` on their path)."""
+    d = Path(tempfile.mkdtemp(prefix="lumbar-bench-slow-disk-"))
+    (d / "sitecustomize.py").write_text(_SLOW_DISK)
+    os.environ["LUMBAR_BENCH_SLOW_DISK_MS"] = str(ms)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(d), *filter(None, [os.environ.get("PYTHONPATH")])])
+    sys.path.insert(0, str(d))
+    import sitecustomize  # noqa: F401 - this process: the file may be written here (a replay source)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--sensors", type=int, default=4, choices=(1, 2, 3, 4))
     ap.add_argument("--rate-hz", type=float, default=200.0)
+    ap.add_argument("--slow-disk-ms", type=int, default=0,
+                    help="every 20th flush of the session file stalls this long, holding the interpreter lock")
     args = ap.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.slow_disk_ms:
+        _slow_disk(args.slow_disk_ms)
     # as `lumbar gui --emulated` starts: the emulated sensors' process first, booting while the
     # application imports and builds its window
     from lumbar_gui.demo_process import DemoSensors
@@ -205,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     # the recorder starts at the first sample after start_recording and stops after the last: file ≈ pushed
     print(f"machine load (1, 5, 15 min): {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"GUI benchmark: {args.sensors} emulated sensors at {args.rate_hz:g} Hz, {wall / 60:.1f} min, "
-          f"{os.cpu_count()} CPU(s), platform {app.platformName()}")
+          f"{os.cpu_count()} CPU(s), platform {app.platformName()}"
+          + (f"; a disk stalling {args.slow_disk_ms} ms every 20th flush" if args.slow_disk_ms else ""))
     print(f"  start-up to first live plot      {t_first_plot:8.2f} s     (goal < 3 s)")
     print(f"  live processing running after    {t_processing:8.2f} s     (filters loaded, first angles; longest "
           f"GUI stall meanwhile {loading_stall_ms:.0f} ms)")
