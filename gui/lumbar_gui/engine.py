@@ -31,7 +31,7 @@ from PySide6.QtCore import QObject, Signal
 from lumbar.acquisition.bus import LiveBus
 from lumbar.types import Event, SensorInfo, SessionInfo
 from lumbar_gui.processing import COL, DERIVED_COLUMNS, CalibrationReport, LiveProcessor, LiveRep, SeriesRing
-from lumbar_gui.recording import Recorder, preload_storage
+from lumbar_gui.recording import Recorder, Recording, preload_storage
 
 __all__ = ["AcquisitionWorker", "SeriesRing", "LiveProcessor", "Recorder", "Engine", "LiveRep", "CalibrationReport",
            "DERIVED_COLUMNS", "COL"]
@@ -120,8 +120,8 @@ class Engine(QObject):
         self.bus = LiveBus(capacity_s=60.0)
         self.acq = AcquisitionWorker()
         self.processor: Any = None  # LiveProcessor, or a source's sources.RemoteProcessor: one interface
-        self.recorder: Any = None  # Recorder, or a source's sources.RemoteRecorder: one interface
-        self._finishing: list[Any] = []  # stopped, being saved on their own threads
+        self.recorder: Any = None  # a Recording: Recorder, or a source's sources.RemoteRecorder (one interface)
+        self._finishing: list[Recording] = []  # stopped, being saved on their own threads
         self.source: Any = None
         self.sensor_infos: list[SensorInfo] = []
         self._rate_marks: dict[str, tuple[float, int]] = {}

@@ -17,10 +17,33 @@ from lumbar.acquisition.bus import LiveBus
 from lumbar.errors import LumbarError
 from lumbar.types import Event, SensorInfo, SessionInfo
 
-__all__ = ["Recorder", "error_text", "preload_storage"]
+__all__ = ["Recording", "Recorder", "error_text", "preload_storage"]
 
 
-class Recorder:
+class Recording:
+    """What the application holds of a recording, wherever it is made: :attr:`path`, :attr:`saved` (set once the
+    file is closed and complete, or could not be: see :attr:`error`), :meth:`finish`, :meth:`wait`, :meth:`stop`."""
+
+    path: Path
+    saved: threading.Event
+    error: str | None
+
+    def finish(self) -> None:
+        """Stop recording without waiting; :attr:`saved` is set once the file is closed."""
+        raise NotImplementedError
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
+        return self.saved.wait(timeout_s)
+
+    def stop(self, timeout_s: float | None = 120.0) -> Path:
+        """Finish and wait until the file is saved. Safe to call twice."""
+        self.finish()
+        self.wait(timeout_s)
+        return self.path
+
+
+class Recorder(Recording):
     """Drains the bus rings into a session file from a worker thread.
 
     File times are bus times minus the time of the first recorded sample (the file starts at 0).
@@ -152,16 +175,6 @@ class Recorder:
         """Stop recording without waiting: the recorder's thread writes what is left, closes the file and
         marks it complete, then sets :attr:`saved` (:attr:`error` says what went wrong, if anything)."""
         self._stop.set()
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
-        return self.saved.wait(timeout_s)
-
-    def stop(self, timeout_s: float | None = 120.0) -> Path:
-        """Finish and wait until the file is saved. Safe to call twice."""
-        self.finish()
-        self.wait(timeout_s)
-        return self.path
 
 
 def error_text(e: BaseException) -> str:

@@ -42,6 +42,7 @@ import numpy as np
 
 from lumbar.acquisition.bus import LiveBus, SensorStatus
 from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo, SessionInfo
+from lumbar_gui.recording import Recording
 
 __all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "RemoteProcessor", "NoAdapterError",
            "PLACEMENTS", "DEMO_SENSORS", "sensor_info"]
@@ -687,13 +688,13 @@ class RemoteProcessor:
         self.out.put((kind, value))
 
 
-class RemoteRecorder:
+class RemoteRecorder(Recording):
     """A recording made in the reader's process (:class:`~lumbar_gui.recording.Recorder` there, beside the
     readers that have every sample), seen from the application.
 
-    The interface of :class:`~lumbar_gui.recording.Recorder` as the GUI uses it — :attr:`path`, :attr:`error`,
-    :attr:`saved`, :attr:`written`, :attr:`missed`, :attr:`duration_s`, :meth:`mark`, :meth:`finish`,
-    :meth:`wait` … — kept up to date by what that process sends after each write (on the receiving thread).
+    The interface of :class:`~lumbar_gui.recording.Recorder` as the GUI uses it — a
+    :class:`~lumbar_gui.recording.Recording` (:attr:`path`, :attr:`error`, :attr:`saved`, :meth:`finish`,
+    :meth:`wait`, :meth:`stop`) with :attr:`written`, :attr:`missed`, :attr:`duration_s`, :meth:`mark` … — kept up to date by what that process sends after each write (on the receiving thread).
     If that process stops, the recording ends there: the file keeps what was written (flushed every 0.1 s)
     and :attr:`error` says so.
     """
@@ -740,16 +741,6 @@ class RemoteRecorder:
             self._source._send(*msg)
         except ReaderProcessError as e:
             self._lost(str(e))
-
-    def wait(self, timeout_s: float | None = None) -> bool:
-        """Wait until the file is saved (after :meth:`finish`); False if ``timeout_s`` passed first."""
-        return self.saved.wait(timeout_s)
-
-    def stop(self, timeout_s: float | None = 120.0) -> Path:
-        """Finish and wait until the file is saved."""
-        self.finish()
-        self.wait(timeout_s)
-        return self.path
 
     @property
     def duration_s(self) -> float:

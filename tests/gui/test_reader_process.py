@@ -17,6 +17,17 @@ async def _until(cond, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _lumbar_and_sacrum(link):
+    """Targets (100 Hz) for the emulated sensors the demo patient wears at L1 and S1, found by a scan."""
+    from lumbar.acquisition.reader import SensorTarget
+
+    entries = await link.scan()
+    targets = [SensorTarget(p, address=e.address, family=e.family, rate_hz=100.0)
+               for e in entries for p in ("lumbar", "sacrum") if link.placement_of(e.address) == p]
+    assert sorted(t.sensor_id for t in targets) == ["lumbar", "sacrum"]
+    return targets
+
+
 def test_reader_process_shares_the_monotonic_clock():
     """Sample times are stamped in the child against the parent's bus origin: both must read one clock."""
     from lumbar_gui.reader_process import ReaderProcess
@@ -82,17 +93,13 @@ def test_live_processing_runs_in_the_reader_process():
     """Two emulated sensors processed beside their readers: derived rows, the filters' readiness and a
     calibration (asked before the source started) come back to the application's RemoteProcessor."""
     from lumbar.acquisition.bus import LiveBus
-    from lumbar.acquisition.reader import SensorTarget
     from lumbar_gui.processing import COL
     from lumbar_gui.sources import BleLink, BleSource
 
     async def main() -> None:
         link = BleLink(True)
         try:
-            entries = await link.scan()
-            targets = [SensorTarget(p, address=e.address, family=e.family, rate_hz=100.0)
-                       for e in entries for p in ("lumbar", "sacrum") if link.placement_of(e.address) == p]
-            assert sorted(t.sensor_id for t in targets) == ["lumbar", "sacrum"]
+            targets = await _lumbar_and_sacrum(link)
             src = BleSource(link, targets)
             proc = src.live_processor({t.sensor_id: 100.0 for t in targets})
             proc.calibrate(2.0)  # before the source runs: sent once it does
@@ -134,7 +141,6 @@ def test_recording_is_made_in_the_reader_process(tmp_path):
     sample the application received while recording is in it, at the same times, with the markers sent;
     a file that cannot be created, and the process dying mid-recording, come back as errors in words."""
     from lumbar.acquisition.bus import LiveBus
-    from lumbar.acquisition.reader import SensorTarget
     from lumbar.storage import read_session
     from lumbar.types import SessionInfo
     from lumbar_gui.sources import BleLink, BleSource, sensor_info
@@ -142,9 +148,7 @@ def test_recording_is_made_in_the_reader_process(tmp_path):
     async def main() -> None:
         link = BleLink(True)
         try:
-            entries = await link.scan()
-            targets = [SensorTarget(p, address=e.address, family=e.family, rate_hz=100.0)
-                       for e in entries for p in ("lumbar", "sacrum") if link.placement_of(e.address) == p]
+            targets = await _lumbar_and_sacrum(link)
             src = BleSource(link, targets)
             bus = LiveBus(capacity_s=30.0)
             src.attach(bus)
