@@ -560,7 +560,7 @@ class _Source:
             self.processor = _ForwardingProcessor(server, name, self.bus, rates)
 
     def _sink(self, batch: Any) -> None:
-        """A reader's decoded batch: to the application, and to the processing."""
+        """A reader's decoded batch: to the application, and onto this process's bus (processing, recordings)."""
         self.server.take(self.name, batch)
         self.bus.push(batch)
 

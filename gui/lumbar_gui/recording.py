@@ -22,11 +22,23 @@ __all__ = ["Recording", "Recorder", "error_text", "preload_storage"]
 
 class Recording:
     """What the application holds of a recording, wherever it is made: :attr:`path`, :attr:`saved` (set once the
-    file is closed and complete, or could not be: see :attr:`error`), :meth:`finish`, :meth:`wait`, :meth:`stop`."""
+    file is closed and complete, or could not be: see :attr:`error`), :attr:`duration_s`, :meth:`finish`,
+    :meth:`wait`, :meth:`stop`."""
 
     path: Path
     saved: threading.Event
     error: str | None
+    #: Bus time of the first recorded sample (file time 0), s; None until it is known.
+    t0: float | None
+    _rings: dict[str, Any]  # the rings of the sensors recorded, on the bus the caller reads
+
+    @property
+    def duration_s(self) -> float:
+        """Recorded so far: the latest sample's bus time minus :attr:`t0`, s."""
+        if self.t0 is None:
+            return 0.0
+        last = [float(r.latest(1).time_s[-1]) for r in self._rings.values() if r.total]
+        return max(last) - self.t0 if last else 0.0
 
     def finish(self) -> None:
         """Stop recording without waiting; :attr:`saved` is set once the file is closed."""
@@ -162,14 +174,6 @@ class Recorder(Recording):
                 self.writer.close()
         except Exception as e:
             self.error = self.error or error_text(e)
-
-    @property
-    def duration_s(self) -> float:
-        """Recorded so far: the latest sample's bus time minus :attr:`t0`, s."""
-        if self.t0 is None:
-            return 0.0
-        last = [float(r.latest(1).time_s[-1]) for r in self._rings.values() if r.total]
-        return max(last) - self.t0 if last else 0.0
 
     def finish(self) -> None:
         """Stop recording without waiting: the recorder's thread writes what is left, closes the file and

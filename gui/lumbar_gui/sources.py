@@ -693,9 +693,9 @@ class RemoteRecorder(Recording):
     readers that have every sample), seen from the application.
 
     The interface of :class:`~lumbar_gui.recording.Recorder` as the GUI uses it — a
-    :class:`~lumbar_gui.recording.Recording` (:attr:`path`, :attr:`error`, :attr:`saved`, :meth:`finish`,
-    :meth:`wait`, :meth:`stop`) with :attr:`written`, :attr:`missed`, :attr:`duration_s`, :meth:`mark` … — kept up to date by what that process sends after each write (on the receiving thread).
-    If that process stops, the recording ends there: the file keeps what was written (flushed every 0.1 s)
+    :class:`~lumbar_gui.recording.Recording` (:attr:`path`, :attr:`error`, :attr:`saved`, :attr:`duration_s`,
+    :meth:`finish`, :meth:`wait`, :meth:`stop`) with :attr:`written`, :attr:`missed`, :meth:`mark` … — kept up
+    to date by what that process sends after each write (on the receiving thread). If that process stops, the recording ends there: the file keeps what was written (flushed every 0.1 s)
     and :attr:`error` says so.
     """
 
@@ -705,7 +705,8 @@ class RemoteRecorder(Recording):
         self.sensor_ids = [s.sensor_id for s in sensors]
         self.name = f"{source.name}-recording-{next(_recording_ids)}"
         self._source = source
-        self._bus = source._bus  # the application's copy of the samples: for the duration shown
+        bus = source._bus  # the application's copy of the samples: for the duration shown
+        self._rings = {sid: bus.rings[sid] for sid in self.sensor_ids if bus is not None and sid in bus.rings}
         self.t0: float | None = None
         self.written = {sid: 0 for sid in self.sensor_ids}
         self.missed = 0
@@ -715,11 +716,13 @@ class RemoteRecorder(Recording):
         self._last_error: str | None = None
         #: Set once the file is closed and complete (or could not be: see ``error``).
         self.saved = threading.Event()
+        from lumbar_gui.reader_process import ReaderProcessError
+
         reader = source.link.reader
         reader.register(self.name, self)  # before it can answer
         try:
             source._send("record", source.name, self.name, str(path), info, list(sensors))
-        except Exception as e:  # noqa: BLE001 - the reader's process has gone: reported like the recorder's errors
+        except ReaderProcessError as e:  # the reader's process has gone: reported like the recorder's errors
             reader.unregister(self.name)
             self._lost(str(e))
 
@@ -741,14 +744,6 @@ class RemoteRecorder(Recording):
             self._source._send(*msg)
         except ReaderProcessError as e:
             self._lost(str(e))
-
-    @property
-    def duration_s(self) -> float:
-        """Recorded so far (the latest sample here minus the first one recorded there), s."""
-        if self.t0 is None or self._bus is None:
-            return 0.0
-        last = [float(r.latest(1).time_s[-1]) for r in list(self._bus.rings.values()) if r.total]
-        return max(last) - self.t0 if last else 0.0
 
     # -- from the reader's process (its receiving thread) -------------------------------------------
     def _recorded(self, state: dict[str, Any]) -> None:
