@@ -120,7 +120,7 @@ class Engine(QObject):
         self.bus = LiveBus(capacity_s=60.0)
         self.acq = AcquisitionWorker()
         self.processor: Any = None  # LiveProcessor, or a source's sources.RemoteProcessor: one interface
-        self.recorder: Any = None  # a Recording: Recorder, or a source's sources.RemoteRecorder (one interface)
+        self.recorder: Recording | None = None  # a Recorder, or a source's sources.RemoteRecorder
         self._finishing: list[Recording] = []  # stopped, being saved on their own threads
         self.source: Any = None
         self.sensor_infos: list[SensorInfo] = []
@@ -292,7 +292,7 @@ class Engine(QObject):
         return max(ts) if ts else 0.0
 
     # -- recording ---------------------------------------------------------------------------------
-    def start_recording(self, path: str | Path, info: SessionInfo) -> Any:
+    def start_recording(self, path: str | Path, info: SessionInfo) -> Recording:
         """Record the connected sensors to ``path`` from the next sample on: where the source reads them if it
         can (the BLE reader's process: ``source.recorder``), else on a thread here. Returns the recorder."""
         if self.recorder is not None:

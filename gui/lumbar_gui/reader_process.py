@@ -379,14 +379,7 @@ class _Server:
                                                   "started: nothing was recorded", "saved": True})
             return
         sensors = [s for s in sensors if s.sensor_id in src.bus.rings]
-        rec = _ForwardingRecorder(self, name, src.bus, path, info, sensors)
-        self.recordings[name] = rec
-        # forgotten once saved (its thread has sent that)
-        self._spawn(self._forget_when_saved(name, rec))
-
-    async def _forget_when_saved(self, name: str, rec: Recorder) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, rec.wait)
-        self.recordings.pop(name, None)
+        self.recordings[name] = _ForwardingRecorder(self, name, src.bus, path, info, sensors)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -661,6 +654,12 @@ class _ForwardingRecorder(Recorder):
         super().__init__(*args)
 
     def _progress(self) -> None:
+        saved = self.saved.is_set()
         self._server.emit("recorded", self._name, {
             "t0": self.t0, "written": dict(self.written), "missed": self.missed, "cursors": dict(self.cursors),
-            "start_cursors": self.start_cursors, "error": self.error, "saved": self.saved.is_set()})
+            "start_cursors": self.start_cursors, "error": self.error, "saved": saved})
+        if saved:  # forgotten (on the loop, which owns the table)
+            try:
+                self._server.loop.call_soon_threadsafe(self._server.recordings.pop, self._name, None)
+            except RuntimeError:  # the loop has closed: the process is ending, nothing to forget
+                pass

@@ -22,8 +22,8 @@ __all__ = ["Recording", "Recorder", "error_text", "preload_storage"]
 
 class Recording:
     """What the application holds of a recording, wherever it is made: :attr:`path`, :attr:`saved` (set once the
-    file is closed and complete, or could not be: see :attr:`error`), :attr:`duration_s`, :meth:`finish`,
-    :meth:`wait`, :meth:`stop`."""
+    file is closed and complete, or could not be: see :attr:`error`), :attr:`duration_s`, :meth:`mark`,
+    :meth:`finish`, :meth:`wait`, :meth:`stop`."""
 
     path: Path
     saved: threading.Event
@@ -39,6 +39,10 @@ class Recording:
             return 0.0
         last = [float(r.latest(1).time_s[-1]) for r in self._rings.values() if r.total]
         return max(last) - self.t0 if last else 0.0
+
+    def mark(self, bus_time_s: float, label: str, note: str = "") -> None:
+        """An event marker at ``bus_time_s`` (bus time, s)."""
+        raise NotImplementedError
 
     def finish(self) -> None:
         """Stop recording without waiting; :attr:`saved` is set once the file is closed."""

@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     if steal0 is not None and steal1 is not None:
         print(f"  CPU taken by the host (steal)    {(steal1 - steal0) / wall / (os.cpu_count() or 1) * 100:8.2f} %     "
               f"(of this virtual machine's CPUs)")
-    where = "in the BLE reader's process" if type(rec).__name__ == "RemoteRecorder" else "on its thread here"
+    from lumbar_gui.sources import RemoteRecorder
+
+    where = "in the BLE reader's process" if isinstance(rec, RemoteRecorder) else "on its thread here"
     print(f"  stopping the recording           {stop_ms:8.1f} ms    (GUI thread; the file was saved "
           f"{save_s:.2f} s later by the recorder, {where})")
     print(f"  samples taken for the file       {pushed:8d}")
