@@ -9,6 +9,7 @@ share one :class:`pyqtgraph.GraphicsLayoutWidget` (one scene, one paint per fram
 """
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -19,15 +20,18 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 __all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
-           "AXIS_COLORS"]
+           "AXIS_COLORS", "TILT_COLORS", "degrees_text", "title_with_legend", "PlacementDiagram"]
 
 COLORS = {
     "bg": "#f4f6f8", "panel": "#ffffff", "text": "#1f2a33", "muted": "#5f6b76", "accent": "#00796b",
     "accent_dark": "#005b4f", "nav": "#1f2d38", "nav_text": "#d7e0e6", "ok": "#2e7d32", "warn": "#ef6c00",
     "bad": "#c62828", "band": "#a5d6a7", "grid": "#dde3e8", "rec": "#d32f2f",
 }
-#: x, y, z colours (colour-blind-safe: blue, orange, green-teal).
-AXIS_COLORS = ("#1f77b4", "#e6750a", "#2a9d8f")
+#: x, y, z colours: blue, orange, reddish purple (Okabe & Ito's colour-blind-safe set; at 1 px a blue and a
+#: teal looked alike).
+AXIS_COLORS = ("#0072b2", "#e69f00", "#cc79a7")
+#: Pelvic tilt, trunk flexion.
+TILT_COLORS = ("#8e44ad", "#455a64")
 
 #: Arrow images of the combo and spin boxes (a style sheet that sets their border also draws their arrows).
 _ICONS = (Path(__file__).resolve().parent / "icons").as_posix()
@@ -75,6 +79,22 @@ def apply_style(app: object) -> None:
     app.setStyle("Fusion")  # type: ignore[attr-defined]
     app.setStyleSheet(STYLE)  # type: ignore[attr-defined]
     pg.setConfigOptions(antialias=False, background="w", foreground=COLORS["muted"])
+
+
+def degrees_text(value_deg: float) -> str:
+    """A whole number of degrees for a read-out, "–" when unknown; never "-0°" (a still patient's
+    noise would make the sign flicker)."""
+    return "–" if not math.isfinite(value_deg) else f"{round(float(value_deg))}°"
+
+
+def title_with_legend(title: str, curves: tuple[tuple[str, str], ...], *, size_pt: int = 10) -> str:
+    """A plot title (rich text) that also names its curves, ``curves`` = ((name, colour), …): the legend
+    sits above the plot, never over the data."""
+    if not curves:
+        return f"<span style='color:{COLORS['text']};font-size:{size_pt}pt;font-weight:600'>{html.escape(title)}</span>"
+    keys = "&nbsp;&nbsp;".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(n)}" for n, c in curves)
+    return (f"<span style='color:{COLORS['text']};font-size:{size_pt}pt;font-weight:600'>{html.escape(title)}</span>"
+            f"&nbsp;&nbsp;&nbsp;<span style='color:{COLORS['muted']};font-size:{size_pt - 1}pt'>{keys}</span>")
 
 
 def card(title: str | None = None) -> tuple[QFrame, QVBoxLayout]:
@@ -223,7 +243,8 @@ class _StripCurve(pg.PlotCurveItem):
 class StripChart(pg.PlotItem):
     """A scrolling strip chart (a plot item for a :class:`pyqtgraph.GraphicsLayoutWidget`).
 
-    x = seconds before the newest sample, fixed range; fixed y range; several named curves. Drawing is
+    x = seconds before the newest sample, fixed range; fixed y range; several named curves, named in the
+    title (a legend box inside the plot hid the data behind it). Drawing is
     cheap by construction: the visible window is peak-decimated to the plot's pixel width (stable bins)
     into preallocated arrays, and given to light :class:`pyqtgraph.PlotCurveItem` curves with
     ``skipFiniteCheck=True`` (or ``connect='finite'`` when the data may hold NaN gaps); no autorange,
@@ -237,6 +258,7 @@ class StripChart(pg.PlotItem):
     scale : multiplies the data for display (e.g. rad → deg)
     finite : the data may contain NaN (gaps): draw with ``connect='finite'``
     y_range : fixed y range (display units)
+    legend : name the curves in the title (off where one legend outside serves several charts)
     """
 
     def __init__(self, title: str, names: tuple[str, ...], colors: tuple[str, ...], *, window_s: float = 10.0,
@@ -249,7 +271,7 @@ class StripChart(pg.PlotItem):
         self.buf = ScrollBuffer(int(window_s * rate_hz * 1.1) + 8, len(names))
         self._t_out = np.zeros(2 * self.buf.n + 2)
         self._y_out = np.zeros((2 * self.buf.n + 2, len(names)))
-        self.setTitle(f"<span style='color:{COLORS['text']};font-size:9pt'>{title}</span>")
+        self.setTitle(title_with_legend(title, tuple(zip(names, colors)) if legend else (), size_pt=9))
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMenuEnabled(False)
         self.hideButtons()
@@ -262,18 +284,12 @@ class StripChart(pg.PlotItem):
             self.setLabel("left", unit)
         self.getAxis("left").setWidth(46)
         _cache_axes(self)
-        leg = None
-        if legend:
-            leg = self.addLegend(offset=(6, 4), labelTextSize="8pt", colCount=len(names))
-            leg.setBrush(pg.mkBrush(255, 255, 255, 200))
         self.curves = []
         rect = QRectF(-self.window_s, y_range[0], self.window_s, y_range[1] - y_range[0])  # = the view range
         for nm, c in zip(names, colors):
             curve = _StripCurve(rect, pen=pg.mkPen(c, width=1), antialias=False, skipFiniteCheck=not finite,
                                 connect="finite" if finite else "all")
             self.vb.addItem(curve)
-            if leg is not None:
-                leg.addItem(curve, nm)
             self.curves.append(curve)
         self.setMinimumHeight(100)
         self.redraws = 0
@@ -481,3 +497,115 @@ def _cache_axes(pi: pg.PlotItem) -> None:
 
 def qcolor(name: str) -> QColor:
     return QColor(COLORS.get(name, name))
+
+
+class PlacementDiagram(QWidget):
+    """Where each sensor is worn, drawn on a figure seen from behind, each placement coloured by its state.
+
+    States (:meth:`set_states`): ``"streaming"`` (green), ``"lost"`` (red: the link dropped, reconnecting),
+    ``"failed"`` (red: the connection failed; the Devices table says why), ``"connecting"`` or
+    ``"assigned"`` (orange: a sensor is chosen, not streaming yet), ``""`` (nobody there: an outline). The figure is drawn in a 200 × 300 box scaled to the widget; seen from behind,
+    the left thigh is on the left.
+    """
+
+    #: placement → (x, y) of the sensor on the figure, its label, and on which side the label goes.
+    SPOTS: dict[str, tuple[float, float, str, int]] = {
+        "lumbar": (100.0, 122.0, "L1", +1), "sacrum": (100.0, 183.0, "S1", +1),
+        "thigh_left": (57.0, 240.0, "left thigh", -1), "thigh_right": (143.0, 240.0, "right thigh", +1)}
+    STATE_TEXT = {"streaming": "streaming", "lost": "link lost", "failed": "not connected",
+                  "connecting": "connecting…", "assigned": "assigned", "": "not worn"}
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.states: dict[str, str] = {}
+        self.setMinimumSize(190, 260)
+
+    def set_states(self, states: dict[str, str]) -> None:
+        """placement → state; repaints only when something changed."""
+        states = {k: v for k, v in states.items() if v}
+        if states != self.states:
+            self.states = states
+            self.update()
+
+    def state_color(self, state: str) -> str:
+        return {"streaming": COLORS["ok"], "lost": COLORS["bad"], "failed": COLORS["bad"], "connecting": COLORS["warn"],
+                "assigned": COLORS["warn"]}.get(state, "#b0bcc5")
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802 (Qt's name)
+        from PySide6.QtCore import QPointF, QRectF as R
+        from PySide6.QtGui import QBrush, QPainter, QPainterPath, QPen
+
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        # the figure is 200 × 300; 30 more each side hold the thighs' labels
+        scale = min(self.width() / 260.0, self.height() / 300.0)
+        p.translate((self.width() - 200.0 * scale) / 2.0, (self.height() - 300.0 * scale) / 2.0)
+        p.scale(scale, scale)
+        skin, outline = QColor("#e8edf1"), QColor("#9aa8b3")
+        p.setPen(QPen(outline, 1.2))
+        p.setBrush(QBrush(skin))
+        # trunk, hips and thighs (posterior view), one outline
+        body = QPainterPath()
+        body.moveTo(70, 42)
+        body.cubicTo(52, 46, 44, 52, 44, 66)  # shoulder
+        body.lineTo(58, 150)  # flank to the waist
+        body.cubicTo(50, 168, 48, 182, 50, 200)  # hip
+        body.lineTo(54, 292)
+        body.lineTo(94, 292)
+        body.lineTo(98, 212)  # inner thigh up to the buttocks' fold
+        body.lineTo(102, 212)
+        body.lineTo(106, 292)
+        body.lineTo(146, 292)
+        body.lineTo(150, 200)
+        body.cubicTo(152, 182, 150, 168, 142, 150)
+        body.lineTo(156, 66)
+        body.cubicTo(156, 52, 148, 46, 130, 42)
+        body.closeSubpath()
+        p.drawPath(body)
+        p.drawEllipse(QPointF(100, 22), 15, 18)  # head
+        p.drawRect(R(93, 36, 14, 8))  # neck
+        # spine: spinous processes from C7 to the sacrum; the rib cage ends at the thoraco-lumbar junction
+        p.setPen(QPen(outline, 1.0))
+        for i in range(24):
+            y = 46 + i * 5.6
+            p.drawLine(QPointF(97.5, y), QPointF(102.5, y))
+        p.setPen(QPen(outline, 1.0, Qt.PenStyle.DashLine))
+        p.drawArc(R(56, 88, 88, 40), 200 * 16, 140 * 16)  # lower ribs
+        # pelvis: iliac crests, sacrum with the dimples of Venus
+        p.setPen(QPen(outline, 1.0))
+        p.drawArc(R(56, 158, 40, 30), 60 * 16, 100 * 16)
+        p.drawArc(R(104, 158, 40, 30), 20 * 16, 100 * 16)
+        sacrum = QPainterPath()
+        sacrum.moveTo(88, 174)
+        sacrum.lineTo(112, 174)
+        sacrum.lineTo(100, 204)
+        sacrum.closeSubpath()
+        p.drawPath(sacrum)
+        p.setBrush(QBrush(outline))
+        p.drawEllipse(QPointF(89, 178), 1.6, 1.6)
+        p.drawEllipse(QPointF(111, 178), 1.6, 1.6)
+        # the sensors
+        bold, plain = QFont(self.font()), QFont(self.font())
+        bold.setPixelSize(11)
+        bold.setBold(True)
+        plain.setPixelSize(10)
+        for key, (x, y, label, side) in self.SPOTS.items():
+            state = self.states.get(key, "")
+            color = QColor(self.state_color(state))
+            if state:
+                p.setPen(QPen(QColor("white"), 1.5))
+                p.setBrush(QBrush(color))
+            else:
+                p.setPen(QPen(color, 1.4, Qt.PenStyle.DashLine))
+                p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(R(x - 8, y - 11, 16, 22), 3, 3)
+            x0 = x + 12 if side > 0 else x - 92
+            align = int((Qt.AlignmentFlag.AlignLeft if side > 0 else Qt.AlignmentFlag.AlignRight)
+                        | Qt.AlignmentFlag.AlignVCenter)
+            p.setPen(QPen(QColor(COLORS["text"] if state else COLORS["muted"])))
+            p.setFont(bold)
+            p.drawText(R(x0, y - 13, 80, 13), align, label)
+            p.setPen(QPen(color if state else QColor(COLORS["muted"])))
+            p.setFont(plain)
+            p.drawText(R(x0, y, 80, 13), align, self.STATE_TEXT.get(state, state))
+        p.end()

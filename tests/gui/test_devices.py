@@ -110,6 +110,7 @@ def test_connect_two_through_the_reader_then_disconnect_one(qtbot, window):
         assert d.table.item(row, COL_STATUS).text().startswith("streaming as")
         assert d._buttons[row].text() == "Disconnect"
     assert d.table.item(1, COL_STATUS).text() == "available"
+    assert d.diagram.states == {"lumbar": "streaming", "sacrum": "streaming"}  # the figure shows them
 
     # disconnect the Polar only: the other keeps streaming
     _click(qtbot, d._buttons[2])
@@ -217,6 +218,7 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     lumbar_at = bus.rings["lumbar"].total
     d.refresh()
     assert d.table.item(row, COL_STATUS).text() == "link lost — reconnecting"
+    assert d.diagram.states == {"lumbar": "streaming", "sacrum": "lost"}  # the figure shows it too
     win._update_status()
     assert "sacrum ○ LOST" in win.status.text()
     qtbot.waitUntil(lambda: bus.rings["lumbar"].total > lumbar_at + 100, timeout=10000)  # L1 records on
@@ -226,6 +228,7 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: bus.rings["sacrum"].total > back + 50, timeout=10000)
     d.refresh()
     assert d.table.item(row, COL_STATUS).text().startswith("streaming as")
+    assert d.diagram.states == {"lumbar": "streaming", "sacrum": "streaming"}
     path = win.engine.stop_recording()
     assert win.engine.wait_saved()
     s = read_session(path)

@@ -15,6 +15,14 @@ def test_coincident_markers_share_one_labelled_line():
               _ev(0.01, "calibration_quality"), _ev(5.0, "calibration_end"), _ev(5.0, "go"), _ev(20.0, "note")]
     groups = group_markers(events)
     assert [(t, name, len(evs)) for t, name, evs in groups] == [
-        (0.0, "start +2", 3), (5.0, "go +1", 2), (20.0, "note", 1), (45.0, "end", 1)]
+        (0.0, "start", 3), (5.0, "go", 2), (20.0, "note", 1), (45.0, "end", 1)]
     # markers further apart than the grouping window keep their own lines
     assert len(group_markers([_ev(1.0, "feedback"), _ev(1.6, "feedback")])) == 2
+
+
+def test_markers_are_named_in_words():
+    from lumbar_gui.views.review import marker_text
+
+    assert marker_text("trial_start") == "Trial start"
+    assert marker_text("disconnect") == "Sensor link lost"
+    assert marker_text("rep_start") == "Rep start"  # a label without a name of its own: its words

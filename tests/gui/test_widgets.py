@@ -133,3 +133,30 @@ def test_live_view_texts_fit(window):
     fm = live.sway_label.fontMetrics()
     for text in (SWAY_NONE, sway_text(0.0244), sway_text(12.3456)):  # the ellipse read-out is not cut
         assert max(fm.horizontalAdvance(line) for line in text.splitlines()) <= live.sway_label.width(), text
+
+
+def test_placement_diagram_colours_each_placement_by_its_state(qapp):
+    from PySide6.QtGui import QColor
+
+    from lumbar_gui.widgets import COLORS, PlacementDiagram
+
+    d = PlacementDiagram()
+    d.resize(260, 300)  # one figure unit per pixel: the spots are where SPOTS says
+
+    def colour_at(key):
+        x, y, _, _ = PlacementDiagram.SPOTS[key]
+        return d.grab().toImage().pixelColor(int(x + 30), int(y)).name()
+
+    background = colour_at("lumbar")
+    d.set_states({"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned", "thigh_right": ""})
+    assert d.states == {"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned"}
+    assert colour_at("lumbar") == QColor(COLORS["ok"]).name() != background
+    assert colour_at("sacrum") == QColor(COLORS["bad"]).name()
+    assert colour_at("thigh_left") == QColor(COLORS["warn"]).name()
+    assert colour_at("thigh_right") not in {QColor(COLORS[k]).name() for k in ("ok", "bad", "warn")}  # not worn
+
+
+def test_degree_readouts_never_show_minus_zero():
+    from lumbar_gui.widgets import degrees_text
+
+    assert [degrees_text(v) for v in (-0.4, 0.4, -0.6, 52.5, 53.5, float("nan"))] == ["0°", "0°", "-1°", "52°", "54°", "–"]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import COLORS, ScrollBuffer, card
+from lumbar_gui.widgets import COLORS, ScrollBuffer, card, degrees_text
 
 RAD2DEG = 180.0 / math.pi
 #: The marker's diameter: a tenth of the plot's height, at least this (px).
@@ -314,6 +314,6 @@ class BiofeedbackView(QWidget):
         if np.isfinite(v):
             color = COLORS["ok"] if lo <= v <= hi else (COLORS["warn"] if v > hi else COLORS["accent"])
             self.marker.setData([0.0], [v], brush=pg.mkBrush(color))
-            self.angle_label.setText(f"{v:.0f}°")
+            self.angle_label.setText(degrees_text(v))
         else:
             self.angle_label.setText("–")

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPus
 from lumbar.acquisition.bus import SampleRing, SensorStatus
 from lumbar_gui.engine import Engine
 from lumbar_gui.sources import PLACEMENTS, BleSource, DeviceEntry, EmulatedSource, batch_motion, loss_text
-from lumbar_gui.widgets import COLORS, card
+from lumbar_gui.widgets import COLORS, PlacementDiagram, card
 
 NONE = "— not worn —"
 COLUMNS = ["Sensor", "Family", "Address", "Battery", "Signal", "Placement", "Status", "Rate", "Loss", ""]
@@ -172,6 +172,10 @@ class DevicesView(QWidget):
         btns.addWidget(self.connect_btn)
         lay.addLayout(btns)
         outer.addWidget(c, 1)
+        bottom = QHBoxLayout()
+        outer.addLayout(bottom, 1)  # the table and the figure share the height
+        left = QVBoxLayout()
+        bottom.addLayout(left, 1)
 
         tc, tl = card("Tap to assign")
         trow = QHBoxLayout()
@@ -191,16 +195,28 @@ class DevicesView(QWidget):
                               "the sensor that moves while the others stay still is assigned.")
         self.tap_msg.setWordWrap(True)
         tl.addWidget(self.tap_msg)
-        outer.addWidget(tc)
+        left.addWidget(tc)
 
         help_card, hl = card("How to place the sensors")
-        tip = QLabel("<b>L1</b>: on the spine at the thoraco-lumbar junction (T12/L1), the long side vertical. "
-                     "<b>S1</b>: on the sacrum, centred between the dimples of Venus. <b>Thighs</b>: lateral, mid-thigh. "
-                     "Assign each sensor's placement, then connect. A sensor that drops out is shown here; the "
-                     "recording continues and the gap is flagged in the file.")
+        tip = QLabel("<ol style='margin-left:-20px'>"
+                     "<li><b>Attach</b> each sensor with tape on the skin, its long side vertical: <b>L1</b> on the "
+                     "spine at the thoraco-lumbar junction (T12/L1); <b>S1</b> on the sacrum, centred between the "
+                     "dimples of Venus; <b>thighs</b> (optional) lateral, mid-thigh.</li>"
+                     "<li><b>Assign</b> each sensor's placement in the table, or with <i>Tap to assign</i>.</li>"
+                     "<li><b>Connect</b>: the rate should reach the output rate and the loss stay at 0 %.</li>"
+                     "<li><b>Zero posture</b> (Live, or the assessment's calibration): the patient stands upright "
+                     "and still for 5 s.</li></ol>"
+                     "A sensor that drops out shows here in red; the recording continues and the gap is flagged "
+                     "in the file.")
         tip.setWordWrap(True)
         hl.addWidget(tip)
-        outer.addWidget(help_card)
+        hl.addStretch(1)
+        left.addWidget(help_card, 1)
+        fig_card, fl = card("Placements")
+        self.diagram = PlacementDiagram()
+        fl.addWidget(self.diagram, 1)
+        fig_card.setMinimumWidth(300)
+        bottom.addWidget(fig_card)
         engine.devices_found.connect(self._on_found)
         engine.device_battery.connect(self._on_battery)
         engine.use_link(emulated)
@@ -535,6 +551,27 @@ class DevicesView(QWidget):
                 self._set(r, col, text, color)
             if r < len(self._buttons) and self._buttons[r].text() != btn:
                 self._buttons[r].setText(btn)
+        self.diagram.set_states(self.placement_states())
+
+    def placement_states(self) -> dict[str, str]:
+        """placement → "streaming", "lost", "connecting", "failed" or "assigned" (:class:`PlacementDiagram`)."""
+        states: dict[str, str] = {}
+        bus = self.engine.bus
+        for r, combo in enumerate(self._combos):
+            sid = self._sid(r)
+            placement = sid or combo.currentData()
+            if not placement:
+                continue
+            st = bus.status.get(sid) if sid is not None else None
+            if st is None:
+                states[placement] = "connecting" if sid is not None else "assigned"
+            elif st.connected:
+                states[placement] = "streaming"
+            elif st.message.startswith("link lost"):
+                states[placement] = "lost"
+            else:
+                states[placement] = "connecting" if st.message == "connecting" else "failed"
+        return states
 
     def _set(self, row: int, col: int, text: str, color: str | None = None) -> None:
         it = self.table.item(row, col)

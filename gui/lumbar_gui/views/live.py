@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, Q
                                QVBoxLayout, QWidget, QHeaderView)
 
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, BigValue, Stabilogram, StripChart, card
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, BigValue, degrees_text, title_with_legend, Stabilogram, StripChart, card
 
 RAD2DEG = 180.0 / math.pi
 #: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
@@ -44,7 +44,7 @@ class LiveView(QWidget):
         self.setObjectName("page")
         self.engine = engine
         self._raw: dict[str, tuple[Any, int, StripChart, StripChart]] = {}
-        self._charts: dict[tuple[str, float, bool], tuple[StripChart, StripChart]] = {}  # built raw charts
+        self._charts: dict[tuple[str, float], tuple[StripChart, StripChart]] = {}  # built raw charts
         self._last_labels = 0.0
         self._raw_turn = 0  # the raw row drawn next
         self._kin_due = self._sway_due = False  # new derived rows not drawn yet
@@ -71,7 +71,15 @@ class LiveView(QWidget):
         body = QHBoxLayout()
         outer.addLayout(body, 1)
         # left: raw signals
-        raw_card, raw_lay = card("Raw signals per sensor")
+        raw_card, raw_lay = card()
+        raw_head = QHBoxLayout()
+        raw_title = QLabel("Raw signals per sensor")
+        raw_title.setObjectName("cardtitle")
+        raw_head.addWidget(raw_title)
+        raw_head.addStretch(1)
+        # one legend for every raw chart (the same axes, the same colours), outside the plots
+        raw_head.addWidget(QLabel(title_with_legend("sensor axes", tuple(zip("xyz", AXIS_COLORS)), size_pt=9)))
+        raw_lay.addLayout(raw_head)
         self.raw_plots = pg.GraphicsLayoutWidget()  # every raw chart in one scene
         self.raw_plots.ci.setSpacing(2)
         self.raw_plots.ci.setContentsMargins(0, 0, 0, 0)
@@ -85,10 +93,10 @@ class LiveView(QWidget):
         self.kin_plots.ci.setSpacing(2)
         self.kin_plots.ci.setContentsMargins(0, 0, 0, 0)
         self.angles = StripChart("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
-                                 AXIS_COLORS, rate_hz=200.0, unit="deg", scale=RAD2DEG, finite=True,
+                                 AXIS_COLORS, rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True,
                                  y_range=(-30, 70))
         self.tilts = StripChart("Pelvic tilt and trunk flexion", ("pelvic tilt (anterior +)", "trunk flexion"),
-                                ("#8e44ad", "#455a64"), rate_hz=200.0, unit="deg", scale=RAD2DEG, finite=True,
+                                TILT_COLORS, rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True,
                                 y_range=(-20, 90))
         self.kin_plots.addItem(self.angles, row=0, col=0)
         self.kin_plots.addItem(self.tilts, row=1, col=0)
@@ -140,7 +148,7 @@ class LiveView(QWidget):
         rates = getattr(self.engine.source, "rates_hz", {}) or {}
         for row, (sid, ring) in enumerate(self.engine.bus.rings.items()):
             rate = rates.get(sid, 100.0)
-            key = (sid, float(rate), row == 0)
+            key = (sid, float(rate))
             if key in self._charts:  # sensors connected one by one rebuild often: reuse what was built
                 acc, gyr = self._charts[key]
                 acc.clear_data()
@@ -148,9 +156,9 @@ class LiveView(QWidget):
             else:
                 short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
                 acc = StripChart(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
-                                 legend=row == 0, y_range=(-15, 15))
+                                 y_range=(-15, 15), legend=False)
                 gyr = StripChart(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
-                                 scale=RAD2DEG, legend=row == 0, y_range=(-120, 120))
+                                 scale=RAD2DEG, y_range=(-120, 120), legend=False)
                 self._charts[key] = (acc, gyr)
             self.raw_plots.addItem(acc, row=row, col=0)
             self.raw_plots.addItem(gyr, row=row, col=1)
@@ -241,7 +249,7 @@ class LiveView(QWidget):
         if len(t) or self._series.total:
             tf = self._series.latest(1)[1]
             tf = tf[-1, COL["trunk_flexion"]] if len(tf) else math.nan
-            self.cur_angle.set("–" if not np.isfinite(tf) else f"{tf * RAD2DEG:.0f}°")
+            self.cur_angle.set(degrees_text(tf * RAD2DEG))
         self.stabilogram.update_ellipse()
         if np.isfinite(self.stabilogram.area):
             self.sway_label.setText(sway_text(self.stabilogram.area))

@@ -21,28 +21,29 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, card
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, card, title_with_legend
 
 RAD2DEG = 180.0 / math.pi
 SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
 #: (name, colour) of each plot's curves; the legend is drawn in the plot's title, never over the data.
 ANGLE_CURVES = (("flexion +", AXIS_COLORS[0]), ("lateral bend (right +)", AXIS_COLORS[1]),
                 ("rotation (left +)", AXIS_COLORS[2]))
-TILT_CURVES = (("pelvic tilt (anterior +)", "#8e44ad"), ("trunk flexion", "#455a64"))
+TILT_CURVES = (("pelvic tilt (anterior +)", TILT_COLORS[0]), ("trunk flexion", TILT_COLORS[1]))
 RAW_CURVES = (("x", AXIS_COLORS[0]), ("y", AXIS_COLORS[1]), ("z", AXIS_COLORS[2]))
 #: Short names for the markers drawn on the plots (the full list is in the results panel).
 MARKER_NAMES = {"trial_start": "start", "calibration_start": "still", "calibration_quality": "calibration",
                 "calibration_end": "go", "go": "go", "trial_end": "end", "trial_aborted": "stopped",
                 "biofeedback_start": "start", "biofeedback_end": "end"}
+#: Markers as the results panel names them (any other label: its words, capitalised).
+MARKER_TEXT = {"trial_start": "Trial start", "calibration_start": "Calibration: standing still",
+               "calibration_quality": "Calibration quality", "calibration_end": "Calibration done",
+               "go": "Go (movement begins)", "trial_end": "Trial end", "trial_aborted": "Trial stopped",
+               "biofeedback_start": "Biofeedback start", "biofeedback_end": "Biofeedback end",
+               "feedback": "Repetition feedback", "note": "Operator note", "marker": "Operator marker",
+               "disconnect": "Sensor link lost", "reconnect": "Sensor link back"}
 #: Which of several markers at the same moment names the line.
 MARKER_PRIORITY = ("go", "trial_start", "biofeedback_start", "trial_end", "biofeedback_end", "trial_aborted")
 MARKER_GROUP_S = 0.5
-
-
-def _title_with_legend(title: str, curves: tuple[tuple[str, str], ...]) -> str:
-    keys = "&nbsp;&nbsp;".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(n)}" for n, c in curves)
-    return (f"<span style='color:{COLORS['text']};font-size:10pt;font-weight:600'>{html.escape(title)}</span>"
-            f"&nbsp;&nbsp;&nbsp;<span style='color:{COLORS['muted']};font-size:9pt'>{keys}</span>")
 
 
 def group_markers(events: list[Any], within_s: float = MARKER_GROUP_S) -> list[tuple[float, str, list[Any]]]:
@@ -58,8 +59,13 @@ def group_markers(events: list[Any], within_s: float = MARKER_GROUP_S) -> list[t
         labels = [e.label for e in evs]
         main = next((lab for lab in MARKER_PRIORITY if lab in labels), labels[0])
         name = MARKER_NAMES.get(main, main.replace("_", " "))
-        out.append((t, name if len(evs) == 1 else f"{name} +{len(evs) - 1}", evs))
+        out.append((t, name, evs))  # the others at that moment: in the line's tooltip and the results panel
     return out
+
+
+def marker_text(label: str) -> str:
+    """A marker's label in words for the operator (the file keeps the label)."""
+    return MARKER_TEXT.get(label, label.replace("_", " ").capitalize())
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -136,7 +142,7 @@ class ReviewView(QWidget):
         for p, title, unit, names in ((self.p_angles, "Lumbar angles", "angle (°)", ANGLE_CURVES),
                                       (self.p_tilt, "Pelvic tilt and trunk flexion", "angle (°)", TILT_CURVES),
                                       (self.p_raw, "Raw acceleration (first sensor)", "m/s²", RAW_CURVES)):
-            p.setTitle(_title_with_legend(title, names))
+            p.setTitle(title_with_legend(title, names))
             p.showGrid(x=True, y=True, alpha=0.25)
             p.setLabel("left", unit)
             # long sessions: only the visible part is drawn, peak-decimated to the pixel width
@@ -281,12 +287,12 @@ class ReviewView(QWidget):
                 self.p_tilt.plot(t, p.trunk_flexion * RAD2DEG, pen=pg.mkPen(TILT_CURVES[1][1], width=1.5),
                                  name=TILT_CURVES[1][0])
         sid, first = next(iter(s.data.items()))
-        self.p_raw.setTitle(_title_with_legend(f"Raw acceleration — {sid}", RAW_CURVES))
+        self.p_raw.setTitle(title_with_legend(f"Raw acceleration — {sid}", RAW_CURVES))
         for i, (nm, c) in enumerate(RAW_CURVES):
             self.p_raw.plot(first.time_s, first.acc[:, i], pen=pg.mkPen(c, width=1), name=nm)
         pen = pg.mkPen("#90a4ae", width=1, style=Qt.PenStyle.DashLine)
         for t_ev, name, evs in group_markers(list(s.events)):
-            tip = "\n".join(f"{e.time_s:.1f} s  {e.label}  {e.note}".rstrip() for e in evs)
+            tip = "\n".join(f"{e.time_s:.1f} s  {marker_text(e.label)}  {e.note}".rstrip() for e in evs)
             for plot in (self.p_angles, self.p_tilt, self.p_raw):
                 labelled = plot is self.p_angles
                 anchor = (1, 0) if t_ev > 0.8 * dur else (0, 0)  # the label inside the plot, beside its line
@@ -311,10 +317,10 @@ class ReviewView(QWidget):
             parts.append(_results_html(d))
             parts.append(_repetitions_html(d))
         if self.data and self.data["session"].events:
-            rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(e.label)}</td>"
+            rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(marker_text(e.label))}</td>"
                            f"<td>{html.escape(e.note)}</td></tr>" for e in self.data["session"].events)
             parts.append("<h4 style='margin-bottom:2px'>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
-                         "<tr><th align=right>at s</th><th align=left>label</th><th align=left>note</th></tr>" + rows + "</table>")
+                         "<tr><th align=right>at s</th><th align=left>marker</th><th align=left>note</th></tr>" + rows + "</table>")
         if self.analysis is not None:
             # wrapped, so nothing is cut off at the panel's edge
             parts.append("<h4 style='margin-top:14px; margin-bottom:2px'>As printed by <code>lumbar analyze</code></h4>"
