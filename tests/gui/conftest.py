@@ -60,3 +60,20 @@ def save_screenshot(win, view, name, out_dir: Path):
     path = out_dir / f"gui-{name}.png"
     assert pix.save(str(path))
     return path
+
+
+def plant_earlier_visit(subject_dir):
+    """The subject's assessment 30 days ago: a flexion trial of the emulated patient, bending less far
+    (25°) than the demo patient does today."""
+    from datetime import datetime, timedelta, timezone
+
+    from lumbar.simulate import simulate
+    from lumbar.storage.writer import write_simulated
+    from lumbar.types import SessionInfo
+
+    then = datetime.now(timezone.utc) - timedelta(days=30)
+    folder = subject_dir / then.astimezone().strftime("%Y%m%d-%H%M%S")
+    folder.mkdir(parents=True)
+    info = SessionInfo("S017", operator="AB", protocol="flexion", start_time_utc=then.isoformat())
+    return write_simulated(folder / "02-flexion.h5", simulate("flexion", duration_s=40.0, seed=4, reps=4,
+                                                             amplitude_deg=25.0), info)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.gui.conftest import connect_demo, save_screenshot
+from tests.gui.conftest import connect_demo, plant_earlier_visit, save_screenshot
 
 
 def _analyze_cli(path, capsys):
@@ -19,12 +20,13 @@ def _analyze_cli(path, capsys):
     return out
 
 
-def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, capsys):
+def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, capsys, monkeypatch):
     win = window
     connect_demo(qtbot, win)
     save_screenshot(win, win.devices, "devices", tmp_path)
 
     a = win.assessment
+    earlier = plant_earlier_visit(a.sessions_dir / "S017")
     win.show_view(a)
     a.subject.setText("S017")
     a.operator.setText("AB")
@@ -67,6 +69,8 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     first = read_session(a.files[0])
     assert {"marker", "note"} <= {e.label for e in first.events}
     assert win.engine._last_recorder.missed == 0
+    _results_compare_with_the_last_visit(a, earlier)
+    _subject_report_compares_visits(qtbot, a, monkeypatch)
 
     # reopen the flexion trial in Review: the results equal `lumbar analyze` on the same file
     flex = a.files[1]
@@ -88,6 +92,44 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     assert data.shape[1] == 6 and len(data) > 1000
     report = r.write_report()
     assert report is not None and report.exists()
+
+
+def _results_compare_with_the_last_visit(a, earlier):
+    """The results table has a "last visit" column: the earlier flexion trial's values, as `lumbar analyze`
+    gives them; the quiet-standing rows have none (that test was not done then)."""
+    from lumbar.analysis import analyze_file
+    from lumbar_gui.views.assessment import _visit_date, criteria
+
+    t = a.table
+    headers = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    assert headers == ["trial", "measure", "value", "last visit", "criterion", "result"]
+    assert f"the same test on {_visit_date(earlier.parent.name)}" in a.instruction.text()
+    then = {name: value for name, value, _, _ in criteria("flexion", analyze_file(earlier, store=False).to_dict(display=True))}
+    rows = [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
+    flexion = {row[1]: row[3] for row in rows if row[0].endswith("flexion")}
+    assert flexion == then and "Lumbar flexion ROM" in flexion
+    assert float(flexion["Lumbar flexion ROM"].rstrip("°")) < float(
+        next(row[2] for row in rows if row[1] == "Lumbar flexion ROM").rstrip("°"))  # less far then than now
+    assert all(row[3] == "–" for row in rows if row[0].endswith("quiet standing"))
+
+
+def _subject_report_compares_visits(qtbot, a, monkeypatch):
+    """The results step's report button: every visit of the subject (the earlier one planted), with the
+    progress since then."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QDesktopServices
+
+    opened = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    assert a.report_btn.isVisible()
+    qtbot.mouseClick(a.report_btn, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(opened) or a.report_btn.isEnabled(), timeout=120000)
+    assert opened, a.sub.text()
+    page = Path(opened[0])
+    assert page.name == "S017_report.html" and a.sub.text() == "Report written: S017/S017_report.html"
+    text = page.read_text(encoding="utf-8")
+    assert "Progress across visits" in text
+    assert text.count('class="visit"') == 2 and "(latest)" in text
 
 
 def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window):

@@ -77,8 +77,19 @@ def _drive(out: Path, sessions: Path) -> None:  # pragma: no cover - runs in the
         cut = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())
                if max(t.sizeHintForColumn(c), head.sectionSizeHint(c)) > t.columnWidth(c)]
         return {"rows": t.rowCount(), "rect": rect(t), "cut": cut, "visible": t.isVisible(),
+                "headers": [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())],
                 "rows_shown": all(t.visualRect(t.model().index(r, 0)).bottom() <= t.viewport().height()
                                   for r in range(t.rowCount()))}
+
+    def charts(view, items) -> list:
+        """[title, whole] of each plot item of a pyqtgraph scene: whole = inside the view (none cut off)."""
+        out = []
+        for it in items:
+            r = view.mapFromScene(it.sceneBoundingRect()).boundingRect()
+            vp = view.viewport()
+            out.append([it.titleLabel.text, r.left() >= -1 and r.top() >= -1 and r.right() <= vp.width() + 1
+                        and r.bottom() <= vp.height() + 1])
+        return out
 
     manifest: dict = {"platform": app.platformName(), "views": {}}
 
@@ -115,10 +126,14 @@ def _drive(out: Path, sessions: Path) -> None:  # pragma: no cover - runs in the
     wait_until("data from both sensors", lambda: all(win.engine.bus.rings[p].total > 200 for p in ("lumbar", "sacrum")))
     wait_until("the live processing", lambda: win.engine.processor is not None and win.engine.processor.ready.is_set()
                and win.engine.processor.series.total > 50)
-    shot("devices", win.devices, lambda: {"table": table(win.devices.table)})
+    shot("devices", win.devices, lambda: {"table": table(win.devices.table), "diagram": rect(win.devices.diagram),
+                                          "diagram_states": win.devices.diagram.states})
 
     # -- assessment: quiet standing + flexion; the live view during the flexion set --------------------------
     a = win.assessment
+    from tests.gui.conftest import plant_earlier_visit
+
+    plant_earlier_visit(sessions / "S017")  # last month's visit: the results compare with it
     win.show_view(a)
     a.subject.setText("S017")
     a.operator.setText("AB")
@@ -139,7 +154,9 @@ def _drive(out: Path, sessions: Path) -> None:  # pragma: no cover - runs in the
     wait_until("the flexion set", lambda: a._phase == "moving")
     win.show_view(win.live)
     wait_until("two repetitions", lambda: len(win.engine.repetitions) >= 2)
-    shot("live", win.live)
+    lv = win.live
+    shot("live", lv, lambda: {"raw_charts": charts(lv.raw_plots, [c for _, _, *cs in lv._raw.values() for c in cs]),
+                              "kin_charts": charts(lv.kin_plots, [lv.angles, lv.tilts])})
     win.show_view(a)
     wait_until("trial 2's results", lambda: a._phase == "result")
     a.action()  # -> results
@@ -205,6 +222,7 @@ if __name__ != "__main__":
     import numpy as np
     import pytest
 
+    from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS
     from tests.gui.conftest import DOC_IMAGES
 
     pytestmark = pytest.mark.slow
@@ -352,6 +370,7 @@ if __name__ != "__main__":
         assert v["table"]["rows"] >= 5 and v["table"]["cut"] == [], v["table"]
         assert v["table"]["visible"] and v["table"]["rows_shown"], v["table"]
         assert v["verdict"]["text"].endswith("measures within the criteria"), v["verdict"]
+        assert "last visit" in v["table"]["headers"], v["table"]
         for key in ("step_title", "subtitle", "verdict"):
             assert v[key]["visible"] and v[key]["fits"], v[key]
         img = _pixels(out / v["file"])
@@ -380,6 +399,25 @@ if __name__ != "__main__":
         assert v["angle"]["text"].endswith("°") and v["angle"]["fits"]
         assert _share_of(_crop(img, v["count"]["rect"]), "#00796b", tol=40) > 0.03
 
+    def test_devices_figure_shows_the_streaming_placements(shots):
+        out, manifest = shots
+        v = manifest["views"]["devices"]
+        assert v["diagram_states"] == {"lumbar": "streaming", "sacrum": "streaming"}
+        assert v["diagram"][2] >= 200 and v["diagram"][3] >= 250, v["diagram"]  # big enough to read
+        fig = _crop(_pixels(out / v["file"]), v["diagram"])
+        assert _share_of(fig, COLORS["ok"], tol=40) > 0.002  # the two green sensors are drawn
+        assert v["table"]["cut"] == [] and v["table"]["rows"] == 4, v["table"]
+
+    def test_live_charts_are_whole(shots):
+        out, manifest = shots
+        v = manifest["views"]["live"]
+        assert len(v["raw_charts"]) == 4 and len(v["kin_charts"]) == 2  # L1 and S1: acceleration, angular rate
+        for title, whole in v["raw_charts"] + v["kin_charts"]:
+            assert whole, f"a chart is cut off at the edge of its panel: {title}"
+        img = _pixels(out / v["file"])
+        for c in AXIS_COLORS:  # the three axes are drawn, each in its colour
+            assert _share_of(img[:, 200:], c, tol=40) > 0.0005, c
+
     def test_review_shows_signals_and_readable_results(shots):
         out, manifest = shots
         v = manifest["views"]["review"]
@@ -390,7 +428,7 @@ if __name__ != "__main__":
         assert v["results_overflow_px"] <= 2, "the results are wider than their panel: text is cut off"
         img = _pixels(out / v["file"])
         plots = _crop(img, v["plots"])
-        for c in ("#1f77b4", "#e6750a", "#8e44ad"):  # flexion, raw y, pelvic tilt are drawn
+        for c in (AXIS_COLORS[0], AXIS_COLORS[1], TILT_COLORS[0]):  # flexion, raw y, pelvic tilt are drawn
             assert _share_of(plots, c, tol=40) > 0.001, c
         assert _share_of(plots, "#d32f2f", tol=40) > 0.0005  # the red cursor
 

@@ -122,6 +122,14 @@ def criteria(movement: str, d: dict[str, Any]) -> list[tuple[str, str, str, bool
     return rows
 
 
+def _visit_date(folder_name: str) -> str:
+    """An assessment folder's date (folders are named ``YYYYmmdd-HHMMSS``), ISO; else the name itself."""
+    try:
+        return datetime.strptime(folder_name, "%Y%m%d-%H%M%S").date().isoformat()
+    except ValueError:
+        return folder_name
+
+
 class AssessmentView(QWidget):
     title = "Assessment"
 
@@ -130,6 +138,7 @@ class AssessmentView(QWidget):
         self.setObjectName("page")
         self.engine = engine
         self.sessions_dir = Path(sessions_dir)
+        self.code = ""  # the subject's pseudonymous code, once an assessment has begun
         self.trials: list[Trial] = []
         self.step = "setup"
         self.trial_index = 0
@@ -138,6 +147,8 @@ class AssessmentView(QWidget):
         self.calibration: CalibrationReport | None = None
         self.results: list[tuple[Trial, Path, dict[str, Any] | None, str | None]] = []
         self.notes: list[str] = []
+        #: movement → (file, its analysis in display units or None) of the same test at the last visit
+        self.previous: dict[str, tuple[Path, dict[str, Any] | None]] = {}
         self._phase = ""
         self._t0 = 0.0
         self._jobs: queue.Queue = queue.Queue()
@@ -221,12 +232,18 @@ class AssessmentView(QWidget):
         self.action_btn.setObjectName("primary")
         self.action_btn.setMinimumWidth(200)
         self.action_btn.clicked.connect(self.action)
+        self.report_btn = QPushButton("Report: every visit")
+        self.report_btn.setToolTip("This subject's report over all their sessions in the sessions folder: results of "
+                                   "each visit, progress since the earlier ones, home biofeedback adherence")
+        self.report_btn.clicked.connect(self.open_subject_report)
+        self._report_jobs: queue.Queue = queue.Queue()
         self.abort_btn = QPushButton("Stop trial")
         self.abort_btn.setObjectName("danger")
         self.abort_btn.clicked.connect(self.abort_trial)
         btns.addStretch(1)
         btns.addWidget(self.abort_btn)
         btns.addWidget(self.redo_btn)
+        btns.addWidget(self.report_btn)
         btns.addWidget(self.action_btn)
         for w in (self.step_title, self.instruction, self.countdown, self.progress):
             st.addWidget(w)
@@ -267,6 +284,7 @@ class AssessmentView(QWidget):
         self.action_btn.setEnabled(enabled)
         self.redo_btn.setVisible(redo)
         self.abort_btn.setVisible(abort)
+        self.report_btn.setVisible(self.step == "results")
 
     def _set_countdown(self, text: str, color: str | None = None, size_pt: int = 48, left: bool = False) -> None:
         """The big line of the step (countdown, "Go!", a verdict); hidden when empty, so it leaves no gap."""
@@ -339,7 +357,7 @@ class AssessmentView(QWidget):
         self.code = code
         self.trials = protocols()[self.protocol.currentText()]
         self.folder = self.sessions_dir / code / datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.files, self.results, self.notes = [], [], []
+        self.files, self.results, self.notes, self.previous = [], [], [], {}
         self.calibration = None
         self._build_steps()
         self.sub.setText(f"Subject {code} · {self.protocol.currentText()}")
@@ -472,34 +490,66 @@ class AssessmentView(QWidget):
                 if not self.engine.wait_saved():  # the file is finished on the recorder's thread
                     raise TimeoutError("the recording was not saved within 2 minutes")
                 a = analyze_file(path)
+                self._compare_with_last_visit(tr.movement)
                 self._jobs.put((tr, path, a.to_dict(display=True), None))
             except Exception as e:  # noqa: BLE001 - shown in the results
                 self._jobs.put((tr, path, None, f"{type(e).__name__}: {e}"))
 
         threading.Thread(target=work, daemon=True, name="lumbar-assessment-analysis").start()
 
+    def previous_trial_file(self, movement: str) -> Path | None:
+        """The same test at the subject's last assessment before this one: the newest earlier folder (folders
+        are named by their start, ``YYYYmmdd-HHMMSS``) holding a ``NN-<movement>.h5``."""
+        subject = self.sessions_dir / self.code
+        if self.folder is None or not subject.is_dir():
+            return None
+        for d in sorted((d for d in subject.iterdir() if d.is_dir() and d.name < self.folder.name), reverse=True):
+            hits = sorted(d.glob(f"[0-9][0-9]-{movement}.h5"))
+            if hits:
+                return hits[-1]
+        return None
+
+    def _compare_with_last_visit(self, movement: str) -> None:
+        """(analysis thread) Analyse the same test of the last visit, for the results' "last visit" column."""
+        from lumbar.analysis import analyze_file
+
+        prev = self.previous_trial_file(movement)
+        if prev is None or movement in self.previous:
+            return
+        try:
+            self.previous[movement] = (prev, analyze_file(prev, store=False).to_dict(display=True))
+        except Exception:  # noqa: BLE001 - an unreadable old file only leaves the column empty ("–")
+            self.previous[movement] = (prev, None)
+
     def enter_results(self) -> None:
         self.step = "results"
         self._mark_step(len(self.trials) + 2, "current")
         self.step_title.setText(f"{len(self.trials) + 3} · Results")
-        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files). The criteria are "
-                                 "provisional defaults; open a trial in Review for its signals and repetitions.")
+        before = {m: {name: value for name, value, _, _ in criteria(m, d)} for m, (_, d) in self.previous.items() if d}
+        dates = sorted({_visit_date(f.parent.name) for f, _ in self.previous.values()})
+        compared = (f" <b>Last visit</b>: the same test on {', '.join(dates)}." if dates else "")
+        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files).{compared} The "
+                                 "criteria are provisional defaults; open a trial in Review for its signals and "
+                                 "repetitions.")
         rows, colors = [], []
         scored = within = failed = 0
         order = {id(t): i for i, t in enumerate(self.trials)}
         for tr, path, d, err in sorted(self.results, key=lambda r: order.get(id(r[0]), 0)):
             trial = f"{order.get(id(tr), 0) + 1} · {tr.movement.replace('-', ' ')}"
             if d is None:
-                rows.append([trial, "analysis failed", err or "", "", "–"])
+                rows.append([trial, "analysis failed", err or ""] + (["–"] if dates else []) + ["", "–"])
                 colors.append(COLORS["bad"])
                 failed += 1
                 continue
             for name, value, crit, passed in criteria(tr.movement, d):
-                rows.append([trial, name, value, crit, "–" if passed is None else ("within" if passed else "outside")])
+                last = [before.get(tr.movement, {}).get(name, "–")] if dates else []
+                rows.append([trial, name, value] + last
+                            + [crit, "–" if passed is None else ("within" if passed else "outside")])
                 colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
                 scored += passed is not None
                 within += bool(passed)
-        self._set_table(["trial", "measure", "value", "criterion", "result"], rows, colors, stretch=1)
+        self._set_table(["trial", "measure", "value"] + (["last visit"] if dates else []) + ["criterion", "result"],
+                        rows, colors, stretch=1)
         if failed:
             self._set_countdown(f"{failed} trial{'s' * (failed > 1)} could not be analysed", COLORS["bad"], 20, left=True)
         else:
@@ -507,6 +557,45 @@ class AssessmentView(QWidget):
                                 COLORS["ok"] if within == scored else COLORS["warn"], 20, left=True)
         self._mark_step(len(self.trials) + 2, "done")
         self._show_buttons("New assessment")
+
+    # -- the subject's report -------------------------------------------------------------------------
+    def subject_files(self) -> list[Path]:
+        """Every session file of the current subject in the sessions folder: assessments and biofeedback."""
+        folder = self.sessions_dir / self.code
+        return sorted(folder.rglob("*.h5")) if folder.is_dir() else []
+
+    def write_subject_report(self) -> Path:
+        """The subject's report over every visit (results, progress since the earlier visits, home adherence),
+        written beside their sessions as ``<code>_report.html`` (the pseudonymous code only). Slow with many
+        sessions: the view runs it on a thread (:meth:`open_subject_report`)."""
+        from lumbar.report import build_report, write_report
+
+        return write_report(build_report(self.subject_files()), self.sessions_dir / self.code / f"{self.code}_report.html")
+
+    def open_subject_report(self) -> None:
+        """Write the subject's report on a thread, then open it in the browser."""
+        self.report_btn.setEnabled(False)
+        self.report_btn.setText("Writing the report…")
+
+        def work() -> None:
+            try:
+                self._report_jobs.put((self.write_subject_report(), None))
+            except Exception as e:  # noqa: BLE001 - shown to the operator
+                self._report_jobs.put((None, f"{type(e).__name__}: {e}"))
+
+        threading.Thread(target=work, daemon=True, name="lumbar-subject-report").start()
+
+    def _report_written(self, path: Path | None, err: str | None) -> None:
+        self.report_btn.setEnabled(True)
+        self.report_btn.setText("Report: every visit")
+        if path is None:
+            self.sub.setText(f"The report could not be written: {err}")
+            return
+        self.sub.setText(f"Report written: {self.code}/{path.name}")
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     def action(self) -> None:
         if self.step == "sensor_check":
@@ -568,6 +657,10 @@ class AssessmentView(QWidget):
     # -- GUI timer -----------------------------------------------------------------------------------
     def refresh(self) -> None:
         now = self.engine.now()
+        try:
+            self._report_written(*self._report_jobs.get_nowait())
+        except queue.Empty:
+            pass
         try:
             tr, path, d, err = self._jobs.get_nowait()
         except queue.Empty:
