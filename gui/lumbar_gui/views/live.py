@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, Q
                                QVBoxLayout, QWidget, QHeaderView)
 
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, BigValue, degrees_text, title_with_legend, Stabilogram, StripChart, card
+from lumbar_gui.widgets import (AXIS_COLORS, COLORS, TILT_COLORS, BigValue, Stabilogram, StripChart, card,
+                                degrees_text, title_with_legend)
 
 RAD2DEG = 180.0 / math.pi
 #: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
