@@ -155,6 +155,12 @@ def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window)
     qtbot.waitUntil(lambda: b.count >= 2, timeout=60000)
     save_screenshot(win, b, "biofeedback", tmp_path)
     assert b.feedback.text()
+    # one dot per repetition, in its verdict's colour, and the count in the band
+    import re
+
+    text = b.history.text()
+    assert re.findall(r"color:(#[0-9a-f]{6})'>●", text) == [c for _, c in b.verdicts] and len(b.verdicts) == b.count
+    assert f"{b.in_band} of {b.count} in the band" in text
     out = b.stop_session()
     assert win.engine.wait_saved()
     from lumbar.storage import read_session
@@ -162,6 +168,9 @@ def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window)
     s = read_session(out)
     fb = [e for e in s.events if e.label == "feedback"]
     assert len(fb) == b.count and s.info.protocol == "flexion"
+    # the dots are the verdicts stored in the file, one per repetition, in order
+    assert [e.note.split(": ", 1)[1].split(" (peak")[0] for e in fb] == [v for v, _ in b.verdicts]
+    assert b.in_band == sum(v.startswith("In band") for v, _ in b.verdicts)
 
 
 def test_sensor_dropout_shows_and_recording_continues(qtbot, window, tmp_path):

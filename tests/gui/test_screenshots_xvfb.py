@@ -192,7 +192,8 @@ def _drive(out: Path, sessions: Path) -> None:  # pragma: no cover - runs in the
                 "band_caption": label(b.band_caption), "marker_centre": [centre.x(), centre.y()], "marker_y": my,
                 "marker_size": float(b.marker.opts["size"]), "marker_color": brush.color().name(),
                 "band_y": [min(top, bot), max(top, bot)], "plot": rect(b.plot), "count_value": b.count,
-                "goal": b.goal.value(), "feedback_text": b.feedback_text}
+                "goal": b.goal.value(), "feedback_text": b.feedback_text, "history": label(b.history),
+                "history_colors": [c for _, c in b.verdicts]}
 
     shot("biofeedback", b, biofeedback_facts)
     b.stop_session()
@@ -398,6 +399,11 @@ if __name__ != "__main__":
         assert v["feedback"]["visible"] and v["feedback"]["rect"][2] >= 300
         assert v["angle"]["text"].endswith("°") and v["angle"]["fits"]
         assert _share_of(_crop(img, v["count"]["rect"]), "#00796b", tol=40) > 0.03
+        # a dot per repetition under the verdict, in the verdicts' colours, shown whole
+        assert v["history"]["text"].count("●") == v["count_value"] and v["history"]["visible"], v["history"]
+        dots = _crop(img, v["history"]["rect"])
+        for c in set(v["history_colors"]):
+            assert _share_of(dots, c, tol=40) > 0.002, c
 
     def test_devices_figure_shows_the_streaming_placements(shots):
         out, manifest = shots

@@ -36,6 +36,10 @@ SIGNALS = {
 }
 
 
+#: Repetitions shown as dots under the verdict (the most recent; more would wrap at a readable size).
+HISTORY_DOTS = 15
+
+
 def classify(rep: LiveRep, lo_deg: float, hi_deg: float, max_speed_dps: float) -> tuple[str, str]:
     """Feedback word and colour for one repetition."""
     peak = rep.peak_rad * RAD2DEG
@@ -60,6 +64,7 @@ class BiofeedbackView(QWidget):
         self._series = None
         self.count = 0
         self.in_band = 0
+        self.verdicts: list[tuple[str, str]] = []  # (verdict, colour) of each repetition of the session
         self.buf = ScrollBuffer(1200, 1)
         self._xs = np.zeros(self.buf.n)
         outer = QVBoxLayout(self)
@@ -156,6 +161,10 @@ class BiofeedbackView(QWidget):
         self.feedback.setWordWrap(True)
         self.feedback.setMinimumHeight(140)
         self._show_feedback("Get ready", COLORS["text"])
+        # every repetition of the session as a dot in its verdict's colour: the patient sees how the set went
+        self.history = QLabel("")
+        self.history.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.history.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, 10)
         self.progress.setFormat("goal %v / %m")
@@ -167,6 +176,7 @@ class BiofeedbackView(QWidget):
             side.addWidget(w)
         side.addSpacing(12)
         side.addWidget(self.feedback)
+        side.addWidget(self.history)
         side.addStretch(1)
         side.addWidget(self.band_caption)
         side.addWidget(self.progress)
@@ -225,7 +235,9 @@ class BiofeedbackView(QWidget):
         if self.engine.processor is not None:
             self.engine.processor.reset_repetitions()
         self.count = self.in_band = 0
+        self.verdicts = []
         self._update_count()
+        self._show_history()
         self._show_feedback("Go!", COLORS["text"])
         self.start_btn.setText("Stop session")
         self.start_btn.setObjectName("danger")
@@ -265,6 +277,17 @@ class BiofeedbackView(QWidget):
         self.feedback.setText("".join(parts))
         self.feedback_text = text
 
+    def _show_history(self) -> None:
+        """A dot per repetition (the last :data:`HISTORY_DOTS`), coloured by its verdict, and how many were in
+        the band."""
+        if not self.verdicts:
+            self.history.setText("")
+            return
+        dots = "".join(f"<span style='color:{c}'>●</span>" for _, c in self.verdicts[-HISTORY_DOTS:])
+        self.history.setText(f"<div style='font-size:26pt; letter-spacing:3px'>{dots}</div>"
+                             f"<div style='font-size:16pt; color:{COLORS['muted']}'>{self.in_band} of {self.count} "
+                             f"in the band</div>")
+
     def _fit_marker(self) -> None:
         """The marker's size follows the plot's height (full screen: bigger), a tenth of it."""
         size = max(MARKER_MIN_PX, int(self.plot.height() / 10))
@@ -282,7 +305,9 @@ class BiofeedbackView(QWidget):
         text, color = classify(rep, lo, hi, self.speed.value())
         self.count += 1
         self.in_band += text.startswith("In band")
+        self.verdicts.append((text, color))
         self._update_count()
+        self._show_history()
         self._show_feedback(text, color, goal_reached=self.count >= self.goal.value())
         if self.sound.isChecked():
             QApplication.beep()
