@@ -301,7 +301,7 @@ class AssessmentView(QWidget):
     def _set_table(self, headers: list[str], rows: list[list[str]], colors: list[str | None] | None = None,
                    stretch: int = 0) -> None:
         """Rows of text; the last column coloured per row; column ``stretch`` takes the spare width, the others
-        fit their contents (nothing elided)."""
+        fit their contents (nothing elided). Hidden while there are no rows."""
         from PySide6.QtGui import QBrush, QColor, QFont
 
         self.table.clear()
@@ -321,7 +321,7 @@ class AssessmentView(QWidget):
         for c in range(len(headers)):
             head.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == stretch
                                       else QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setVisible(bool(headers))
+        self.table.setVisible(bool(rows))  # headers over no rows look unfinished
 
     def _build_steps(self) -> None:
         self.steps.clear()
@@ -436,6 +436,7 @@ class AssessmentView(QWidget):
                                  f"The trial starts with {STILL_S:.0f} s standing still, a countdown, then "
                                  f"{tr.duration_s:.0f} s of the task; it stops by itself.")
         self._set_countdown("")
+        self._set_table([], [])  # the calibration's or the last trial's table belongs to its own step
         self.progress.setValue(0)
         self.progress.setVisible(False)
         self._phase = "ready"
