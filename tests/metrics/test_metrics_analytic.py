@@ -347,3 +347,30 @@ def test_live_segmenter_equals_offline(seed):
     for a, b in zip(final.repetitions + final.rejected, offline.repetitions + offline.rejected):
         da, db = a.to_dict(), b.to_dict()
         assert da == db
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_live_segmenter_reports_a_repetition_once_back_at_rest(seed):
+    """With pauses between repetitions (a patient who comes back and stands), each repetition is returned
+    within a few tenths of a second of reaching rest — not when the next one starts — and still equals the
+    offline one."""
+    rng = np.random.default_rng(seed)
+    move_s, pause_s, n_reps = 3.0, 3.0, 6
+    one = np.concatenate([D(40) * 0.5 * (1 - np.cos(2 * np.pi * np.arange(int(move_s * FS)) / (move_s * FS))),
+                          np.zeros(int(pause_s * FS))])
+    th = np.concatenate([np.zeros(int(2 * FS)), np.tile(one, n_reps)]) + rng.normal(0, D(0.01), int(2 * FS) + n_reps * one.size)
+    lo, hi = D(8), D(24)
+    offline = rep.segment_repetitions(th, FS, lo=lo, hi=hi, lowpass_hz=None)
+    live = rep.RepetitionSegmenter(FS, lo, hi)
+    returned_at, seen, i = [], [], 0
+    while i < th.size:
+        k = int(rng.integers(1, 20))
+        for r in live.update(th[i : i + k]):
+            seen.append(r)
+            returned_at.append(i + k)  # samples seen when it was returned
+        i += k
+    live.finish()
+    assert len(seen) == offline.count == n_reps  # all returned by update(), none left for finish()
+    for r, at, off in zip(seen, returned_at, offline.repetitions):
+        assert r.to_dict() == off.to_dict()
+        assert 0 < (at - r.end_idx) / FS <= 0.5, (at, r.end_idx)  # the next up-crossing is ≥ 3 s later

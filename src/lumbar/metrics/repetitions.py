@@ -417,7 +417,9 @@ class RepetitionSegmenter:
     """Incremental repetition segmenter (live rep counter) with explicit state.
 
     Feed samples with :meth:`update` in chunks of any size; it returns repetitions as soon as their
-    end is known (the next up-crossing). :meth:`finish` closes the trial. With the same samples and
+    end is known: once the angle is back at rest (:func:`repetition_bounds`; about 0.1 s after the
+    first rest sample), or else at the next up-crossing. So a patient's feedback comes when they are
+    back, not when they start the next repetition. :meth:`finish` closes the trial. With the same samples and
     thresholds, the repetitions equal those of :func:`segment_repetitions` with ``lowpass_hz=None``
     (live data must be filtered causally upstream, so live and offline values differ slightly).
 
@@ -495,7 +497,22 @@ class RepetitionSegmenter:
                 self._pending = (self._open_up, idx)
                 self._open_up = None
                 self.events_completed += 1
+        if self._pending is not None and self._end_at_rest_known():
+            done.append(self._finalise(self.n_seen))
         return done
+
+    def _end_at_rest_known(self) -> bool:
+        """Whether the pending repetition's end is already what the next up-crossing would make it: the
+        first rest sample after its down-crossing, the ±``REST_EDGE_S`` window around it and one sample
+        beyond (the derivative at the end) are all seen, and none of them sits at the buffer's last sample
+        (where a gradient is one-sided now and central later). No up-crossing has followed the down-crossing
+        (it would have finalised the repetition), so the next one lies beyond every sample seen."""
+        _, down = self._pending  # type: ignore[misc]
+        a = down - self._buf0
+        base, band = _rest_level(self.lo, self.hi)
+        h = max(1, int(round(REST_EDGE_S * self.fs)))
+        rest = np.flatnonzero(_rest_mask(self._buf, self.fs, base, band, a, self._buf.size))
+        return bool(rest.size) and a + int(rest[0]) + h + 2 <= self._buf.size
 
     def finish(self) -> RepetitionSet:
         """Close the trial (the last repetition ends at the minimum before the end) and return the set."""
