@@ -459,7 +459,11 @@ class Stabilogram(pg.PlotWidget):
 
 
 class BigValue(QWidget):
-    """A large number with a caption (rep counter, current angle)."""
+    """A large number with a caption (rep counter, current angle).
+
+    Size and colour go through the widget's style sheet: the application's style sheet sets every
+    widget's font size, which overrides a font set with ``setFont``.
+    """
 
     def __init__(self, caption: str, value: str = "–", *, size_pt: int = 28, color: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -467,24 +471,24 @@ class BigValue(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
         lay.setSpacing(0)
+        self.size_pt = int(size_pt)
         self.value = QLabel(value)
-        f = QFont()
-        f.setPointSize(size_pt)
-        f.setBold(True)
-        self.value.setFont(f)
         self.value.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        if color:
-            self.value.setStyleSheet(f"color: {color}")
+        self._style(color)
         self.caption = QLabel(caption)
         self.caption.setObjectName("subtitle")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.value)
         lay.addWidget(self.caption)
 
+    def _style(self, color: str | None) -> None:
+        self.value.setStyleSheet(f"font-size: {self.size_pt}pt; font-weight: 700;"
+                                 + (f" color: {color};" if color else ""))
+
     def set(self, text: str, color: str | None = None) -> None:
         self.value.setText(text)
         if color is not None:
-            self.value.setStyleSheet(f"color: {color}")
+            self._style(color)
 
 
 def _cache_axes(pi: pg.PlotItem) -> None:

@@ -160,3 +160,11 @@ def test_degree_readouts_never_show_minus_zero():
     from lumbar_gui.widgets import degrees_text
 
     assert [degrees_text(v) for v in (-0.4, 0.4, -0.6, 52.4, 53.6, float("nan"))] == ["0°", "0°", "-1°", "52°", "54°", "–"]
+
+
+def test_big_read_outs_are_big_under_the_application_style(window):
+    """The application's style sheet sets every widget's font size; the counters must still be large."""
+    live = window.live
+    window.show_view(live)
+    for big in (live.rep_count, live.cur_angle):
+        assert big.value.fontInfo().pointSize() == big.size_pt > 2 * big.caption.fontInfo().pointSize()
