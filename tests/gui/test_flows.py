@@ -40,18 +40,27 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     a.action()  # → trial 1
     assert a.step == "trial" and a.trials[0].movement == "quiet-standing"
     a.action()  # start trial 1 (recording)
+    assert a.monitor.isVisible() and a.monitor.mode == "sway"  # the trial monitor shows the stabilogram
     qtbot.wait(300)
     qtbot.keyClick(a, "M", modifier=__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.KeyboardModifier.ControlModifier)
     a.note.setText("patient comfortable")
     a.add_note()
     qtbot.waitUntil(lambda: a._phase == "result", timeout=60000)
+    assert not a.monitor.isVisible()  # the trial's results take its place
+    # the ellipse the clinician watched is the trial's: within 20 % of the recorded trial's 95 % ellipse
+    watched, recorded = a.monitor.stabilogram.area, a.results[-1][2]["results"]["sway"]["combined"]["area_ce"]
+    assert abs(watched - recorded) <= 0.2 * recorded, (watched, recorded)
     a.action()  # → trial 2
     a.action()  # start the flexion set
+    assert a.monitor.isVisible() and a.monitor.mode == "repetitions"
     qtbot.waitUntil(lambda: a._phase == "moving", timeout=20000)
+    qtbot.waitUntil(lambda: a.monitor.chart.redraws > 10, timeout=10000)
     qtbot.waitUntil(lambda: len(win.engine.repetitions) >= 2, timeout=60000)
     save_screenshot(win, win.live, "live", tmp_path)
     win.show_view(a)
     qtbot.waitUntil(lambda: a._phase == "result", timeout=60000)
+    # the count the clinician watched during the set is the recorded set's
+    assert a.monitor.repetitions == a.results[-1][2]["results"]["repetitions"]["count"] == 4
     a.action()  # → results
     assert a.step == "results"
     save_screenshot(win, a, "assessment", tmp_path)

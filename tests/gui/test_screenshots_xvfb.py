@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 VIEWS = ("devices", "live", "assessment", "biofeedback", "review")
+#: Every picture: one of each view, and the assessment during a trial (its monitor).
+PICTURES = VIEWS + ("assessment-trial",)
 #: Debian packages that Qt 6's xcb platform plugin (PySide6 wheels) needs at run time.
 XCB_PACKAGES = ("libxcb-cursor0", "libxcb-icccm4", "libxcb-image0", "libxcb-keysyms1", "libxcb-randr0",
                 "libxcb-render-util0", "libxcb-shape0", "libxcb-shm0", "libxcb-sync1", "libxcb-xfixes0",
@@ -152,6 +154,11 @@ def _drive(out: Path, sessions: Path) -> None:  # pragma: no cover - runs in the
     a.action()  # -> trial 2
     a.action()  # start the flexion set
     wait_until("the flexion set", lambda: a._phase == "moving")
+    wait_until("a repetition on the trial monitor", lambda: a.monitor.repetitions >= 1)
+    mon = a.monitor
+    shot("assessment-trial", a, lambda: {"step": a.step, "monitor": rect(mon), "count": label(mon.count.value),
+                                         "count_value": mon.repetitions, "charts": charts(mon.plots, [mon.chart]),
+                                         "chart": rect(mon.plots), "countdown": label(a.countdown)})
     win.show_view(win.live)
     wait_until("two repetitions", lambda: len(win.engine.repetitions) >= 2)
     lv = win.live
@@ -335,7 +342,7 @@ if __name__ != "__main__":
     def test_the_application_ran_in_a_real_x_window(shots):
         out, manifest = shots
         assert manifest["platform"] == "xcb"
-        assert set(manifest["views"]) == set(VIEWS)
+        assert set(manifest["views"]) == set(PICTURES)
 
     def test_each_view_picture_is_the_window_and_not_blank(shots):
         out, manifest = shots
@@ -377,6 +384,20 @@ if __name__ != "__main__":
         img = _pixels(out / v["file"])
         # "within" in green in the results table
         assert _share_of(_crop(img, v["table"]["rect"]), "#2e7d32", tol=60) > 0.0005
+
+    def test_assessment_trial_monitor_shows_the_set(shots):
+        """During the flexion set the step shows the sagittal angles and the repetitions counted so far."""
+        out, manifest = shots
+        v = manifest["views"]["assessment-trial"]
+        assert v["step"] == "trial" and v["countdown"]["text"].startswith("Go!"), v
+        assert v["monitor"][3] >= 200, v["monitor"]  # a chart one can read, not a strip
+        assert all(whole for _, whole in v["charts"]), v["charts"]
+        assert v["count"]["text"] == str(v["count_value"]) and v["count_value"] >= 1 and v["count"]["fits"]
+        assert v["count"]["rect"][3] >= 40, v["count"]  # big enough to read at a glance
+        img = _pixels(out / v["file"])
+        chart = _crop(img, v["chart"])
+        for c in (AXIS_COLORS[0], *TILT_COLORS):  # lumbar flexion, pelvic tilt, trunk flexion
+            assert _share_of(chart, c, tol=40) > 0.001, c
 
     def test_biofeedback_is_readable_from_a_distance(shots):
         out, manifest = shots
@@ -442,13 +463,13 @@ if __name__ != "__main__":
         """With LUMBAR_WRITE_DOC_IMAGES=1 the checked pictures become docs/images/gui-*.png (last in this file)."""
         out, manifest = shots
         guide = (DOC_IMAGES.parent / "user-guide.md").read_text(encoding="utf-8")
-        for name in VIEWS:
+        for name in PICTURES:
             assert f"images/gui-{name}.png" in guide, name
         if os.environ.get("LUMBAR_WRITE_DOC_IMAGES"):
             if request.session.testsfailed:
                 pytest.fail("docs/images left as they were: a check of the pictures failed")
             DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-            for name in VIEWS:
+            for name in PICTURES:
                 shutil.copyfile(out / manifest["views"][name]["file"], DOC_IMAGES / f"gui-{name}.png")
 
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
+from lumbar_gui.views.trial_monitor import TrialMonitor, monitor_mode
 from lumbar_gui.widgets import COLORS, card
 
 STILL_S = 5.0
@@ -149,6 +150,8 @@ class AssessmentView(QWidget):
         self.notes: list[str] = []
         #: movement → (file, its analysis in display units or None) of the same test at the last visit
         self.previous: dict[str, tuple[Path, dict[str, Any] | None]] = {}
+        #: movement → its analysis plan (``lumbar.protocols``), read when an assessment begins
+        self.plans: dict[str, dict[str, Any]] = {}
         self._phase = ""
         self._t0 = 0.0
         self._jobs: queue.Queue = queue.Queue()
@@ -186,6 +189,7 @@ class AssessmentView(QWidget):
         row = QHBoxLayout()
         self.subject = QLineEdit()
         self.subject.setPlaceholderText("pseudonymous code, e.g. S017 (no names)")
+        self.subject.setMinimumWidth(120)
         self.operator = QLineEdit()
         self.operator.setPlaceholderText("operator initials")
         self.operator.setMaximumWidth(140)
@@ -245,8 +249,11 @@ class AssessmentView(QWidget):
         btns.addWidget(self.redo_btn)
         btns.addWidget(self.report_btn)
         btns.addWidget(self.action_btn)
+        # what the patient is doing while a trial runs (hidden in the other steps)
+        self.monitor = TrialMonitor(engine)
         for w in (self.step_title, self.instruction, self.countdown, self.progress):
             st.addWidget(w)
+        st.addWidget(self.monitor, 10)
         st.addWidget(self.table)
         st.addStretch(1)
         st.addLayout(btns)
@@ -359,11 +366,23 @@ class AssessmentView(QWidget):
         self.folder = self.sessions_dir / code / datetime.now().strftime("%Y%m%d-%H%M%S")
         self.files, self.results, self.notes, self.previous = [], [], [], {}
         self.calibration = None
+        self.plans = self._analysis_plans()
         self._build_steps()
         self.sub.setText(f"Subject {code} · {self.protocol.currentText()}")
         self.begin_btn.setEnabled(False)
         self.enter_sensor_check()
         return True
+
+    @staticmethod
+    def _analysis_plans() -> dict[str, dict[str, Any]]:
+        """What each movement's analysis computes (it decides what the trial monitor shows); none when the
+        protocol definitions cannot be read (the monitor then shows the angles only)."""
+        from lumbar.protocols import load_protocols
+
+        try:
+            return load_protocols().analysis_plans()
+        except LumbarError:
+            return {}
 
     def enter_sensor_check(self) -> None:
         self.step = "sensor_check"
@@ -437,6 +456,7 @@ class AssessmentView(QWidget):
                                  f"{tr.duration_s:.0f} s of the task; it stops by itself.")
         self._set_countdown("")
         self._set_table([], [])  # the calibration's or the last trial's table belongs to its own step
+        self.monitor.stop()
         self.progress.setValue(0)
         self.progress.setVisible(False)
         self._phase = "ready"
@@ -463,6 +483,7 @@ class AssessmentView(QWidget):
             q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
             self.engine.mark("calibration_quality", q, self._t0)
         self._phase = "still"
+        self.monitor.start(*monitor_mode(self.plans.get(tr.movement)))
         self.progress.setVisible(True)
         self._show_buttons(None, abort=True)
         self.rec_label.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {path.name}")
@@ -476,6 +497,7 @@ class AssessmentView(QWidget):
     def _finish_trial(self) -> None:
         self.engine.mark("trial_end", "")
         path = self.engine.stop_recording()
+        self.monitor.stop()  # the trial's results take its place
         self.rec_label.setText("")
         self._phase = "analysing"
         self._set_countdown("Stop ✔", COLORS["ok"], 32)
@@ -719,8 +741,10 @@ class AssessmentView(QWidget):
                 if left <= 0:
                     self.engine.mark("calibration_end", "", self._t0 + STILL_S)
                     self.engine.mark("go", "", self._t0 + STILL_S)
+                    self.monitor.go(self._t0 + STILL_S)
                     self._phase = "moving"
             else:
                 self._set_countdown(f"Go!  {max(0, math.ceil(total - el))} s")
                 if el >= total:
                     self._finish_trial()
+            self.monitor.refresh()
