@@ -120,8 +120,10 @@ def test_live_processing_runs_in_the_reader_process():
             await _until(lambda: proc.series.total > n0 + 100, 10.0, "derived rows after calibration")
             t, x = proc.series.latest(100)
             # the derived rows are at the samples' bus times, and the standing demo patient is upright
-            ring_t = bus.rings["lumbar"].latest(1).time_s[-1]
-            assert 0 <= ring_t - t[-1] < 1.0
+            # (the rows' times are the lumbar sensor's sample times; how far behind they run depends on the load
+            # of the machine, which a test does not time)
+            lumbar_t = bus.rings["lumbar"].latest(bus.rings["lumbar"].total).time_s
+            assert np.isin(t, lumbar_t).all()
             assert np.all(np.diff(t) > 0)
             for name in ("lumbar_flexion", "lumbar_lateral", "pelvic_tilt", "trunk_flexion"):
                 col = x[:, COL[name]]
