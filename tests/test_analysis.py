@@ -77,9 +77,10 @@ def test_cli_analyze_writes_prints_and_json(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["analyze", str(f)]) == 0
     text = capsys.readouterr().out
-    assert "Repetitions: 6 counted" in text and "Movement control: PASS" in text
+    # waiter's bow: the pelvis tilts forward, the lumbar spine should stay still (the repetitions are named)
+    assert "Repetitions of pelvic tilt: 6 counted" in text and "Movement control: PASS" in text
     stored = read_analysis(f)
-    assert stored["results"]["repetitions"]["count"] == 6
+    assert stored["results"]["repetitions"]["count"] == 6 and stored["principal"] == "pelvic_tilt"
     assert main(["analyze", str(f), "--json", "--degrees", "--no-store"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["file"] == str(f) and d["results"]["repetitions"]["count"] == 6

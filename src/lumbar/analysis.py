@@ -84,6 +84,8 @@ MIN_TASK_S = 5.0
 class Analysis:
     """Results of one session: metric groups by name, plus what they were computed from.
 
+    ``principal`` is the angle whose repetitions are counted ("trunk_flexion", "pelvic_tilt",
+    "lumbar_flexion"; None when the movement has none), so a repetition's ROM can be named.
     ``principal_sign`` is +1 or −1: the principal angle's first excursion from the calibration
     posture is counted as positive (posterior pelvic tilt of rocking, anterior tilt first in a
     pelvic tilt), so repetition ROMs are positive.
@@ -94,11 +96,13 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     rate_hz: float = float("nan")
     principal_sign: int = 1
+    principal: str | None = None
 
     def to_dict(self, *, display: bool = False) -> dict[str, Any]:
         return {
             "protocol": self.protocol,
             "rate_hz": self.rate_hz,
+            "principal": self.principal,
             "principal_sign": self.principal_sign,
             "results": {k: v.to_dict(display=display) for k, v in self.results.items()},
             "notes": list(self.notes),
@@ -219,11 +223,11 @@ def analyze(session: Session, processed: Processed | None = None, *,
         try:
             processed = process_session(session, posture=plan.posture)
         except (CalibrationError, ValidationError) as e:
-            out = Analysis(protocol=protocol, notes=[f"not processed: {e}"])
+            out = Analysis(protocol=protocol, notes=[f"not processed: {e}"], principal=plan.principal)
             _invalid_all(out, plan, f"the session could not be processed: {e}")
             return out, None
     p = processed
-    out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes))
+    out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal)
     if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
@@ -418,7 +422,9 @@ def format_analysis(a: Analysis) -> str:
                      f"axial rotation {f(r[2], '°')}")
     if "repetitions" in d:
         rs = d["repetitions"]
-        lines.append(f"  Repetitions: {rs['count']} counted" + (f" ({len(rs['rejected'])} rejected)" if rs["rejected"] else ""))
+        of = f" of {a.principal.replace('_', ' ')}" if a.principal else ""
+        lines.append(f"  Repetitions{of}: {rs['count']} counted"
+                     + (f" ({len(rs['rejected'])} rejected)" if rs["rejected"] else ""))
         for i, r in enumerate(rs["repetitions"], 1):
             share = r.get("lumbar_share_pct")
             lines.append(

@@ -77,7 +77,7 @@ def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo.h5"
     r = run("demo", "-o", str(out))
     assert r.returncode == 0, r.stderr
-    assert "Subject       SIM001" in r.stdout and "Repetitions:" in r.stdout and out.exists()
+    assert "Subject       SIM001" in r.stdout and "Repetitions of trunk flexion:" in r.stdout and out.exists()
 
 
 def test_sample_recording_is_valid(repo_root, capsys):

@@ -91,6 +91,7 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     cli = _analyze_cli(flex, capsys)
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
     assert r.analysis.results["repetitions"].count >= 3
+    assert "Mean trunk flexion ROM per repetition" in r.results.toPlainText()  # the repeated angle is named
     r.recompute()
     qtbot.waitUntil(lambda: not r.busy, timeout=60000)
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli

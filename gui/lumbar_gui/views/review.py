@@ -450,15 +450,16 @@ def _results_html(d: dict[str, Any]) -> str:
                  ("Lumbar ROM axial rotation", _fmt(rom[2], "°"))]
     if "repetitions" in r:
         rs = r["repetitions"]
-        rows.append(("Repetitions", str(rs["count"])))
+        of = _repeated(d)
+        rows.append((f"Repetitions{' of ' + of if of else ''}", str(rs["count"])))
         roms = [x["rom"] for x in rs["repetitions"]]
-        if roms:
-            rows.append(("Mean ROM per repetition", _fmt(float(np.mean(roms)), "°")))
+        if roms:  # the repeated angle's ROM: trunk flexion bends further than the lumbar spine alone
+            rows.append((f"Mean {of or 'repetition'} ROM per repetition", _fmt(float(np.mean(roms)), "°")))
         c = rs.get("consistency") or {}
         if c:
             rows.append(("ROM variability (CV)", _fmt(c.get("cv_rom_pct"), " %")))
     if "rhythm_first_rep" in r:
-        rows.append(("Lumbar contribution (rep 1)", _fmt(r["rhythm_first_rep"].get("lumbar_contribution_pct"), " %", 0)))
+        rows.append(("Lumbar contribution, first repetition", _fmt(r["rhythm_first_rep"].get("lumbar_contribution_pct"), " %", 0)))
     if "dissociation" in r:
         x = r["dissociation"]
         rows.append(("Movement control", "PASS" if x["passed"] else "FAIL"))
@@ -468,6 +469,11 @@ def _results_html(d: dict[str, Any]) -> str:
     body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
     return (f"<h3 style='margin-bottom:4px'>{html.escape(d.get('protocol') or 'Session')}</h3>"
             f"<table cellspacing=0 cellpadding=4 width='100%'>{body}</table>")
+
+
+def _repeated(d: dict[str, Any]) -> str:
+    """The angle whose repetitions were counted, in words ("trunk flexion"); "" when not known."""
+    return (d.get("principal") or "").replace("_", " ")
 
 
 def _repetitions_html(d: dict[str, Any]) -> str:
@@ -480,5 +486,6 @@ def _repetitions_html(d: dict[str, Any]) -> str:
         f"<tr><td align=right>{i}</td><td align=right>{_fmt(x.get('start_s'))}</td><td align=right>{_fmt(x.get('rom'))}</td>"
         f"<td align=right>{_fmt(x.get('duration_s'), nd=2)}</td><td align=right>{_fmt(x.get('peak_velocity_out'), nd=0)}</td>"
         f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td></tr>" for i, x in enumerate(reps, 1))
-    return ("<h4 style='margin-bottom:2px'>Repetitions</h4>"
+    of = _repeated(d)
+    return (f"<h4 style='margin-bottom:2px'>Repetitions{' of ' + of if of else ''}</h4>"
             f"<table cellspacing=0 cellpadding=3 width='100%'><tr>{head}</tr>{rows}</table>")
