@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 __all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
-           "AXIS_COLORS", "TILT_COLORS", "degrees_text", "title_with_legend", "PlacementDiagram"]
+           "AXIS_COLORS", "TILT_COLORS", "degrees_text", "title_with_legend", "PlacementDiagram", "DegreeAxis"]
 
 COLORS = {
     "bg": "#f4f6f8", "panel": "#ffffff", "text": "#1f2a33", "muted": "#5f6b76", "accent": "#00796b",
@@ -85,6 +85,14 @@ def degrees_text(value_deg: float) -> str:
     """A whole number of degrees for a read-out, "–" when unknown; never "-0°" (a still patient's
     noise would make the sign flicker)."""
     return "–" if not math.isfinite(value_deg) else f"{round(float(value_deg))}°"
+
+
+class DegreeAxis(pg.AxisItem):
+    """An axis whose tick labels carry the degree sign (a plot a patient reads has no room for an axis
+    title: "40°" says what the number is)."""
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802 (pyqtgraph's name)
+        return [degrees_text(v * scale) for v in values]
 
 
 def title_with_legend(title: str, curves: tuple[tuple[str, str], ...], *, size_pt: int = 10) -> str:

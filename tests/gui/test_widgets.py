@@ -168,3 +168,9 @@ def test_big_read_outs_are_big_under_the_application_style(window):
     window.show_view(live)
     for big in (live.rep_count, live.cur_angle):
         assert big.value.fontInfo().pointSize() == big.size_pt > 2 * big.caption.fontInfo().pointSize()
+
+
+def test_biofeedback_angle_ticks_carry_the_degree_sign(window):
+    """The patient's plot has no axis title: its numbers say they are degrees."""
+    axis = window.biofeedback.plot.getPlotItem().getAxis("left")
+    assert axis.tickStrings([-10.0, 0.0, 35.0, 70.0], 1.0, 5.0) == ["-10°", "0°", "35°", "70°"]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import COLORS, ScrollBuffer, card, degrees_text
+from lumbar_gui.widgets import COLORS, DegreeAxis, ScrollBuffer, card, degrees_text
 
 RAD2DEG = 180.0 / math.pi
 #: The marker's diameter: a tenth of the plot's height, at least this (px).
@@ -112,7 +112,7 @@ class BiofeedbackView(QWidget):
         patient = QHBoxLayout()
         outer.addLayout(patient, 1)
         gauge_card, gl = card(None)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"left": DegreeAxis("left")})
         pi = self.plot.getPlotItem()
         pi.setMenuEnabled(False)
         pi.hideButtons()
