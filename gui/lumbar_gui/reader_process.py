@@ -51,6 +51,8 @@ import concurrent.futures
 import itertools
 import logging
 import multiprocessing
+import os
+import sys
 import threading
 import time
 from typing import Any
@@ -287,6 +289,14 @@ async def _serve(conn: Any) -> None:
     # scans and connects shares this process's interpreter lock); each processing loads them once its
     # sensors stream.
     await server.done.wait()
+    # Everything is finished: sensors disconnected, recordings complete on disk, the Bluetooth host closed.
+    # Leave now. Winding down the rest (cancelling the Bluetooth stack's tasks, whose link to the sensors
+    # may be gone, and the interpreter's exit) sometimes outlasted the 3 s the application waits before
+    # it ends this process by force — keeping the window from closing for those seconds.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(0)
 
 
 class _Server:

@@ -134,6 +134,8 @@ def test_live_processing_runs_in_the_reader_process():
             await asyncio.gather(task, return_exceptions=True)
         finally:
             await link.stop()
+        # the process ended by itself once its work was done (exit code 0), not killed after the 3 s wait
+        assert link.reader.proc.exitcode == 0
 
     asyncio.run(asyncio.wait_for(main(), 90.0))
 
