@@ -307,6 +307,13 @@ class StripChart(pg.PlotItem):
         for c in self.curves:
             c.setData([], [])
 
+    def set_y_range(self, lo: float, hi: float) -> None:
+        """Another fixed y range (display units), e.g. for a task whose angles are small."""
+        self.setYRange(lo, hi, padding=0)
+        for c in self.curves:
+            c.prepareGeometryChange()  # the bounds are the view rectangle: the scene must re-index them
+            c._rect = QRectF(-self.window_s, lo, self.window_s, hi - lo)
+
     def append(self, t: np.ndarray, x: np.ndarray) -> None:
         self.buf.extend(t, x)
 

@@ -174,3 +174,29 @@ def test_biofeedback_angle_ticks_carry_the_degree_sign(window):
     """The patient's plot has no axis title: its numbers say they are degrees."""
     axis = window.biofeedback.plot.getPlotItem().getAxis("left")
     assert axis.tickStrings([-10.0, 0.0, 35.0, 70.0], 1.0, 5.0) == ["-10°", "0°", "35°", "70°"]
+
+
+def test_trial_monitor_shows_what_the_task_is_about(window):
+    """A sway test: the stabilogram; a bend: the repetition count on a chart to 90°; pelvic tilt: its angle
+    on a chart of ±40°, where its 10° tilts are not flattened to the axis."""
+    from lumbar_gui.views.trial_monitor import BEND_RANGE_DEG, SMALL_RANGE_DEG, monitor_mode
+
+    assert monitor_mode({"sway": True}) == ("sway", "trunk_flexion")
+    assert monitor_mode({"principal": "trunk_flexion"}) == ("repetitions", "trunk_flexion")
+    assert monitor_mode({"principal": "pelvic_tilt"}) == ("angles", "pelvic_tilt")
+    assert monitor_mode(None) == ("angles", "trunk_flexion")
+    mon = window.assessment.monitor
+    shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}
+    for (mode, angle), y_range, visible, caption in (
+            (("sway", "trunk_flexion"), SMALL_RANGE_DEG, {"stabilogram"}, None),
+            (("repetitions", "trunk_flexion"), BEND_RANGE_DEG, {"count", "angle"}, "trunk flexion now"),
+            (("angles", "pelvic_tilt"), SMALL_RANGE_DEG, {"angle"}, "pelvic tilt now")):
+        mon.start(mode, angle)
+        assert {k for k, w in shown.items() if w.isVisibleTo(mon)} == visible, mode
+        assert tuple(mon.chart.vb.viewRange()[1]) == y_range
+        assert all(c.boundingRect().top() == y_range[0] and c.boundingRect().bottom() == y_range[1]
+                   for c in mon.chart.curves)
+        if caption:
+            assert mon.angle_now.caption.text() == caption
+    mon.stop()
+    assert not mon.isVisibleTo(window.assessment)

@@ -24,6 +24,10 @@ ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion")
 ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion")
 #: The repetitions the live segmenter counts (the processing's default signal).
 COUNTED = "trunk_flexion"
+#: y range of the angles chart, degrees: a bend (trunk flexion reaches 60-90°), or a task whose angles
+#: stay small (pelvic tilt, leg movements with a still back, standing): ±40° shows them at a readable size.
+BEND_RANGE_DEG = (-20.0, 90.0)
+SMALL_RANGE_DEG = (-40.0, 40.0)
 #: Read-outs change at most this often, s (as in the Live view).
 LABEL_PERIOD_S = 0.2
 
@@ -64,7 +68,7 @@ class TrialMonitor(QWidget):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.ci.setContentsMargins(0, 0, 0, 0)
         self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS), rate_hz=200.0,
-                                unit="angle (°)", scale=RAD2DEG, finite=True, y_range=(-20, 90))
+                                unit="angle (°)", scale=RAD2DEG, finite=True, y_range=BEND_RANGE_DEG)
         self.plots.addItem(self.chart)
         lay.addWidget(self.plots, 3)
         side = QVBoxLayout()
@@ -88,6 +92,7 @@ class TrialMonitor(QWidget):
         self.repetitions = 0
         self._go_s = math.inf
         self.chart.clear_data()
+        self.chart.set_y_range(*(BEND_RANGE_DEG if angle == COUNTED and mode == "repetitions" else SMALL_RANGE_DEG))
         self.stabilogram.clear_data()
         self.sway_label.setText("95 % ellipse: –")
         self.count.set("0")
