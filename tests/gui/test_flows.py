@@ -92,6 +92,14 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
     assert r.analysis.results["repetitions"].count >= 3
     assert "Mean trunk flexion ROM per repetition" in r.results.toPlainText()  # the repeated angle is named
+    # each repetition is shaded on the trunk flexion plot: in order, apart, each around a bend of its ROM
+    p = r.data["processed"]
+    spans = [region.getRegion() for region, _, plot in r.rep_regions]
+    assert len(spans) == r.analysis.results["repetitions"].count and all(pl is r.p_tilt for _, _, pl in r.rep_regions)
+    assert all(b0 < a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))
+    for (a0, b0), rp in zip(spans, r.analysis.results["repetitions"].repetitions):
+        inside = np.degrees(p.trunk_flexion[(p.time_s >= a0) & (p.time_s <= b0)])
+        assert inside.max() - inside.min() >= 0.9 * np.degrees(rp.rom) > 30, (a0, b0)
     r.recompute()
     qtbot.waitUntil(lambda: not r.busy, timeout=60000)
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli

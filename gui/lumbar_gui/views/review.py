@@ -108,6 +108,8 @@ class ReviewView(QWidget):
         self._play_wall = 0.0
         self._play_t0 = 0.0
         self._marker_items: list[Any] = []
+        #: (region, its number's label, plot) of each repetition the analysis counted (or rejected)
+        self.rep_regions: list[tuple[Any, Any, Any]] = []
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         head = QHBoxLayout()
@@ -151,6 +153,8 @@ class ReviewView(QWidget):
             p.setMenuEnabled(False)
             p.getAxis("left").setWidth(52)
         self.p_raw.setLabel("bottom", "time", "s")
+        for p in (self.p_angles, self.p_tilt):  # room above the highest peak for a repetition's number
+            p.getViewBox().setDefaultPadding(0.12)
         self.p_tilt.setXLink(self.p_angles)
         self.p_raw.setXLink(self.p_angles)
         self.cursors = []
@@ -306,9 +310,44 @@ class ReviewView(QWidget):
         self.set_cursor(0.0)
         self._show_results()
 
+    def _show_repetitions(self) -> None:
+        """Each repetition shaded on the plot of the angle counted, from its start to its end, its number
+        above its peak: which movements were counted is seen, not only read. Rejected ones in orange, with
+        the reason in their tooltip."""
+        for region, label, plot in self.rep_regions:
+            plot.removeItem(region)
+            plot.removeItem(label)
+        self.rep_regions = []
+        p = self.data["processed"] if self.data else None
+        if self.analysis is None or p is None:
+            return
+        d = self.analysis.to_dict(display=True)
+        rs = d["results"].get("repetitions") or {}
+        signal = {"trunk_flexion": p.trunk_flexion, "pelvic_tilt": p.pelvic_tilt,
+                  "lumbar_flexion": None if p.lumbar_angles is None else p.lumbar_angles[:, 0]}.get(d.get("principal"))
+        if signal is None:
+            return
+        plot = self.p_angles if d.get("principal") == "lumbar_flexion" else self.p_tilt
+        t, n = p.time_s, len(p.time_s)
+        reps = [(x, True) for x in rs.get("repetitions") or []] + [(x, False) for x in rs.get("rejected") or []]
+        for i, (x, ok) in enumerate(sorted(reps, key=lambda r: r[0]["start_idx"]), 1):
+            a, b, k = (min(max(int(x[key]), 0), n - 1) for key in ("start_idx", "end_idx", "peak_idx"))
+            region = pg.LinearRegionItem(values=(float(t[a]), float(t[b])), movable=False,
+                                         brush=pg.mkBrush(0, 121, 107, 28) if ok else pg.mkBrush(239, 108, 0, 40),
+                                         pen=pg.mkPen(None))
+            region.setZValue(-10)  # behind the curves
+            region.setToolTip(f"Repetition {i}: ROM {_fmt(x.get('rom'), '°')}, {_fmt(x.get('duration_s'), ' s', 2)}"
+                              + ("" if ok else f" — not counted: {x.get('reason', '')}"))
+            label = pg.TextItem(str(i), color=COLORS["accent_dark"] if ok else COLORS["warn"], anchor=(0.5, 1.0))
+            label.setPos(float(t[k]), float(signal[k] * RAD2DEG))
+            plot.addItem(region)
+            plot.addItem(label)
+            self.rep_regions.append((region, label, plot))
+
     def _show_results(self) -> None:
         from lumbar.analysis import format_analysis
 
+        self._show_repetitions()
         parts = []
         if self.data and self.data.get("error"):
             parts.append(f"<p style='color:{COLORS['bad']}'><b>Processing failed:</b> {html.escape(self.data['error'])}</p>")
