@@ -1,4 +1,4 @@
-"""Review view helpers that need no window: markers drawn on the plots."""
+"""Review view: markers and repetitions drawn on the plots, results named."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -41,3 +41,31 @@ def test_results_name_the_repeated_angle():
     assert "Lumbar ROM flexion/extension" in text
     d["principal"] = "pelvic_tilt"
     assert "Mean pelvic tilt ROM per repetition" in _results_html(d)
+
+
+def test_repetitions_are_shaded_with_the_numbers_of_the_results_table(window):
+    """Counted repetitions carry their number in the table; one not counted, between them, is marked × in
+    orange and says why — it does not shift the numbers of the ones after it."""
+    import numpy as np
+
+    from lumbar_gui.widgets import COLORS
+
+    r = window.review
+    t = np.arange(3000) / 100.0
+    flex = np.radians(50.0) * np.clip(np.sin(2 * np.pi * t / 10.0), 0, None)
+    r.data = {"processed": SimpleNamespace(time_s=t, trunk_flexion=flex, pelvic_tilt=flex / 3, lumbar_angles=None)}
+
+    def rep(i0, i1, **kw):
+        return {"start_idx": i0, "peak_idx": (i0 + i1) // 2, "end_idx": i1, "rom": 50.0, "duration_s": 5.0, **kw}
+
+    d = {"principal": "trunk_flexion",
+         "results": {"repetitions": {"repetitions": [rep(0, 500), rep(2000, 2500)],
+                                     "rejected": [rep(1000, 1500, reason="duration 5.00 s outside [1, 4] s")]}}}
+    r._show_repetitions(d)
+    shown = sorted((region.getRegion()[0], label.toPlainText(), label.color.name(), region.toolTip())
+                   for region, label, plot in r.rep_regions)
+    assert [(s[0], s[1]) for s in shown] == [(0.0, "1"), (10.0, "×"), (20.0, "2")]
+    assert shown[1][2] == COLORS["warn"] and "not counted: duration" in shown[1][3]
+    assert all(plot is r.p_tilt for _, _, plot in r.rep_regions)
+    r._show_repetitions(None)  # no analysis: nothing left shaded
+    assert r.rep_regions == []

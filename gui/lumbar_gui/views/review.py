@@ -310,18 +310,17 @@ class ReviewView(QWidget):
         self.set_cursor(0.0)
         self._show_results()
 
-    def _show_repetitions(self) -> None:
-        """Each repetition shaded on the plot of the angle counted, from its start to its end, its number
-        above its peak: which movements were counted is seen, not only read. Rejected ones in orange, with
-        the reason in their tooltip."""
+    def _show_repetitions(self, d: dict[str, Any] | None) -> None:
+        """Each repetition of the analysis ``d`` (display units) shaded on the plot of the angle counted, from
+        its start to its end, its number in the results' table above its peak: which movements were counted
+        is seen, not only read. Rejected ones in orange, marked ×, the reason in their tooltip."""
         for region, label, plot in self.rep_regions:
             plot.removeItem(region)
             plot.removeItem(label)
         self.rep_regions = []
         p = self.data["processed"] if self.data else None
-        if self.analysis is None or p is None:
+        if d is None or p is None:
             return
-        d = self.analysis.to_dict(display=True)
         rs = d["results"].get("repetitions") or {}
         signal = {"trunk_flexion": p.trunk_flexion, "pelvic_tilt": p.pelvic_tilt,
                   "lumbar_flexion": None if p.lumbar_angles is None else p.lumbar_angles[:, 0]}.get(d.get("principal"))
@@ -329,16 +328,18 @@ class ReviewView(QWidget):
             return
         plot = self.p_angles if d.get("principal") == "lumbar_flexion" else self.p_tilt
         t, n = p.time_s, len(p.time_s)
-        reps = [(x, True) for x in rs.get("repetitions") or []] + [(x, False) for x in rs.get("rejected") or []]
-        for i, (x, ok) in enumerate(sorted(reps, key=lambda r: r[0]["start_idx"]), 1):
+        reps = [(x, str(i)) for i, x in enumerate(rs.get("repetitions") or [], 1)]
+        reps += [(x, "×") for x in rs.get("rejected") or []]
+        for x, name in reps:
+            ok = name != "×"
             a, b, k = (min(max(int(x[key]), 0), n - 1) for key in ("start_idx", "end_idx", "peak_idx"))
             region = pg.LinearRegionItem(values=(float(t[a]), float(t[b])), movable=False,
                                          brush=pg.mkBrush(0, 121, 107, 28) if ok else pg.mkBrush(239, 108, 0, 40),
                                          pen=pg.mkPen(None))
             region.setZValue(-10)  # behind the curves
-            region.setToolTip(f"Repetition {i}: ROM {_fmt(x.get('rom'), '°')}, {_fmt(x.get('duration_s'), ' s', 2)}"
+            region.setToolTip(f"Repetition {name}: ROM {_fmt(x.get('rom'), '°')}, {_fmt(x.get('duration_s'), ' s', 2)}"
                               + ("" if ok else f" — not counted: {x.get('reason', '')}"))
-            label = pg.TextItem(str(i), color=COLORS["accent_dark"] if ok else COLORS["warn"], anchor=(0.5, 1.0))
+            label = pg.TextItem(name, color=COLORS["accent_dark"] if ok else COLORS["warn"], anchor=(0.5, 1.0))
             label.setPos(float(t[k]), float(signal[k] * RAD2DEG))
             plot.addItem(region)
             plot.addItem(label)
@@ -347,12 +348,12 @@ class ReviewView(QWidget):
     def _show_results(self) -> None:
         from lumbar.analysis import format_analysis
 
-        self._show_repetitions()
+        d = self.analysis.to_dict(display=True) if self.analysis is not None else None
+        self._show_repetitions(d)
         parts = []
         if self.data and self.data.get("error"):
             parts.append(f"<p style='color:{COLORS['bad']}'><b>Processing failed:</b> {html.escape(self.data['error'])}</p>")
-        if self.analysis is not None:
-            d = self.analysis.to_dict(display=True)
+        if d is not None:
             parts.append(_results_html(d))
             parts.append(_repetitions_html(d))
         if self.data and self.data["session"].events:
