@@ -51,6 +51,7 @@ import concurrent.futures
 import itertools
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import threading
@@ -113,7 +114,12 @@ class ReaderProcess:
         self._sources: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.error: str | None = None
+        self._closing = False  # close() has begun: the child's end is expected
         self._closed = False
+        # Only one thread at a time may wait for (reap) the child: when two did — close() and the receiving
+        # thread, which sees the pipe end at the same moment — one could miss the exit and take the process
+        # for still running (and "kill" a process already gone).
+        self._reap_lock = threading.Lock()
         self._thread = threading.Thread(target=self._receive, name="lumbar-reader-receiver", daemon=True)
         self._thread.start()
 
@@ -131,7 +137,17 @@ class ReaderProcess:
 
     @property
     def running(self) -> bool:
-        return self.error is None and not self._closed and self.proc.is_alive()
+        return self.error is None and not self._closed and not self._gone(0.0)
+
+    def _gone(self, timeout_s: float) -> bool:
+        """Whether the child has ended, waiting up to ``timeout_s``; never reaps it (its sentinel closes
+        when it ends), so any thread may ask."""
+        return bool(multiprocessing.connection.wait([self.proc.sentinel], timeout_s))
+
+    def _reap(self) -> None:
+        """Collect the ended child's exit code (once it has ended: at most a moment's wait)."""
+        with self._reap_lock:
+            self.proc.join(1.0)
 
     # -- requests -----------------------------------------------------------------------------------
     def send(self, *msg: Any) -> None:
@@ -178,21 +194,23 @@ class ReaderProcess:
         """Stop the child (its readers disconnect their sensors) and wait for it; kill it after ``timeout_s``."""
         if self._closed:
             return
+        self._closing = True
         try:
             with self._send_lock:
                 self._conn.send(None)
         except (OSError, EOFError, BrokenPipeError):
             pass
-        self.proc.join(timeout_s)
-        if self.proc.is_alive():
+        if not self._gone(timeout_s):
             logger.warning("the Bluetooth reader's process did not stop within %.0f s: ended by force", timeout_s)
             self.proc.kill()
             # SIGKILL always ends it, but a loaded machine may take seconds to tear the process down: wait
             # for that rather than return with it still there
-            self.proc.join(KILL_WAIT_S)
-            if self.proc.is_alive():
+            if not self._gone(KILL_WAIT_S):
                 logger.error("the Bluetooth reader's process (pid %s) is still there %.0f s after it was killed",
                              self.proc.pid, KILL_WAIT_S)
+        self._reap()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(2.0)  # it hands on the child's last messages, then tells the sources it is closed
         self._closed = True
         self._conn.close()
 
@@ -235,8 +253,8 @@ class ReaderProcess:
 
     def _on_ended(self) -> None:
         """The child ended (or closed its end): fail what waits, tell the sources."""
-        if not self._closed:
-            self.proc.join(1.0)
+        if not self._closing:
+            self._reap()
             code = self.proc.exitcode
             self.error = ("the Bluetooth reader's process stopped unexpectedly"
                           + (f" (exit code {code})" if code not in (None, 0) else ""))
