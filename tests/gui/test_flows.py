@@ -113,22 +113,51 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
 
 
 def _results_compare_with_the_last_visit(a, earlier):
-    """The results table has a "last visit" column: the earlier flexion trial's values, as `lumbar analyze`
-    gives them; the quiet-standing rows have none (that test was not done then)."""
+    """The results: each trial scored by its protocol definition, as the subject's report scores it (the
+    report finds the same definition from the file), under the headline of those scores; and a "last visit"
+    column: the earlier flexion trial's values scored the same way; the quiet-standing rows have none."""
     from lumbar.analysis import analyze_file
-    from lumbar_gui.views.assessment import _visit_date, criteria
+    from lumbar.protocols import load_protocols, score
+    from lumbar.storage import read_session
+    from lumbar_gui.trials import outcome, result_rows, verdict
+    from lumbar_gui.views.assessment import _visit_date
 
-    t = a.table
-    headers = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
-    assert headers == ["trial", "measure", "value", "last visit", "criterion", "result"]
+    headers, rows = _table(a.table)
+    assert headers == ["measure", "value", "last visit", "needed / reference", "result"]
     assert f"the same test on {_visit_date(earlier.parent.name)}" in a.instruction.text()
-    then = {name: value for name, value, _, _ in criteria("flexion", analyze_file(earlier, store=False).to_dict(display=True))}
-    rows = [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
-    flexion = {row[1]: row[3] for row in rows if row[0].endswith("flexion")}
-    assert flexion == then and "Lumbar flexion ROM" in flexion
-    assert float(flexion["Lumbar flexion ROM"].rstrip("°")) < float(
-        next(row[2] for row in rows if row[1] == "Lumbar flexion ROM").rstrip("°"))  # less far then than now
-    assert all(row[3] == "–" for row in rows if row[0].endswith("quiet standing"))
+    reg = load_protocols()
+    scores, expected = [], []
+    for i, (tr, path, d, _) in enumerate(a.results):
+        info = read_session(path).info
+        assert reg.for_session(info.protocol, info.notes).name == tr.protocol  # the report scores it alike
+        res = score(reg[tr.protocol], d)
+        scores.append(res)
+        expected += [[f"{i + 1} · {tr.name} — {outcome(res)[0]}"]]
+        expected += [[r.measure, r.value, r.against, r.outcome] for r in result_rows(tr, res, d)]
+    assert [row if len(row) == 1 else [row[0], row[1], row[3], row[4]] for row in rows] == expected
+    headings = [row[0] for row in expected if len(row) == 1]
+    assert headings[0] in ("1 · Quiet standing — passed", "1 · Quiet standing — failed (positive test)")
+    assert headings[1] == "2 · Forward flexion — measured (no pass/fail criterion)"
+    assert {row[0] for row in rows} >= {"Forward–backward sway within the healthy range", "Lumbar flexion ROM"}
+    assert a.countdown.text() == verdict(a.protocol.currentText(), scores)[0] == (
+        f"{int(scores[0].passed)} of 1 test passed")
+    # the last visit: the earlier flexion trial scored by the same definition
+    d_then = analyze_file(earlier, store=False).to_dict(display=True)
+    flex = next(tr for tr, *_ in a.results if tr.movement == "flexion")
+    then = {r.measure: r.value for r in result_rows(flex, score(reg["flexion"], d_then), d_then)}
+    start = next(i for i, row in enumerate(rows) if row[0].startswith("2 · Forward flexion"))
+    assert {row[0]: row[2] for row in rows[start + 1:]} == then
+    now_rom = next(row for row in rows if row[0] == "Lumbar flexion ROM")
+    assert float(now_rom[2].rstrip("°")) < float(now_rom[1].rstrip("°"))  # less far then than now
+    assert all(row[2] == "–" for row in rows[1:start])
+
+
+def _table(t):
+    """Headers and rows of text of a table; a heading row (one cell across the table) as a list of one."""
+    headers = [t.horizontalHeaderItem(c).text() for c in range(t.columnCount())]
+    rows = [[t.item(r, 0).text()] if t.columnSpan(r, 0) > 1 else [t.item(r, c).text() for c in range(t.columnCount())]
+            for r in range(t.rowCount())]
+    return headers, rows
 
 
 def _subject_report_compares_visits(qtbot, a, monkeypatch):
@@ -224,3 +253,54 @@ def test_cli_gui_parser_entry():
 @pytest.mark.parametrize("name", ["devices", "live", "assessment", "biofeedback", "review"])
 def test_every_view_is_listed(window, name):
     assert getattr(window, name).title.lower() == name
+
+
+def test_battery_results_are_the_protocol_scoring(qtbot, window):
+    """A battery (Luomajoki's six tests) offered from the protocol definitions, its trials those of the
+    definitions in order; its results: each test scored by its definition, and the headline the battery's count
+    of positive tests (``lumbar.protocols.score_battery``, as in the report). Trials of the emulated patient:
+    four tests done, two of them poorly (their definitions expect those to fail), two not done."""
+    from lumbar.analysis import analyze_file
+    from lumbar.protocols import load_protocols, score, score_battery
+    from lumbar_gui.trials import battery_of, outcome, protocols, result_rows
+    from tests.protocols.emulate import emulate
+
+    win = window
+    a = win.assessment
+    win.show_view(a)
+    reg = load_protocols()
+    label = next(name for name in protocols() if battery_of(name) == "luomajoki")
+    assert a.protocol.findText(label) >= 0  # offered
+    a.protocol.setCurrentText(label)
+    a.code, a.trials = "S020", protocols()[label]
+    assert [t.protocol for t in a.trials] == list(reg["luomajoki"].items)
+    assert [t.name for t in a.trials] == [reg[n].title for n in reg["luomajoki"].items]
+    a.folder = a.sessions_dir / "S020" / "20261207-100000"
+    a.folder.mkdir(parents=True)
+    a.files, a.results, a.previous = [], [], {}
+    a._build_steps()
+    poor = {"pelvic-tilt", "one-leg-stance"}
+    for i, tr in enumerate(a.trials[:4]):
+        path = emulate(reg[tr.protocol], "poor" if tr.protocol in poor else "good",
+                       a.folder / f"{i + 1:02d}-{tr.key}.h5", subject="S020")
+        a.files.append(path)
+        a.results.append((tr, path, analyze_file(path, store=False).to_dict(display=True), None))
+    a.enter_results()
+    t = a.table
+    _, rows = _table(t)
+    scores = [score(reg[tr.protocol], d) for tr, _, d, _ in a.results]
+    expected = []
+    for i, ((tr, _, d, _), res) in enumerate(zip(a.results, scores)):
+        expected += [[f"{i + 1} · {tr.name} — {outcome(res)[0]}"]]
+        expected += [[r.measure, r.value, r.against, r.outcome] for r in result_rows(tr, res, d)]
+    assert rows == expected
+    headings = [row[0] for row in rows if len(row) == 1]
+    assert headings == [f"{i + 1} · {tr.name} — " + ("failed (positive test)" if tr.protocol in poor else "passed")
+                        for i, tr in enumerate(a.trials[:4])]
+    b = score_battery(reg["luomajoki"], scores)
+    assert (b.positive, b.passed, b.not_assessed, b.impaired) == (2, 2, 2, True)
+    assert a.countdown.text() == b.statement[:1].upper() + b.statement[1:]
+    assert a.countdown.text().startswith("2 of 6 tests positive")
+    # each criterion row says where its threshold comes from
+    tip = next(t.item(r, 0).toolTip() for r in range(t.rowCount()) if t.item(r, 0).text() == "Hips bend to 50°")
+    assert "Source: Luomajoki" in tip

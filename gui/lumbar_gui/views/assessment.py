@@ -12,7 +12,6 @@ import html
 import math
 import queue
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,102 +24,13 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
+from lumbar_gui.trials import (DEFAULT_PROTOCOLS, Row, Trial, file_stems, outcome, protocols, registry,
+                               registry_error, result_rows, score_trial, verdict)
 from lumbar_gui.views.trial_monitor import TrialMonitor, monitor_mode
 from lumbar_gui.widgets import COLORS, card
 
 STILL_S = 5.0
 COUNTDOWN_S = 3.0
-
-
-@dataclass(frozen=True)
-class Trial:
-    movement: str
-    duration_s: float  # movement part, after the 5 s still
-    instruction: str
-    reps: int | None = None
-
-
-INSTRUCTIONS = {
-    "quiet-standing": "Stand with your feet together and arms crossed, eyes open, looking at the mark on the wall. "
-                      "Stay as still as you can until you hear ‘stop’.",
-    "flexion": "Keep your knees straight. Bend forward slowly as far as is comfortable, then come back up to standing. "
-               "Keep a steady pace until you hear ‘stop’.",
-    "pelvic-tilt": "Standing, tilt your pelvis forward and back without moving your chest.",
-    "waiters-bow": "Bend forward from the hips with a straight back, then return (waiter's bow).",
-    "sitting-knee-extension": "Sitting upright, straighten one knee, then the other, without moving your back.",
-    "one-leg-stance": "Stand on one leg, then the other, hands on your hips.",
-    "sit-to-stand": "Stand up from the chair without using your arms, then sit down again.",
-    "rocking": "On hands and knees, rock backwards towards your heels and forwards again, back neutral.",
-}
-
-
-#: The battery offered first; known without importing anything heavy.
-DEFAULT_PROTOCOLS: dict[str, list[Trial]] = {
-    "Lumbar motor control — quiet standing + flexion": [
-        Trial("quiet-standing", 30.0, INSTRUCTIONS["quiet-standing"]),
-        Trial("flexion", 40.0, INSTRUCTIONS["flexion"], reps=4),
-    ],
-}
-_PROTOCOLS: dict[str, list[Trial]] = {}
-
-
-def protocols() -> dict[str, list[Trial]]:
-    """Protocols and batteries. (Replaced by ``lumbar.protocols`` definitions once that module exists.)
-
-    Built on first use: the single tests come from the movement catalogue of :mod:`lumbar.simulate`, whose
-    import (scipy) would otherwise delay the window at start-up.
-    """
-    if _PROTOCOLS:
-        return _PROTOCOLS
-    from lumbar.simulate import MOVEMENTS
-
-    out = dict(DEFAULT_PROTOCOLS)
-    for m in MOVEMENTS:
-        dur = 30.0 if m in ("quiet-standing",) else 40.0
-        out[f"Single test — {m.replace('-', ' ')}"] = [Trial(m, dur, INSTRUCTIONS.get(m, MOVEMENTS[m]),
-                                                            reps=4 if m == "flexion" else None)]
-    _PROTOCOLS.update(out)
-    return _PROTOCOLS
-
-
-def criteria(movement: str, d: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
-    """(measure, value, criterion, passed) rows for one trial's analysis (display units).
-
-    Provisional criteria until the protocol definitions carry their own.
-    """
-    r = d.get("results", {})
-    rows: list[tuple[str, str, str, bool | None]] = []
-
-    def f(v: Any, unit: str, nd: int = 1) -> str:
-        return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{nd}f}{unit}"
-
-    if "sway" in r:
-        s = r["sway"]
-        if s.get("valid", True):
-            rms = s["combined"]["rms"]
-            rows.append(("Sway RMS (pelvis)", f(rms, " m/s²", 3), "≤ 0.15 m/s²", rms is not None and rms <= 0.15))
-            rows.append(("Sway 95 % ellipse", f(s["combined"].get("area_ce"), " (m/s²)²", 4), "–", None))
-        else:
-            rows.append(("Sway", "not valid", s.get("reason", ""), False))
-    if "repetitions" in r:
-        rs = r["repetitions"]
-        rows.append(("Repetitions counted", str(rs["count"]), "≥ 3", rs["count"] >= 3))
-        c = rs.get("consistency") or {}
-        cv = c.get("cv_rom_pct")
-        if cv is not None:
-            rows.append(("ROM variability (CV)", f(cv, " %"), "≤ 15 %", cv <= 15))
-    if "rhythm_first_rep" in r:
-        lc = r["rhythm_first_rep"].get("lumbar_contribution_pct")
-        if lc is not None:
-            rows.append(("Lumbar contribution", f(lc, " %", 0), "40–75 %", 40 <= lc <= 75))
-    if "lumbar_rom" in r and movement == "flexion":
-        rom = r["lumbar_rom"]["rom"][0]
-        rows.append(("Lumbar flexion ROM", f(rom, "°"), "≥ 30°", rom is not None and rom >= 30))
-    if "dissociation" in r:
-        x = r["dissociation"]
-        rows.append(("Movement control", f(x.get("excursion_b"), "°"), f"≤ {f(x.get('tolerance'), '°', 0)}",
-                     bool(x["passed"])))
-    return rows
 
 
 def _visit_date(folder_name: str) -> str:
@@ -148,7 +58,8 @@ class AssessmentView(QWidget):
         self.calibration: CalibrationReport | None = None
         self.results: list[tuple[Trial, Path, dict[str, Any] | None, str | None]] = []
         self.notes: list[str] = []
-        #: movement → (file, its analysis in display units or None) of the same test at the last visit
+        #: trial key (its definition) → (file, its analysis in display units or None) of the same test at the
+        #: last visit
         self.previous: dict[str, tuple[Path, dict[str, Any] | None]] = {}
         #: movement → its analysis plan (``lumbar.protocols``), read when an assessment begins
         self.plans: dict[str, dict[str, Any]] = {}
@@ -225,7 +136,9 @@ class AssessmentView(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.setStyleSheet("QTableWidget { font-size: 11pt; alternate-background-color: #f7f9fa; }"
                                  "QTableWidget::item { padding: 2px 10px; }")
-        self.table.setWordWrap(False)
+        # the stretching column wraps its text (the others fit theirs); each row as tall as its text
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         # as tall as its rows (no empty grid below them); the step's buttons stay at the bottom of the card
         self.table.setSizeAdjustPolicy(QTableWidget.SizeAdjustPolicy.AdjustToContents)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
@@ -306,12 +219,14 @@ class AssessmentView(QWidget):
         self.countdown.setVisible(bool(text))
 
     def _set_table(self, headers: list[str], rows: list[list[str]], colors: list[str | None] | None = None,
-                   stretch: int = 0) -> None:
-        """Rows of text; the last column coloured per row; column ``stretch`` takes the spare width, the others
-        fit their contents (nothing elided). Hidden while there are no rows."""
+                   stretch: int = 0, tips: list[str] | None = None) -> None:
+        """Rows of text; the last column coloured per row, each row's tooltip ``tips``; a row of one text is a
+        heading across the table (bold, coloured). Column ``stretch`` takes the spare width and wraps its text,
+        the others fit their contents (nothing elided). Hidden while there are no rows."""
         from PySide6.QtGui import QBrush, QColor, QFont
 
         self.table.clear()
+        self.table.clearSpans()
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
         self.table.setRowCount(len(rows))
@@ -320,10 +235,15 @@ class AssessmentView(QWidget):
         for r, vals in enumerate(rows):
             for c, v in enumerate(vals):
                 it = QTableWidgetItem(v)
+                if tips and tips[r]:
+                    it.setToolTip(tips[r])
                 if colors and colors[r] and c == len(vals) - 1:
                     it.setForeground(QBrush(QColor(colors[r])))
+                if c == len(vals) - 1 and (colors and colors[r] or len(vals) == 1):
                     it.setFont(bold)
                 self.table.setItem(r, c, it)
+            if len(vals) == 1 and len(headers) > 1:
+                self.table.setSpan(r, 0, 1, len(headers))
         head = self.table.horizontalHeader()
         for c in range(len(headers)):
             head.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch if c == stretch
@@ -332,7 +252,7 @@ class AssessmentView(QWidget):
 
     def _build_steps(self) -> None:
         self.steps.clear()
-        names = ["Sensor check", "Calibration"] + [f"Trial {i + 1}: {t.movement.replace('-', ' ')}"
+        names = ["Sensor check", "Calibration"] + [f"Trial {i + 1}: {t.name}"
                                                      for i, t in enumerate(self.trials)] + ["Results"]
         for i, n in enumerate(names):
             self.steps.addItem(QListWidgetItem("○  " + n))
@@ -368,7 +288,10 @@ class AssessmentView(QWidget):
         self.calibration = None
         self.plans = self._analysis_plans()
         self._build_steps()
-        self.sub.setText(f"Subject {code} · {self.protocol.currentText()}")
+        unread = registry_error()
+        self.sub.setText(f"Subject {code} · {self.protocol.currentText()}"
+                         + (f" — the protocol definitions could not be read, the trials are not scored: {unread}"
+                            if unread else ""))
         self.begin_btn.setEnabled(False)
         self.enter_sensor_check()
         return True
@@ -377,12 +300,8 @@ class AssessmentView(QWidget):
     def _analysis_plans() -> dict[str, dict[str, Any]]:
         """What each movement's analysis computes (it decides what the trial monitor shows); none when the
         protocol definitions cannot be read (the monitor then shows the angles only)."""
-        from lumbar.protocols import load_protocols
-
-        try:
-            return load_protocols().analysis_plans()
-        except LumbarError:
-            return {}
+        reg = registry()
+        return reg.analysis_plans() if reg is not None else {}
 
     def enter_sensor_check(self) -> None:
         self.step = "sensor_check"
@@ -450,7 +369,7 @@ class AssessmentView(QWidget):
         self.trial_index = i
         self._mark_step(2 + i, "current")
         tr = self.trials[i]
-        self.step_title.setText(f"{3 + i} · Trial: {tr.movement.replace('-', ' ')}")
+        self.step_title.setText(f"{3 + i} · Trial: {tr.name}")
         self.instruction.setText(f"<b>Read to the patient:</b> {html.escape(tr.instruction)}<br><br>"
                                  f"The trial starts with {STILL_S:.0f} s standing still, a countdown, then "
                                  f"{tr.duration_s:.0f} s of the task; it stops by itself.")
@@ -465,19 +384,22 @@ class AssessmentView(QWidget):
     def start_trial(self) -> Path:
         tr = self.trials[self.trial_index]
         assert self.folder is not None
-        path = self.folder / f"{self.trial_index + 1:02d}-{tr.movement}.h5"
+        path = self.folder / f"{self.trial_index + 1:02d}-{tr.key}.h5"
         cal = self.calibration
-        notes = f"assessment {self.protocol.currentText()}; trial {self.trial_index + 1} of {len(self.trials)}"
+        # the definition and its conditions in words the report reads back (lumbar.protocols.session_conditions)
+        notes = "; ".join([f"assessment {self.protocol.currentText()}", f"trial {self.trial_index + 1} of "
+                           f"{len(self.trials)}"] + ([f"protocol {tr.protocol}"] if tr.protocol else [])
+                          + ([tr.notes()] if tr.notes() else []))
         info = SessionInfo(subject_code=self.code, operator=self.operator.text().strip(), protocol=tr.movement,
                            notes=notes)
         self.engine.start_recording(path, info)
         self.files.append(path)
         src = self.engine.source
         if hasattr(src, "perform"):
-            kw = {"reps": tr.reps} if tr.reps else {}
+            kw = dict(tr.demo) | ({"reps": tr.reps} if tr.reps else {})
             src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, **kw)
         self._t0 = self.engine.now()
-        self.engine.mark("trial_start", tr.movement, self._t0)
+        self.engine.mark("trial_start", tr.name, self._t0)
         self.engine.mark("calibration_start", "standing still", self._t0)
         if cal is not None:
             q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
@@ -513,71 +435,88 @@ class AssessmentView(QWidget):
                 if not self.engine.wait_saved():  # the file is finished on the recorder's thread
                     raise TimeoutError("the recording was not saved within 2 minutes")
                 a = analyze_file(path)
-                self._compare_with_last_visit(tr.movement)
+                self._compare_with_last_visit(tr)
                 self._jobs.put((tr, path, a.to_dict(display=True), None))
             except Exception as e:  # noqa: BLE001 - shown in the results
                 self._jobs.put((tr, path, None, f"{type(e).__name__}: {e}"))
 
         threading.Thread(target=work, daemon=True, name="lumbar-assessment-analysis").start()
 
-    def previous_trial_file(self, movement: str) -> Path | None:
+    def previous_trial_file(self, trial: Trial) -> Path | None:
         """The same test at the subject's last assessment before this one: the newest earlier folder (folders
-        are named by their start, ``YYYYmmdd-HHMMSS``) holding a ``NN-<movement>.h5``."""
+        are named by their start, ``YYYYmmdd-HHMMSS``) holding a ``NN-<stem>.h5`` (:func:`file_stems`)."""
         subject = self.sessions_dir / self.code
         if self.folder is None or not subject.is_dir():
             return None
+        stems = file_stems(trial)
         for d in sorted((d for d in subject.iterdir() if d.is_dir() and d.name < self.folder.name), reverse=True):
-            hits = sorted(d.glob(f"[0-9][0-9]-{movement}.h5"))
-            if hits:
-                return hits[-1]
+            for stem in stems:
+                hits = sorted(d.glob(f"[0-9][0-9]-{stem}.h5"))
+                if hits:
+                    return hits[-1]
         return None
 
-    def _compare_with_last_visit(self, movement: str) -> None:
+    def _compare_with_last_visit(self, trial: Trial) -> None:
         """(analysis thread) Analyse the same test of the last visit, for the results' "last visit" column."""
         from lumbar.analysis import analyze_file
 
-        prev = self.previous_trial_file(movement)
-        if prev is None or movement in self.previous:
+        prev = self.previous_trial_file(trial)
+        if prev is None or trial.key in self.previous:
             return
         try:
-            self.previous[movement] = (prev, analyze_file(prev, store=False).to_dict(display=True))
+            self.previous[trial.key] = (prev, analyze_file(prev, store=False).to_dict(display=True))
         except Exception:  # noqa: BLE001 - an unreadable old file only leaves the column empty ("–")
-            self.previous[movement] = (prev, None)
+            self.previous[trial.key] = (prev, None)
+
+    def trial_rows(self, trial: Trial, analysis: dict[str, Any] | None) -> tuple[Any, list[Row]]:
+        """A trial's score (``lumbar.protocols``: the report's) and its rows in the results."""
+        result = score_trial(trial, analysis)
+        return result, result_rows(trial, result, analysis)
 
     def enter_results(self) -> None:
         self.step = "results"
         self._mark_step(len(self.trials) + 2, "current")
         self.step_title.setText(f"{len(self.trials) + 3} · Results")
-        before = {m: {name: value for name, value, _, _ in criteria(m, d)} for m, (_, d) in self.previous.items() if d}
+        before = {}  # trial key → measure → the value at the last visit
+        for key, (_, d) in self.previous.items():
+            tr = next((t for t in self.trials if t.key == key), None)
+            if tr is not None and d is not None:
+                before[key] = {row.measure: row.value for row in self.trial_rows(tr, d)[1]}
         dates = sorted({_visit_date(f.parent.name) for f, _ in self.previous.values()})
         compared = (f" <b>Last visit</b>: the same test on {', '.join(dates)}." if dates else "")
-        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files).{compared} The "
-                                 "criteria are provisional defaults; open a trial in Review for its signals and "
-                                 "repetitions.")
-        rows, colors = [], []
-        scored = within = failed = 0
+        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files).{compared} "
+                                 "Criteria and reference values are those of the protocol definitions (their sources "
+                                 "in the tooltips and the report); open a trial in Review for its signals.")
+        rows, colors, tips, scores = [], [], [], []
+        failed = 0
         order = {id(t): i for i, t in enumerate(self.trials)}
         for tr, path, d, err in sorted(self.results, key=lambda r: order.get(id(r[0]), 0)):
-            trial = f"{order.get(id(tr), 0) + 1} · {tr.movement.replace('-', ' ')}"
+            trial = f"{order.get(id(tr), 0) + 1} · {tr.name}"
             if d is None:
-                rows.append([trial, "analysis failed", err or ""] + (["–"] if dates else []) + ["", "–"])
+                rows.append([f"{trial} — analysis failed: {err or 'no reason given'}"])
                 colors.append(COLORS["bad"])
+                tips.append("")
                 failed += 1
                 continue
-            for name, value, crit, passed in criteria(tr.movement, d):
-                last = [before.get(tr.movement, {}).get(name, "–")] if dates else []
-                rows.append([trial, name, value] + last
-                            + [crit, "–" if passed is None else ("within" if passed else "outside")])
-                colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
-                scored += passed is not None
-                within += bool(passed)
-        self._set_table(["trial", "measure", "value"] + (["last visit"] if dates else []) + ["criterion", "result"],
-                        rows, colors, stretch=1)
+            result, trial_rows = self.trial_rows(tr, d)
+            scores.append(result)
+            said, passed, notes = outcome(result)
+            rows.append([f"{trial} — {said}"])  # a heading over the trial's measures
+            colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
+            tips.append(notes)
+            for row in trial_rows:
+                last = [before.get(tr.key, {}).get(row.measure, "–")] if dates else []
+                rows.append([row.measure, row.value] + last + [row.against, row.outcome])
+                colors.append(None if row.passed is None else (COLORS["ok"] if row.passed else COLORS["warn"]))
+                tips.append(row.tip)
+        self._set_table(["measure", "value"] + (["last visit"] if dates else []) + ["needed / reference", "result"],
+                        rows, colors, stretch=0, tips=tips)
         if failed:
             self._set_countdown(f"{failed} trial{'s' * (failed > 1)} could not be analysed", COLORS["bad"], 20, left=True)
         else:
-            self._set_countdown(f"{within} of {scored} measures within the criteria",
-                                COLORS["ok"] if within == scored else COLORS["warn"], 20, left=True)
+            text, good = verdict(self.protocol.currentText(), scores)
+            self._set_countdown(text, COLORS["muted"] if good is None else (COLORS["ok"] if good else COLORS["warn"]),
+                                20, left=True)
         self._mark_step(len(self.trials) + 2, "done")
         self._show_buttons("New assessment")
 
@@ -707,10 +646,14 @@ class AssessmentView(QWidget):
             self.results.append((tr, path, d, err))
             if self.step == "trial" and self.trials[self.trial_index] is tr:
                 self._phase = "result"
-                rows = [[n, v, c, "–" if p is None else ("within" if p else "outside")]
-                        for n, v, c, p in (criteria(tr.movement, d) if d else [])]
-                colors = [None if r[3] == "–" else (COLORS["ok"] if r[3] == "within" else COLORS["warn"]) for r in rows]
-                self._set_table(["measure", "value", "criterion", "result"], rows, colors, stretch=0)
+                result, trial_rows = self.trial_rows(tr, d) if d else (None, [])
+                said, passed, notes = outcome(result) if d else ("analysis failed", False, err or "")
+                self._set_table(["measure", "value", "needed / reference", "result"],
+                                [[f"{tr.name} — {said}"]] + [[r.measure, r.value, r.against, r.outcome]
+                                                             for r in trial_rows],
+                                [None if p is None else (COLORS["ok"] if p else COLORS["warn"])
+                                 for p in [passed] + [r.passed for r in trial_rows]],
+                                stretch=0, tips=[notes] + [r.tip for r in trial_rows])
                 self.instruction.setText(f"Saved {path.name}." + (f" Analysis failed: {err}" if err else ""))
                 last = self.trial_index + 1 >= len(self.trials)
                 self._show_buttons("Show results" if last else "Next trial", redo=True)

@@ -18,8 +18,9 @@ from lumbar.metrics.results import display_value
 from lumbar.protocols.registry import Protocol
 
 __all__ = ["CriterionResult", "ReferenceResult", "TestResult", "BatteryResult", "score", "score_battery",
-           "display_results", "metric_value"]
+           "display_results", "metric_value", "format_value", "threshold_words", "threshold_text"]
 
+_OP_SIGNS = {"<=": "≤", ">=": "≥"}
 _OP_WORDS = {"<=": "at most", "<": "below", ">=": "at least", ">": "above", "between": "between"}
 
 
@@ -195,18 +196,29 @@ def _compare(v: float, op: str, th: Any) -> bool:
     return {"<=": v <= th, "<": v < th, ">=": v >= th, ">": v > th}[op]
 
 
-def _fmt(v: float | None, unit: str) -> str:
-    if v is None:
+def format_value(v: float | None, unit: str = "", nd: int | None = None) -> str:
+    """A value as people read it: its unit (``deg`` → °, ``m/s^2`` → m/s²), ``nd`` decimals (default 0–3 by
+    size); "—" when not measured (None, NaN)."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
-    nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 else 3
-    u = {"deg": "°", "%": " %", "": ""}.get(unit, f" {unit}")
+    if nd is None:
+        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 else 3
+    u = {"deg": "°", "%": " %", "m/s^2": " m/s²", "": ""}.get(unit, f" {unit}")
     return f"{v:.{nd}f}{u}"
 
 
-def _threshold_words(op: str, th: Any, unit: str) -> str:
+def threshold_words(op: str, th: Any, unit: str) -> str:
+    """A criterion's threshold in words: "at least 50.0°", "between 0.010 m/s² and 0.070 m/s²"."""
     if op == "between":
-        return f"between {_fmt(th[0], unit)} and {_fmt(th[1], unit)}"
-    return f"{_OP_WORDS[op]} {_fmt(th, unit)}"
+        return f"between {format_value(th[0], unit)} and {format_value(th[1], unit)}"
+    return f"{_OP_WORDS[op]} {format_value(th, unit)}"
+
+
+def threshold_text(op: str, th: Any, unit: str) -> str:
+    """A criterion's threshold, short (tables): "≥ 50.0°", "0.010 – 0.070 m/s²"."""
+    if op == "between":
+        return f"{format_value(th[0], unit)} – {format_value(th[1], unit)}"
+    return f"{_OP_SIGNS.get(op, op)} {format_value(th, unit)}"
 
 
 def _criterion(c: dict[str, Any], res: dict[str, Any]) -> CriterionResult:
@@ -219,7 +231,7 @@ def _criterion(c: dict[str, Any], res: dict[str, Any]) -> CriterionResult:
         passed, verdict = None, f"not measured: {why}"
     else:
         passed = _compare(value, c["op"], c["threshold"])
-        verdict = (f"{_fmt(value, want_unit)} — needed {_threshold_words(c['op'], c['threshold'], want_unit)}: "
+        verdict = (f"{format_value(value, want_unit)} — needed {threshold_words(c['op'], c['threshold'], want_unit)}: "
                    + ("met" if passed else "not met"))
     return CriterionResult(c["id"], c["label"], value, c["threshold"], c["op"], want_unit, passed, required,
                            c["explanation"], verdict, c["source"], c["evidence"])

@@ -6,6 +6,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from lumbar.protocols.scoring import format_value, threshold_text
 from lumbar.report import plots
 from lumbar.report.sessions import Adherence, ProgressRow, SessionRecord, Visit
 
@@ -37,19 +38,8 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _num(v: float | None, unit: str = "", nd: int | None = None) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "—"
-    if nd is None:
-        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 else 3
-    u = {"deg": "°", "%": " %", "m/s^2": " m/s²", "": ""}.get(unit, f" {unit}")
-    return f"{v:.{nd}f}{u}"
-
-
 def _threshold(op: str, th: Any, unit: str) -> str:
-    if op == "between":
-        return f"{_num(th[0], unit)} – {_num(th[1], unit)}"
-    return f"{_e({'<=': '≤', '>=': '≥'}.get(op, op))} {_num(th, unit)}"
+    return _e(threshold_text(op, th, unit))
 
 
 def _badge(status: str) -> str:
@@ -75,9 +65,9 @@ def _calibration(rec: SessionRecord) -> str:
         w = _problems(c)
         quality = '<span class="ok">good</span>' if not w else f'<span class="bad">check</span> <span class="small">{_e(w)}</span>'
         rows.append(f"<tr><td>{_e(sid)}</td><td>{_e(c.get('kind', '—'))}</td>"
-                    f"<td class=num>{_num(c.get('static_acc_sd_mps2'), 'm/s^2', 3)}</td>"
-                    f"<td class=num>{_num(_deg(c.get('static_gyro_rms_rads')), 'deg/s', 2)}</td>"
-                    f"<td class=num>{_num(c.get('axis_off_horizontal_deg'), 'deg', 1)}</td><td>{quality}</td></tr>")
+                    f"<td class=num>{format_value(c.get('static_acc_sd_mps2'), 'm/s^2', 3)}</td>"
+                    f"<td class=num>{format_value(_deg(c.get('static_gyro_rms_rads')), 'deg/s', 2)}</td>"
+                    f"<td class=num>{format_value(c.get('axis_off_horizontal_deg'), 'deg', 1)}</td><td>{quality}</td></tr>")
     if not rows:
         return '<p class="small">No calibration stored.</p>'
     return ("<table><tr><th>sensor</th><th>calibration</th><th>still: acc SD</th><th>still: gyro RMS</th>"
@@ -101,7 +91,7 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         for c in r.criteria:
             res = ('<span class="ok">met</span>' if c.passed else '<span class="bad">not met</span>'
                    if c.passed is False else '<span class="na">not measured</span>')
-            out.append(f"<tr><td>{_e(c.label)}</td><td class=num>{_num(c.value, c.unit)}</td>"
+            out.append(f"<tr><td>{_e(c.label)}</td><td class=num>{format_value(c.value, c.unit)}</td>"
                        f"<td class=num>{_threshold(c.op, c.threshold, c.unit)}</td><td>{res}</td>"
                        f"<td>{_e(c.explanation)}</td><td class=src>{_e(c.source)} <span class=ev>[{_e(c.evidence)}]</span></td></tr>")
         out.append("</table>")
@@ -111,8 +101,8 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         out.append("<table><tr><th>compared with</th><th>measured</th><th>reference groups</th><th>closest to</th>"
                    "<th>source</th></tr>")
         for ref in r.references:
-            groups = "; ".join(f"{_e(g['population'])}: {_num(g.get('value'), ref.unit)}" for g in ref.groups)
-            out.append(f"<tr><td>{_e(ref.label)}</td><td class=num>{_num(ref.value, ref.unit)}</td><td>{groups}</td>"
+            groups = "; ".join(f"{_e(g['population'])}: {format_value(g.get('value'), ref.unit)}" for g in ref.groups)
+            out.append(f"<tr><td>{_e(ref.label)}</td><td class=num>{format_value(ref.value, ref.unit)}</td><td>{groups}</td>"
                        f"<td>{_e(ref.nearest or '—')}</td><td class=src>{_e(ref.source)} <span class=ev>[{_e(ref.evidence)}]</span></td></tr>")
         out.append("</table>")
     reps = rec.repetitions()
@@ -122,11 +112,11 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         cons = rs.get("consistency") or {}
         key.append(f"repetitions counted: <b>{rs.get('count', 0)}</b>"
                    + (f" (rejected {len(rs.get('rejected') or [])})" if rs.get("rejected") else "")
-                   + (f", ROM variability (CV) {_num(cons.get('cv_rom_pct'), '%')}" if cons else ""))
+                   + (f", ROM variability (CV) {format_value(cons.get('cv_rom_pct'), '%')}" if cons else ""))
     if "lumbar_rom" in rec.results and rec.results["lumbar_rom"].get("rom"):
         rom = rec.results["lumbar_rom"]["rom"]
         key.append("lumbar range: flexion–extension {}, lateral bending {}, axial rotation {}".format(
-            *(_num(x, "deg") for x in rom)))
+            *(format_value(x, "deg") for x in rom)))
     if key:
         out.append('<p class="small">' + " · ".join(key) + "</p>")
     if with_plots and rec.signals is not None:
@@ -186,14 +176,14 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
         out.append(f"<table><tr><th>test</th><th>measure</th>{head}<th>change</th><th>trend / week</th>"
                    "<th>MDC</th><th>real change?</th></tr>")
         for r in rows:
-            vals = "".join(f"<td class=num>{_num(v, r.unit)}</td>" for v in r.values)
+            vals = "".join(f"<td class=num>{format_value(v, r.unit)}</td>" for v in r.values)
             real = ("—" if r.beyond_mdc is None else '<span class="ok">yes, beyond MDC</span>' if r.beyond_mdc
                     else "within MDC")
-            mdc = "unknown" if r.mdc is None else f'{_num(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>'
-            out.append(f"<tr><td>{_e(r.protocol)}</td><td>{_e(r.label)}</td>{vals}<td class=num>{_num(r.change, r.unit)}</td>"
-                       f"<td class=num>{_num(r.slope_per_week, r.unit)}</td><td>{mdc}</td><td>{real}</td></tr>")
+            mdc = "unknown" if r.mdc is None else f'{format_value(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>'
+            out.append(f"<tr><td>{_e(r.protocol)}</td><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit)}</td>"
+                       f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td><td>{mdc}</td><td>{real}</td></tr>")
         if any(x is not None for x in romb):
-            vals = "".join(f"<td class=num>{_num(x, '', 2)}</td>" for x in romb)
+            vals = "".join(f"<td class=num>{format_value(x, '', 2)}</td>" for x in romb)
             out.append(f"<tr><td>quiet standing</td><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
                        "<td></td><td></td><td>unknown</td><td>—</td></tr>")
         out.append("</table>")
@@ -207,7 +197,7 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
                    "<th>smoothness (mean SPARC)</th></tr>")
         for a in adh:
             out.append(f"<tr><td>{_e(a.period)}</td><td class=num>{a.sessions}</td><td class=num>{a.repetitions}</td>"
-                       f"<td class=num>{a.passed} of {a.scored}</td><td class=num>{_num(a.mean_sparc, '', 2)}</td></tr>")
+                       f"<td class=num>{a.passed} of {a.scored}</td><td class=num>{format_value(a.mean_sparc, '', 2)}</td></tr>")
         out.append("</table>")
     out.append("</section>")
     return "\n".join(out)
