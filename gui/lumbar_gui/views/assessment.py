@@ -484,7 +484,8 @@ class AssessmentView(QWidget):
                 before[key] = {row.measure: row.value for row in self.trial_rows(tr, d)[1]}
         dates = sorted({_visit_date(f.parent.name) for f, _ in self.previous.values()})
         compared = (f" <b>Last visit</b>: the same test on {', '.join(dates)}." if dates else "")
-        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({len(self.files)} files).{compared} "
+        n = len(self.files)
+        self.instruction.setText(f"Saved in {self.code}/{self.folder.name}/ ({n} file{'s' * (n != 1)}).{compared} "
                                  "Criteria and reference values are those of the protocol definitions (their sources "
                                  "in the tooltips and the report); open a trial in Review for its signals.")
         rows, colors, tips, scores = [], [], [], []
