@@ -62,9 +62,9 @@ class Trial:
 
     def notes(self) -> str:
         """The conditions in the words :func:`lumbar.protocols.session_conditions` reads."""
-        c = dict(self.conditions)
-        words = ([f"eyes {c['eyes']}"] if "eyes" in c else []) + ([f"{c['surface']} surface"] if "surface" in c else [])
-        return ", ".join(words)
+        from lumbar.protocols.registry import conditions_text
+
+        return conditions_text(dict(self.conditions))
 
 
 #: The short screen offered first (known without reading anything).
@@ -109,10 +109,10 @@ def registry_error() -> str | None:
 def trial_of(p: Any) -> Trial:
     """The trial of a test definition: its movement, instructions and conditions; as long as the definition's
     ``duration_s``, else as long as its emulated patient needs for its repetitions, else
-    :data:`SECONDS_PER_REPETITION` per repetition."""
+    :data:`SECONDS_PER_REPETITION` per repetition (a test definition has a duration or repetitions)."""
     em = p.get("emulation") or {}
     reps = p.get("repetitions")
-    duration = p.get("duration_s") or em.get("duration_s") or SECONDS_PER_REPETITION * (reps or 5)
+    duration = p.get("duration_s") or em.get("duration_s") or SECONDS_PER_REPETITION * reps  # one of them
     return Trial(p.movement, float(duration), " ".join(p.get("instructions", [])), None, p.name, p.title,
                  tuple((k, em[k]) for k in ("amplitude_deg", "eyes", "surface") if k in em),
                  tuple(p.conditions.items()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumbar.protocols import Protocol
+from lumbar.protocols import Protocol, conditions_text
 from lumbar.types import SessionInfo
 
 
@@ -17,10 +17,8 @@ def emulate(protocol: Protocol, quality: str, out: Path, *, subject: str = "SIM0
     sim = simulate(em["movement"], duration_s=em.get("duration_s", 60.0), seed=seed, quality=quality,
                    amplitude_deg=em.get("amplitude_deg"), eyes=em.get("eyes", "open"),
                    surface=em.get("surface", "firm"))
-    cond = protocol.conditions
-    # the conditions as lumbar.protocols.registry.session_conditions reads them from the notes
-    words = (f"emulated patient: quality {quality}" + (f", eyes {cond['eyes']}" if "eyes" in cond else "")
-             + (f", {cond['surface']} surface" if "surface" in cond else ""))
+    cond = conditions_text(protocol.conditions)  # as lumbar.protocols.session_conditions reads them back
+    words = f"emulated patient: quality {quality}" + (f", {cond}" if cond else "")
     kw = {"start_time_utc": start_utc} if start_utc else {}
     info = SessionInfo(subject_code=subject, operator=operator, protocol=em["movement"],
                        notes=(notes + " " + words).strip(), **kw)

@@ -387,9 +387,9 @@ class AssessmentView(QWidget):
         path = self.folder / f"{self.trial_index + 1:02d}-{tr.key}.h5"
         cal = self.calibration
         # the definition and its conditions in words the report reads back (lumbar.protocols.session_conditions)
-        notes = "; ".join([f"assessment {self.protocol.currentText()}", f"trial {self.trial_index + 1} of "
-                           f"{len(self.trials)}"] + ([f"protocol {tr.protocol}"] if tr.protocol else [])
-                          + ([tr.notes()] if tr.notes() else []))
+        parts = [f"assessment {self.protocol.currentText()}", f"trial {self.trial_index + 1} of {len(self.trials)}",
+                 f"protocol {tr.protocol}" if tr.protocol else "", tr.notes()]
+        notes = "; ".join(p for p in parts if p)
         info = SessionInfo(subject_code=self.code, operator=self.operator.text().strip(), protocol=tr.movement,
                            notes=notes)
         self.engine.start_recording(path, info)

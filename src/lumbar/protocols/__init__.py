@@ -12,13 +12,13 @@ values with their citation and evidence label ([CONFIRMED], [FROM MEMORY – VER
 >>> result = score(reg["waiters-bow"], analysis)          # doctest: +SKIP
 """
 from lumbar.protocols.registry import (BUILTIN_DIR, ENV_VAR, Protocol, Registry, load_protocol_file,
-                                       load_protocols, session_conditions)
+                                       load_protocols, session_conditions, conditions_text)
 from lumbar.protocols.schema import ProtocolError, validate_protocol
 from lumbar.protocols.scoring import (BatteryResult, CriterionResult, ReferenceResult, TestResult, display_results,
                                       metric_value, score, score_battery)
 
 __all__ = [
-    "BUILTIN_DIR", "ENV_VAR", "Protocol", "Registry", "load_protocol_file", "load_protocols", "session_conditions",
+    "BUILTIN_DIR", "ENV_VAR", "Protocol", "Registry", "load_protocol_file", "load_protocols", "session_conditions", "conditions_text",
     "ProtocolError", "validate_protocol", "BatteryResult", "CriterionResult", "ReferenceResult", "TestResult",
     "display_results", "metric_value", "score", "score_battery",
 ]

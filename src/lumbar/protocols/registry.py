@@ -19,7 +19,8 @@ from typing import Any, Iterable
 
 from lumbar.protocols.schema import ProtocolError, validate_protocol
 
-__all__ = ["Protocol", "Registry", "load_protocols", "load_protocol_file", "BUILTIN_DIR", "ENV_VAR"]
+__all__ = ["Protocol", "Registry", "load_protocols", "load_protocol_file", "BUILTIN_DIR", "ENV_VAR",
+           "conditions_text", "session_conditions"]
 
 BUILTIN_DIR = Path(__file__).with_name("definitions")
 ENV_VAR = "LUMBAR_PROTOCOLS"
@@ -128,6 +129,13 @@ class Registry:
 
 
 _DEFAULT_COND = {"eyes": "open", "surface": "firm"}
+
+
+def conditions_text(conditions: dict[str, str]) -> str:
+    """Conditions (``eyes``, ``surface``) in the words :func:`session_conditions` reads back from a session's
+    notes: "eyes closed, foam surface"; "" when there are none."""
+    return ", ".join(([f"eyes {conditions['eyes']}"] if "eyes" in conditions else [])
+                     + ([f"{conditions['surface']} surface"] if "surface" in conditions else []))
 
 
 def session_conditions(notes: str) -> dict[str, str]:

@@ -55,8 +55,9 @@ class SimulatedSession:
         notes = (f"emulated patient: movement={a['movement']}, quality={a['quality']}, seed={a['seed']}, "
                  f"duration={a['duration_s']:g} s")
         if a["movement"] == "quiet-standing":
-            # the words lumbar.protocols.registry.session_conditions reads ("eyes closed", "foam")
-            notes += f", eyes {a['eyes']}, {a.get('surface', 'firm')} surface"
+            from lumbar.protocols.registry import conditions_text  # the words the protocols read back
+
+            notes += ", " + conditions_text({"eyes": a["eyes"], "surface": a.get("surface", "firm")})
         return SessionInfo(subject_code=subject_code, operator=operator, protocol=a["movement"], notes=notes)
 
 
