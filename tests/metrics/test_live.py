@@ -107,3 +107,51 @@ def test_live_without_counting_and_gap_rejected() -> None:
     # 7 complete cycles (the 8th has not returned by the end); the one with the gap is rejected
     assert rs.count == 6 and len(rs.rejected) == 1 and "gap" in rs.rejected[0].reason
     assert LiveAnalyzer(fs).finish() is None
+
+
+@pytest.mark.parametrize("movement", ["flexion", "waiters-bow", "rocking", "pelvic-tilt"])
+def test_live_counter_learns_the_range_from_the_first_repetition(movement: str) -> None:
+    """No range given (the patient's own, as in an assessment): the first excursion beyond the floor sets
+    it; every repetition of the emulated patient is counted, in the direction the offline analysis takes,
+    and the set equals the offline segmentation with the learnt thresholds."""
+    r, theta, base, sign = _principal(movement)
+    fs = r.processed.rate_hz
+    after = slice(r.processed.static_window.stop, None)  # the task, as the assessment feeds it from "go"
+    live = LiveAnalyzer(fs, base=base, lowpass_hz=None, rom_floor=math.radians(5))
+    for sl in _chunks(theta[after].size, 5):
+        live.update(theta[after][sl])
+    got = live.finish()
+    learnt = live.rom_ref
+    offline = r.analysis.results["repetitions"]
+    assert live.sign == sign
+    assert got.count == live.rep_count == r.true_count
+    # the first repetition's peak against the trial's P95: the same range, for an even performance
+    assert 0.85 < learnt / offline.rom_ref < 1.2
+    want = rep.segment_repetitions(sign * (theta[after] - base), fs, lo=0.2 * learnt, hi=0.6 * learnt,
+                                   rom_ref=learnt, lowpass_hz=None)
+    assert [(a.start_idx, a.end_idx, a.rom) for a in got.repetitions] == \
+        [(b.start_idx, b.end_idx, b.rom) for b in want.repetitions]
+
+
+def test_live_counter_with_a_learnt_range_ignores_wobble_at_rest() -> None:
+    """Standing with a 2° wobble and then three 12° tilts backwards: the wobble (below the 5° floor) is
+    neither counted nor taken for the range; the tilts are counted, backwards as positive."""
+    fs = 100.0
+    rng = np.random.default_rng(4)
+    t = np.arange(2800) / fs
+    wobble = np.radians(2.0) * np.sin(2 * np.pi * 0.3 * t[:1000]) + rng.normal(0, np.radians(0.3), 1000)
+    cycles = -np.radians(6.0) * (1 - np.cos(2 * np.pi * t[:1800] / 6.0))  # three 12° excursions, 6 s each
+    theta = np.concatenate([wobble, cycles + rng.normal(0, np.radians(0.3), 1800)])
+    live = LiveAnalyzer(fs, rom_floor=math.radians(5))
+    counts = []
+    for sl in _chunks(t.size, 9):
+        live.update(theta[sl])
+        counts.append(live.rep_count)
+    assert counts[len(counts) // 5] == 0  # the wobble alone counts nothing
+    rs = live.finish()
+    assert live.sign == -1 and rs.count == 3
+    assert math.degrees(live.rom_ref) == pytest.approx(12.0, abs=1.0)
+    still = LiveAnalyzer(fs, rom_floor=math.radians(5))
+    still.update(wobble)
+    none = still.finish()
+    assert none.count == 0 and not none.valid and "no movement beyond 5°" in none.reason

@@ -155,23 +155,31 @@ class LiveAnalyzer:
     lowpass_hz : causal 2nd-order Butterworth on the principal angle before counting (None: the
         samples are used as given, e.g. when already filtered upstream).
     sway : keep running sway values of the acceleration passed to :meth:`update`.
+    rom_floor : with ``rom_ref=None``, count repetitions anyway: ``rom_ref`` is learnt from the first
+        excursion beyond ``rom_floor`` (rad) from the rest level, as the peak it reaches before it comes
+        back below 0.2 of that peak. For tasks whose range differs from patient to patient (a pelvic tilt
+        of 7° or 15°, a waiter's bow of 35° or 60°): the offline analysis takes the trial's own range
+        (:func:`~lumbar.metrics.repetitions.thresholds_from_trial`), which a live counter cannot know in
+        advance. The floor keeps a wobble at rest from being taken for the task.
 
     The principal angle's direction is fixed by its first excursion beyond half of ``rom_ref`` (as
     offline: the first phase of the movement counts as positive); before that no repetition can
-    start, because the upper threshold is 0.6·rom_ref.
+    start, because the upper threshold is 0.6·rom_ref. A learnt ``rom_ref`` fixes the direction with
+    the same first excursion, which then counts as the first repetition.
     """
 
     def __init__(self, fs: float, *, rom_ref: float | None = None, base: float = 0.0,
                  lowpass_hz: float | None = 5.0, sway: bool = False, sway_discard_s: float = DEFAULT_DISCARD_S,
-                 **segmenter_kw: Any) -> None:
+                 rom_floor: float | None = None, **segmenter_kw: Any) -> None:
         self.fs = check_fs(fs)
         self.base = float(base)
         self.rom_ref = None if rom_ref is None else check_positive("rom_ref", rom_ref)
+        self.rom_floor = None if rom_floor is None or rom_ref is not None else check_positive("rom_floor", rom_floor)
         self.sign = 0  # 0 until the first large excursion
         self._seg = None
+        self._segmenter_kw = segmenter_kw
         if self.rom_ref is not None:
-            self._seg = RepetitionSegmenter(self.fs, LO_FRACTION * self.rom_ref, HI_FRACTION * self.rom_ref,
-                                            rom_ref=self.rom_ref, **segmenter_kw)
+            self._seg = self._segmenter(self.rom_ref)
         self._sos = None
         self._zi = None
         if lowpass_hz is not None:
@@ -216,20 +224,42 @@ class LiveAnalyzer:
         fin = y[np.isfinite(y)]
         if fin.size:
             self.angle = float(fin[-1])
-        if self._seg is None:
+        if self._seg is None and self.rom_floor is None:
             return done
         if self.sign == 0:
-            big = np.flatnonzero(np.abs(np.nan_to_num(y)) > 0.5 * self.rom_ref)
-            if not big.size:
-                self._pending = np.concatenate([self._pending, y])
+            self._pending = np.concatenate([self._pending, y])
+            if not self._direction_found():
                 return done
-            self.sign = 1 if y[big[0]] > 0 else -1
-            y = np.concatenate([self._pending, y])
-            self._pending = np.empty(0)
+            y, self._pending = self._pending, np.empty(0)
         done = self._seg.update(self.sign * y)
         if done:
             self.last_repetition = done[-1]
         return done
+
+    def _segmenter(self, rom_ref: float) -> RepetitionSegmenter:
+        return RepetitionSegmenter(self.fs, LO_FRACTION * rom_ref, HI_FRACTION * rom_ref, rom_ref=rom_ref,
+                                   **self._segmenter_kw)
+
+    def _direction_found(self) -> bool:
+        """Whether the samples held back so far fix the direction (and a learnt ``rom_ref``); sets them."""
+        y = np.nan_to_num(self._pending)
+        if self.rom_ref is not None:
+            big = np.flatnonzero(np.abs(y) > 0.5 * self.rom_ref)
+            if big.size:
+                self.sign = 1 if y[big[0]] > 0 else -1
+            return bool(big.size)
+        over = np.flatnonzero(np.abs(y) > self.rom_floor)
+        if not over.size:
+            return False
+        side = 1 if y[over[0]] > 0 else -1
+        z = side * y[over[0]:]
+        peak = np.maximum.accumulate(z)
+        back = np.flatnonzero(z < LO_FRACTION * peak)  # the excursion is over: its peak is the range
+        if not back.size:
+            return False
+        self.sign, self.rom_ref = side, float(peak[back[0]])
+        self._seg = self._segmenter(self.rom_ref)
+        return True
 
     @property
     def rep_count(self) -> int:
@@ -243,7 +273,11 @@ class LiveAnalyzer:
                             self.rep_count, self.last_repetition, rms_ap, rms_ml, rms, area, n)
 
     def finish(self) -> RepetitionSet | None:
-        """Close the trial: the last repetition ends at the minimum before the end; the full set."""
+        """Close the trial: the last repetition ends at the minimum before the end; the full set (None
+        when no repetitions are counted: neither ``rom_ref`` nor ``rom_floor`` given)."""
+        if self._seg is None and self.rom_floor is not None:
+            return RepetitionSet(0, (), (), math.nan, math.nan, math.nan, self.fs, valid=False,
+                                 reason=f"no movement beyond {math.degrees(self.rom_floor):.0f}° from rest")
         if self._seg is None:
             return None
         if self.sign == 0 and self._pending.size:
