@@ -11,11 +11,12 @@ encoding, their BLE stacks) then no longer competes with the GUI thread for the 
 
 Control, one JSON object per line:
 
-* parent → child (stdin): ``{"op": "perform", "movement": .., "duration_s": .., "kwargs": {..}}``,
-  ``{"op": "tap", "placement": ..}``, ``{"op": "drop", "address": .., "away_s": ..}``; end of input
+* parent → child (stdin): ``{"op": "perform", "movement": .., "duration_s": .., "kwargs": {..}}``
+  (``kwargs`` may hold ``"hold": true``), ``{"op": "go"}``, ``{"op": "tap", "placement": ..}``, ``{"op": "drop", "address": .., "away_s": ..}``; end of input
   (the application closed or died) stops the child.
 * child → parent (stdout): first ``{"ready": {"port": .., "sensors": [..]}}`` (or ``{"error": ..}``),
-  then ``{"state": {"movement": .., "last_error": .., "connected": [addresses]}}`` whenever it changes.
+  then ``{"state": {"movement": .., "started": .., "last_error": .., "connected": [addresses]}}`` whenever it
+  changes (``started``: how many ``perform`` requests have begun; both sides number them 1, 2, … in order).
 
 Run as ``python -m lumbar_gui.demo_process [--rate-hz 200] [--seed 7]``; :class:`DemoSensors` starts it.
 """
@@ -91,7 +92,8 @@ class DemoSensors:
         self._error: str | None = None
         self.port: int | None = None
         self.sensors: list[DemoSensorInfo] = []
-        self._state: dict[str, Any] = {"movement": "quiet-standing", "last_error": None, "connected": []}
+        self._state: dict[str, Any] = {"movement": "quiet-standing", "started": 0, "last_error": None, "connected": []}
+        self._performs = 0  # perform requests sent (the child numbers them the same way)
         self.central: Any = None  # HciCentral once connected
         # the reader thread holds only a weak reference: dropping the object ends the process (finalizer)
         threading.Thread(target=_read_child, args=(weakref.ref(self), self.proc.stdout), name="demo-sensors-reader",
@@ -144,11 +146,19 @@ class DemoSensors:
         return self.proc.poll() is None
 
     # -- the demo patient ---------------------------------------------------------------------------
-    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
-        """The patient performs ``movement`` for ``duration_s`` s (see :meth:`DemoPatient.perform`)."""
-        self._send({"op": "perform", "movement": movement, "duration_s": float(duration_s), "kwargs": kwargs})
+    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> int:
+        """The patient performs ``movement`` for ``duration_s`` s (see :meth:`DemoPatient.perform`); returns the
+        request's number, which :attr:`started` reaches when the movement begins."""
         with self._write_lock:
+            self._performs += 1
+            job = self._performs
             self._state["last_error"] = None  # until the child says otherwise
+        self._send({"op": "perform", "movement": movement, "duration_s": float(duration_s), "kwargs": kwargs})
+        return job
+
+    def go(self) -> None:
+        """A held movement goes on (see :meth:`DemoPatient.go`)."""
+        self._send({"op": "go"})
 
     def tap(self, placement: str) -> None:
         """Tap the sensor at ``placement``."""
@@ -162,6 +172,11 @@ class DemoSensors:
     def current_movement(self) -> str:
         """What the patient is doing (as last reported, ≤ 50 ms old)."""
         return str(self._state["movement"])
+
+    @property
+    def started(self) -> int:
+        """Number of the latest :meth:`perform` request whose movement has begun (as last reported, ≤ 50 ms old)."""
+        return int(self._state.get("started", 0))
 
     @property
     def last_error(self) -> str | None:
@@ -290,6 +305,8 @@ async def _serve(rate_hz: float, seed: int) -> None:
         if op == "perform":
             patient.perform(msg["movement"], float(msg["duration_s"]), **msg.get("kwargs", {}))
             last.clear()  # report the outcome even if it equals the last one (the same error again)
+        elif op == "go":
+            patient.go()
         elif op == "tap":
             patient.tap(msg["placement"])
         elif op == "drop":
@@ -306,7 +323,7 @@ async def _serve(rate_hz: float, seed: int) -> None:
     threading.Thread(target=read_input, name="demo-input", daemon=True).start()
     try:
         while not done.is_set():
-            state = {"movement": patient.current_movement, "last_error": patient.last_error,
+            state = {"movement": patient.current_movement, "started": patient.started, "last_error": patient.last_error,
                      "connected": [emu.address(s) for s in sensors if emu.peripheral(s).is_connected]}
             if state != last:
                 _emit({"state": state})

@@ -138,6 +138,7 @@ class _Segment:
     gyro: dict[str, np.ndarray]  # placement -> (N, 3) rad/s
     movement: str
     loop: bool  # idle: repeats until the next segment
+    job: int = 0  # the perform request it answers (0: idle)
 
 
 class DemoPatient:
@@ -159,6 +160,9 @@ class DemoPatient:
 
     IDLE_S = 20.0
     TAP_S = 0.3  # length of a tap impulse, s
+    #: A held movement repeats its first HOLD_S s (still in the start posture; the simulator's still period is
+    #: 5 s) until :meth:`go`; the rest follows, so the patient starts moving 1 s after it (a reaction time).
+    HOLD_S = 4.0
 
     def __init__(self, placements: Sequence[str] = ("lumbar", "sacrum", "thigh_left", "thigh_right"),
                  rate_hz: float = 200.0, *, seed: int = 7) -> None:
@@ -172,10 +176,13 @@ class DemoPatient:
         self._timeline: list[_Segment] = []
         self._idle: _Segment | None = None
         self._ready: _Segment | None = None  # simulated, waiting to start at the next sample
+        self._held: _Segment | None = None  # the rest of a held movement, waiting for go()
         self._taps: list[tuple[str, float]] = []  # (placement, patient time of the tap)
         self._tap_request: list[str] = []
         self._served_t = 0.0  # latest patient time handed to any sensor, s
         self._job = 0
+        #: Number of the latest :meth:`perform` request whose movement has begun (0: none yet).
+        self.started = 0
         self._prepared = threading.Event()
         #: Why the last :meth:`perform` request could not be simulated (None if it could).
         self.last_error: str | None = None
@@ -213,12 +220,14 @@ class DemoPatient:
             self._timeline = [self._idle]
         self._prepared.set()
 
-    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
-        """From now on the patient performs ``movement`` for ``duration_s`` s (5 s still first), then idles.
+    def perform(self, movement: str, duration_s: float, *, hold: bool = False, **kwargs: Any) -> int:
+        """From now on the patient performs ``movement`` for ``duration_s`` s (5 s still first), then idles;
+        with ``hold``, the patient takes the start position and holds it until :meth:`go`.
 
         Simulated in a background thread; it starts at the next sample after it is ready (a fraction
-        of a second). A request the patient model cannot do leaves the patient idle and sets
-        :attr:`last_error`.
+        of a second; a few seconds for a long trial on four sensors), when :attr:`started` becomes the
+        number returned (requests are numbered 1, 2, … in order). A request the patient model cannot do
+        leaves the patient idle and sets :attr:`last_error`.
         """
         with self._lock:
             self._job += 1
@@ -233,10 +242,24 @@ class DemoPatient:
                 return
             with self._lock:
                 if job == self._job:  # a later request wins
-                    self._ready = _Segment(0.0, acc, gyro, movement, False)
+                    self._ready = _Segment(0.0, acc, gyro, movement, False, job)
+                    self._held = None
+                    if hold:
+                        k = int(round(self.HOLD_S * self.rate_hz))
+                        self._ready = _Segment(0.0, {p: a[:k] for p, a in acc.items()},
+                                               {p: g[:k] for p, g in gyro.items()}, movement, True, job)
+                        self._held = _Segment(0.0, {p: a[k:] for p, a in acc.items()},
+                                              {p: g[k:] for p, g in gyro.items()}, movement, False, job)
                     self.last_error = None
 
         threading.Thread(target=work, name="demo-patient", daemon=True).start()
+        return job
+
+    def go(self) -> None:
+        """A held movement (``perform(..., hold=True)``) goes on from the next sample; nothing else to do."""
+        with self._lock:
+            if self._held is not None:
+                self._ready, self._held = self._held, None
 
     def tap(self, placement: str) -> None:
         """Tap the sensor at ``placement`` (a short impulse on that sensor only, from the next sample)."""
@@ -265,6 +288,7 @@ class DemoPatient:
                 seg, self._ready = self._ready, None
                 seg.t0 = start
                 self._install(seg)
+                self.started = seg.job
             for pl in self._tap_request:
                 self._taps.append((pl, start))
             self._tap_request = []
@@ -313,12 +337,15 @@ class DemoPatient:
         return ({p: b.acc for p, b in sim.batches.items()}, {p: b.gyro for p, b in sim.batches.items()})
 
     def _install(self, seg: _Segment) -> None:
-        """Start ``seg`` at ``seg.t0`` (cutting whatever was planned after), then idle again."""
+        """Start ``seg`` at ``seg.t0`` (cutting whatever was planned after), then idle again (a looping
+        segment, a held start position, repeats until the next)."""
         self._timeline = [s for s in self._timeline if s.t0 < seg.t0]
         n = len(next(iter(seg.acc.values())))
         idle = self._idle
         assert idle is not None
-        self._timeline += [seg, _Segment(seg.t0 + n / self.rate_hz, idle.acc, idle.gyro, "quiet-standing", True)]
+        self._timeline.append(seg)
+        if not seg.loop:
+            self._timeline.append(_Segment(seg.t0 + n / self.rate_hz, idle.acc, idle.gyro, "quiet-standing", True))
 
     def _segment_at(self, t: float) -> _Segment | None:
         found = None
@@ -773,10 +800,23 @@ class EmulatedSource(BleSource):
     protocol asks; :meth:`drop` is a real link loss on the virtual radio; :meth:`tap` taps one sensor.
     """
 
-    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> None:
-        """The demo patient performs ``movement`` for ``duration_s`` s from now (see :meth:`DemoPatient.perform`)."""
+    def perform(self, movement: str, duration_s: float, **kwargs: Any) -> int:
+        """The demo patient performs ``movement`` for ``duration_s`` s from now (see :meth:`DemoPatient.perform`;
+        ``hold=True`` waits in the start position for :meth:`go`); returns the request's number (:attr:`started`
+        reaches it when the movement begins)."""
         assert self.link.patient is not None
-        self.link.patient.perform(movement, duration_s, **kwargs)
+        return self.link.patient.perform(movement, duration_s, **kwargs)
+
+    def go(self) -> None:
+        """The demo patient's held movement goes on (see :meth:`DemoPatient.go`)."""
+        assert self.link.patient is not None
+        self.link.patient.go()
+
+    @property
+    def started(self) -> int:
+        """Number of the latest :meth:`perform` request whose movement has begun."""
+        assert self.link.patient is not None
+        return self.link.patient.started
 
     @property
     def current_movement(self) -> str:

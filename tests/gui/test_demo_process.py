@@ -155,7 +155,8 @@ def test_the_child_advertises_the_four_demo_sensors_and_stops_cleanly() -> None:
 
 def test_the_patient_performs_and_taps_while_a_sensor_streams() -> None:
     """Through the reader, the first sensor streams the standing patient (specific force ≈ g, steady);
-    ``perform("flexion", ...)`` makes ``current_movement`` "flexion" within a few seconds; a tap shows
+    ``perform("flexion", ...)`` makes ``current_movement`` "flexion" within a few seconds (and ``started`` the
+    request's number); a tap shows
     as a jolt of several g on that sensor; an impossible request sets ``last_error`` and leaves the
     patient doing what it did."""
 
@@ -169,9 +170,11 @@ def test_the_patient_performs_and_taps_while_a_sensor_streams() -> None:
             assert np.ptp(norm) < 0.5  # standing quietly
             assert demo.current_movement == "quiet-standing"
 
-            demo.perform("flexion", 24.0, reps=2)
+            assert demo.started == 0
+            job = demo.perform("flexion", 24.0, reps=2)
             await wait_for(lambda: demo.current_movement == "flexion", 5.0, "the patient starting flexion")
             assert demo.last_error is None
+            assert job == demo.started == 1  # the request's number: its movement has begun
 
             # flexion starts with 5 s of standing still: a tap stands out
             before = stream.samples
@@ -183,7 +186,7 @@ def test_the_patient_performs_and_taps_while_a_sensor_streams() -> None:
             demo.perform("no-such-movement", 5.0)
             await wait_for(lambda: bool(demo.last_error), 5.0, "last_error after an impossible request")
             assert "no-such-movement" in str(demo.last_error)
-            assert demo.current_movement == "flexion"
+            assert demo.current_movement == "flexion" and demo.started == 1  # request 2 never began
 
     asyncio.run(main())
 

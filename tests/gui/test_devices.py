@@ -270,6 +270,44 @@ def test_without_an_adapter_the_emulated_sensors_are_used(qtbot, tmp_path):
         win.close()
 
 
+def test_demo_patient_holds_the_start_position_until_go():
+    """``perform(..., hold=True)``: from the next sample the patient is in the movement's start position (on all
+    fours for rocking) and stays there, repeating its first seconds, however long the operator waits; after
+    ``go()`` the movement goes on from there, sample for sample the simulated trial, then the patient idles."""
+    import time
+
+    from lumbar.simulate import simulate
+    from lumbar_gui.sources import DemoPatient
+
+    p = DemoPatient(("lumbar", "sacrum"), 100.0, seed=5)
+    p.prepare()
+    rate = p.rate_hz
+    p.samples("lumbar", np.arange(0, 100))
+    p.samples("sacrum", np.arange(0, 100))
+    job = p.perform("rocking", 30.0, hold=True, reps=3)
+    while p._ready is None:
+        assert p.last_error is None, p.last_error
+        time.sleep(0.01)
+    move = simulate("rocking", duration_s=30.0, seed=5, sensors=p.placements, rate_hz=rate, reps=3,
+                    misalignment_deg=p._misalignment).batches
+    k_hold = int(round(p.HOLD_S * rate))
+    wait = np.arange(100, 100 + 3 * k_hold + 17)  # three holds and a bit: the operator is slow
+    acc, gyro = p.samples("sacrum", wait)
+    assert p.started == job == 1 and p.current_movement == "rocking"
+    ring = np.arange(wait.size) % k_hold
+    assert np.array_equal(acc, move["sacrum"].acc[ring]) and np.array_equal(gyro, move["sacrum"].gyro[ring])
+    # in the start position: the pelvis near horizontal, so gravity is no longer along the standing axis
+    assert abs(np.median(acc[:, 1])) < 0.5 * 9.81
+    p.samples("lumbar", wait)
+    p.go()
+    n_rest = len(move["sacrum"].acc) - k_hold
+    after = np.arange(int(wait[-1]) + 1, int(wait[-1]) + 1 + n_rest + 50)
+    acc, gyro = p.samples("sacrum", after)
+    assert np.array_equal(acc[:n_rest], move["sacrum"].acc[k_hold:])
+    assert np.array_equal(gyro[:n_rest], move["sacrum"].gyro[k_hold:])
+    assert p.current_movement == "quiet-standing" and p.started == 1  # the same request, over: idle again
+
+
 def test_demo_patient_moves_on_request_from_the_next_sample_and_taps_one_sensor():
     """The live patient's segment logic, without the radio: what the emulator asks for, sample by sample."""
     import time
@@ -287,10 +325,11 @@ def test_demo_patient_moves_on_request_from_the_next_sample_and_taps_one_sensor(
     for pl in p.placements:
         acc, gyro = p.samples(pl, k)
         assert np.array_equal(acc, idle[pl].acc[k]) and np.array_equal(gyro, idle[pl].gyro[k])
-    p.perform("flexion", 24.0, reps=2)
+    job = p.perform("flexion", 24.0, reps=2)
     while p._ready is None:  # simulated in a background thread
         assert p.last_error is None, p.last_error
         time.sleep(0.01)
+    assert p.started == 0  # ready, not begun: it begins at the next sample asked for
     move = simulate("flexion", duration_s=24.0, seed=3, sensors=p.placements, rate_hz=rate, reps=2,
                     misalignment_deg=p._misalignment).batches
     n_move = len(move["lumbar"])
@@ -301,6 +340,7 @@ def test_demo_patient_moves_on_request_from_the_next_sample_and_taps_one_sensor(
         assert np.array_equal(acc[:n_move], move[pl].acc) and np.array_equal(gyro[:n_move], move[pl].gyro)
         assert np.array_equal(acc[n_move:], idle[pl].acc[np.arange(500) % n_idle])
         assert p.current_movement == "quiet-standing"
+    assert p.started == job == 1  # began (and ended: the patient idles again)
     # a tap: a burst on the tapped sensor only, from the next sample, for TAP_S
     p.tap("sacrum")
     k = np.arange(int(k[-1]) + 1, int(k[-1]) + 1 + int(rate))
