@@ -22,8 +22,9 @@ from typing import Any
 __all__ = ["Trial", "Row", "DEFAULT_PROTOCOLS", "protocols", "battery_of", "registry", "registry_error",
            "trial_of", "score_trial", "outcome", "result_rows", "verdict", "file_stems"]
 
-#: Seconds per repetition for a test whose definition gives neither a duration nor an emulated duration.
-SECONDS_PER_REPETITION = 6.0
+#: Seconds per repetition at a slow pace (a bend and back, a pause): the time a trial of repetitions allows at
+#: least. It stops once they are counted, so the limit only matters when they are not.
+SECONDS_PER_REPETITION = 8.0
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,11 @@ class Trial:
     """One trial of an assessment.
 
     movement : the analysis of its file (``lumbar analyze``: the session's protocol field)
-    duration_s : the task, after the 5 s standing still, s; the trial stops by itself then
+    duration_s : the task, after the 5 s standing still, s; the trial stops by itself then (or earlier, once
+        its repetitions are counted)
     instruction : what the operator reads to the patient
-    reps : repetitions the demo patient makes (None: its own for the duration)
+    reps : repetitions asked for (the trial stops once they are counted) and made by the demo patient (None:
+        none counted; the demo patient makes its own for the duration)
     protocol : the definition that scores it (``lumbar.protocols``; "" none)
     title : its name for people ("" → the movement's)
     demo : options of the demo patient (``amplitude_deg``, ``eyes``, ``surface``), as ``(key, value)`` pairs
@@ -107,13 +110,13 @@ def registry_error() -> str | None:
 
 
 def trial_of(p: Any) -> Trial:
-    """The trial of a test definition: its movement, instructions and conditions; as long as the definition's
-    ``duration_s``, else as long as its emulated patient needs for its repetitions, else
-    :data:`SECONDS_PER_REPETITION` per repetition (a test definition has a duration or repetitions)."""
+    """The trial of a test definition: its movement, instructions, conditions and repetitions; as long as the
+    definition's ``duration_s``, else (a test definition has a duration or repetitions) the longer of its
+    emulated duration and :data:`SECONDS_PER_REPETITION` per repetition."""
     em = p.get("emulation") or {}
-    reps = p.get("repetitions")
-    duration = p.get("duration_s") or em.get("duration_s") or SECONDS_PER_REPETITION * reps  # one of them
-    return Trial(p.movement, float(duration), " ".join(p.get("instructions", [])), None, p.name, p.title,
+    reps = p.get("repetitions") or None
+    duration = p.get("duration_s") or max(em.get("duration_s", 0.0), SECONDS_PER_REPETITION * (reps or 0))
+    return Trial(p.movement, float(duration), " ".join(p.get("instructions", [])), reps, p.name, p.title,
                  tuple((k, em[k]) for k in ("amplitude_deg", "eyes", "surface") if k in em),
                  tuple(p.conditions.items()))
 

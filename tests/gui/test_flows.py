@@ -39,9 +39,9 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     assert a.calibration.ok, a.calibration.message
     a.action()  # → trial 1
     assert a.step == "trial" and a.trials[0].movement == "quiet-standing"
-    a.action()  # start trial 1 (recording)
+    a.action()  # start trial 1 (recording once the patient holds still)
     assert a.monitor.isVisible() and a.monitor.mode == "sway"  # the trial monitor shows the stabilogram
-    qtbot.wait(300)
+    qtbot.waitUntil(lambda: a._phase == "still", timeout=20000)  # the patient holds still: recording
     qtbot.keyClick(a, "M", modifier=__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.KeyboardModifier.ControlModifier)
     a.note.setText("patient comfortable")
     a.add_note()
@@ -77,6 +77,13 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
             assert lab in labels, (p.name, labels)
     first = read_session(a.files[0])
     assert {"marker", "note"} <= {e.label for e in first.events}
+    # quiet standing runs its time; the flexion set stops once its 4 bends are counted, before its 40 s are up
+    ends = []
+    for p in a.files:
+        ev = {e.label: e for e in read_session(p).events}
+        ends.append((ev["trial_end"].note, ev["trial_end"].time_s - ev["go"].time_s))
+    assert ends[0][0] == f"time up ({a.trials[0].duration_s:.0f} s)" and ends[0][1] >= a.trials[0].duration_s
+    assert ends[1][0] == "4 repetitions counted" and ends[1][1] < a.trials[1].duration_s - 5, ends
     assert win.engine._last_recorder.missed == 0
     _results_compare_with_the_last_visit(a, earlier)
     _subject_report_compares_visits(qtbot, a, monkeypatch)
@@ -304,3 +311,46 @@ def test_battery_results_are_the_protocol_scoring(qtbot, window):
     # each criterion row says where its threshold comes from
     tip = next(t.item(r, 0).toolTip() for r in range(t.rowCount()) if t.item(r, 0).text() == "Hips bend to 50°")
     assert "Source: Luomajoki" in tip
+
+
+def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_rest(qtbot, window):
+    """Rocking on all fours (Luomajoki): the demo patient takes the start position and holds it; the trial's still
+    phase begins once the angles have settled there, so the file's calibration posture is the kneeling one (not
+    a mix of standing and kneeling, which the analysis rejects); the pelvic tilt is counted in the direction
+    the patient first moves (backwards) and the trial stops at the protocol's ten repetitions, counted live as
+    in the saved trial's analysis."""
+    from lumbar.storage import read_session
+    from lumbar_gui.trials import protocols
+
+    win = window
+    connect_demo(qtbot, win)
+    a = win.assessment
+    win.show_view(a)
+    a.subject.setText("S021")
+    label = next(name for name in protocols() if name.startswith("Single test — Rocking"))
+    a.protocol.setCurrentText(label)
+    assert a.begin()
+    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
+    a.action()  # → calibration
+    a.action()
+    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    a.action()  # → the trial
+    tr = a.trials[0]
+    assert tr.reps == 10 and "10 repetitions are counted" in a.instruction.text()
+    a.action()  # start: the demo patient gets into position; nothing recorded yet
+    assert a._phase == "waiting_start" and "position" in a.countdown.text() and not a.files
+    assert a.monitor.mode == "repetitions" and a.monitor.angle == "pelvic_tilt" and a.monitor.target == 10
+    qtbot.waitUntil(lambda: a._phase == "still", timeout=40000)
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 30000)
+    (_, path, d, err), = a.results
+    assert err is None, err
+    ev = {e.label: e for e in read_session(path).events}
+    assert ev["trial_end"].note == "10 repetitions counted"
+    assert ev["trial_end"].time_s - ev["go"].time_s < tr.duration_s
+    # the rest the count started from is the kneeling posture: the pelvis about 90° from standing
+    assert a.monitor.counter is not None and a.monitor.counter.sign == -1
+    assert 70 < np.degrees(a.monitor.counter.base) < 100
+    assert a.monitor.repetitions == d["results"]["repetitions"]["count"] == 10
+    # the file begins with the still phase: what came before (getting down on all fours) is not in it
+    assert ev["calibration_start"].time_s == ev["trial_start"].time_s
+    assert path in a.files and a.files == [path]

@@ -177,26 +177,36 @@ def test_biofeedback_angle_ticks_carry_the_degree_sign(window):
 
 
 def test_trial_monitor_shows_what_the_task_is_about(window):
-    """A sway test: the stabilogram; a bend: the repetition count on a chart to 90°; pelvic tilt: its angle
-    on a chart of ±40°, where its 10° tilts are not flattened to the axis."""
-    from lumbar_gui.views.trial_monitor import BEND_RANGE_DEG, SMALL_RANGE_DEG, monitor_mode
+    """A sway test: the stabilogram; a bend: the repetitions counted on a chart to 90°; a pelvic tilt: its
+    repetitions on a chart of ±40°, where its 10° tilts are not flattened to the axis; a waiter's bow (the
+    pelvis tilts 50°) on the bend's chart; a leg task with a still back: the trunk's angle now."""
+    from lumbar_gui.views.trial_monitor import BEND_RANGE_DEG, SMALL_RANGE_DEG, Monitoring, monitor_mode
 
-    assert monitor_mode({"sway": True}) == ("sway", "trunk_flexion")
-    assert monitor_mode({"principal": "trunk_flexion"}) == ("repetitions", "trunk_flexion")
-    assert monitor_mode({"principal": "pelvic_tilt"}) == ("angles", "pelvic_tilt")
-    assert monitor_mode(None) == ("angles", "trunk_flexion")
+    assert monitor_mode({"sway": True}) == Monitoring("sway", "trunk_flexion", 1, SMALL_RANGE_DEG)
+    assert monitor_mode({"principal": "trunk_flexion"}) == Monitoring("repetitions", "trunk_flexion", 1,
+                                                                      BEND_RANGE_DEG)
+    assert monitor_mode({"principal": "trunk_flexion", "rise_and_sit": True}).per_rep == 2
+    assert monitor_mode({"principal": "pelvic_tilt", "target_deg": 5}) == Monitoring("repetitions", "pelvic_tilt",
+                                                                                     1, SMALL_RANGE_DEG)
+    assert monitor_mode({"principal": "pelvic_tilt", "target_deg": 50}).y_range == BEND_RANGE_DEG
+    assert monitor_mode({"controlled": "lumbar_flexion"}) == monitor_mode(None) == Monitoring("angles", "trunk_flexion")
     mon = window.assessment.monitor
     shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}
-    for (mode, angle), y_range, visible, caption in (
-            (("sway", "trunk_flexion"), SMALL_RANGE_DEG, {"stabilogram"}, None),
-            (("repetitions", "trunk_flexion"), BEND_RANGE_DEG, {"count", "angle"}, "trunk flexion now"),
-            (("angles", "pelvic_tilt"), SMALL_RANGE_DEG, {"angle"}, "pelvic tilt now")):
-        mon.start(mode, angle)
-        assert {k for k, w in shown.items() if w.isVisibleTo(mon)} == visible, mode
-        assert tuple(mon.chart.vb.viewRange()[1]) == y_range
-        assert all(c.boundingRect().top() == y_range[0] and c.boundingRect().bottom() == y_range[1]
+    for what, target, visible, caption, count_caption in (
+            (Monitoring("sway", "trunk_flexion"), 0, {"stabilogram"}, None, None),
+            (Monitoring("repetitions", "trunk_flexion", 1, BEND_RANGE_DEG), 4, {"count", "angle"},
+             "trunk flexion now", "of 4 repetitions"),
+            (Monitoring("repetitions", "pelvic_tilt"), 0, {"count", "angle"}, "pelvic tilt now", "repetitions"),
+            (Monitoring("angles", "trunk_flexion"), 10, {"angle"}, "trunk flexion now", None)):
+        mon.start(what, target)
+        assert {k for k, w in shown.items() if w.isVisibleTo(mon)} == visible, what
+        assert tuple(mon.chart.vb.viewRange()[1]) == what.y_range
+        assert all(c.boundingRect().top() == what.y_range[0] and c.boundingRect().bottom() == what.y_range[1]
                    for c in mon.chart.curves)
         if caption:
             assert mon.angle_now.caption.text() == caption
+        if count_caption:
+            assert mon.count.caption.text() == count_caption
+        assert mon.target == (target if what.mode == "repetitions" else 0)
     mon.stop()
     assert not mon.isVisibleTo(window.assessment)

@@ -1,9 +1,11 @@
 """Assessment: subject, protocol, guided steps (sensor check, calibration, trials), results against criteria.
 
 Each trial is recorded to its own session file (protocol = the trial's movement, so ``lumbar analyze``
-applies), from its first sample: it opens with 5 s standing still (markers ``calibration_start`` /
-``calibration_end``), a countdown, ``go``, the movement and an automatic stop (``trial_end``). The
-calibration step's quality and every operator note are stored as markers too. All step timing follows
+applies), from its first sample: it opens with 5 s still in the start position (markers ``calibration_start``
+/ ``calibration_end``; the demo patient first takes that position), a countdown, ``go``, the movement and an
+automatic stop (``trial_end``): once the repetitions the protocol asks for are counted (and the patient is
+back at rest), or when its time is up. The calibration step's quality and every operator note are stored as
+markers too. All step timing follows
 the data clock, so a faster-than-real-time demo runs the same steps.
 """
 from __future__ import annotations
@@ -31,6 +33,13 @@ from lumbar_gui.widgets import COLORS, card
 
 STILL_S = 5.0
 COUNTDOWN_S = 3.0
+#: After the last repetition is counted (on its way back, below 20 % of the range) the trial runs this much
+#: longer, s: the patient comes to rest, so the repetition's end (the minimum at rest) is in the file.
+SETTLE_S = 2.0
+#: The demo patient's movement is simulated when the trial starts (a few seconds for 90 s on four sensors).
+DEMO_START_TIMEOUT_S = 30.0
+#: The still phase waits at most this long for the patient to hold still (TrialMonitor.steady), s.
+STEADY_TIMEOUT_S = 15.0
 
 
 def _visit_date(folder_name: str) -> str:
@@ -65,6 +74,10 @@ class AssessmentView(QWidget):
         self.plans: dict[str, dict[str, Any]] = {}
         self._phase = ""
         self._t0 = 0.0
+        self._counted_at = math.inf  # when the trial's repetitions were all counted (engine time)
+        self._demo_job = 0  # the demo patient's perform request of the running trial (0: real sensors)
+        self._settle_from = math.inf  # when the patient was in the start position (engine time)
+        self._recording: tuple[Path, SessionInfo] | None = None  # the file of the trial about to begin
         self._jobs: queue.Queue = queue.Queue()
         self._analysing = 0
         outer = QVBoxLayout(self)
@@ -370,9 +383,14 @@ class AssessmentView(QWidget):
         self._mark_step(2 + i, "current")
         tr = self.trials[i]
         self.step_title.setText(f"{3 + i} · Trial: {tr.name}")
+        if self._counted(tr):
+            stop = (f"the task; it stops by itself once {tr.reps} repetitions are counted, or after "
+                    f"{tr.duration_s:.0f} s")
+        else:
+            stop = f"{tr.duration_s:.0f} s of the task; it stops by itself"
         self.instruction.setText(f"<b>Read to the patient:</b> {html.escape(tr.instruction)}<br><br>"
-                                 f"The trial starts with {STILL_S:.0f} s standing still, a countdown, then "
-                                 f"{tr.duration_s:.0f} s of the task; it stops by itself.")
+                                 f"The trial starts with {STILL_S:.0f} s still in the start position, a countdown, "
+                                 f"then {stop}.")
         self._set_countdown("")
         self._set_table([], [])  # the calibration's or the last trial's table belongs to its own step
         self.monitor.stop()
@@ -382,42 +400,79 @@ class AssessmentView(QWidget):
         self._show_buttons("Start trial")
 
     def start_trial(self) -> Path:
+        """The patient takes the start position (the demo patient is asked to); the trial's file begins with
+        the still phase, once they hold still there (:meth:`_hold_still`). Returns the file's path."""
         tr = self.trials[self.trial_index]
         assert self.folder is not None
         path = self.folder / f"{self.trial_index + 1:02d}-{tr.key}.h5"
-        cal = self.calibration
         # the definition and its conditions in words the report reads back (lumbar.protocols.session_conditions)
         parts = [f"assessment {self.protocol.currentText()}", f"trial {self.trial_index + 1} of {len(self.trials)}",
                  f"protocol {tr.protocol}" if tr.protocol else "", tr.notes()]
         notes = "; ".join(p for p in parts if p)
-        info = SessionInfo(subject_code=self.code, operator=self.operator.text().strip(), protocol=tr.movement,
-                           notes=notes)
-        self.engine.start_recording(path, info)
-        self.files.append(path)
-        src = self.engine.source
-        if hasattr(src, "perform"):
-            kw = dict(tr.demo) | ({"reps": tr.reps} if tr.reps else {})
-            src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, **kw)
+        self._recording = (path, SessionInfo(subject_code=self.code, operator=self.operator.text().strip(),
+                                             protocol=tr.movement, notes=notes))
         self._t0 = self.engine.now()
-        self.engine.mark("trial_start", tr.name, self._t0)
-        self.engine.mark("calibration_start", "standing still", self._t0)
-        if cal is not None:
-            q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
-            self.engine.mark("calibration_quality", q, self._t0)
-        self._phase = "still"
-        self.monitor.start(*monitor_mode(self.plans.get(tr.movement)))
+        src = self.engine.source
+        self._demo_job = 0
+        if hasattr(src, "perform"):
+            # the protocol's repetitions when the trial stops at their count; else its own for the time
+            kw = dict(tr.demo) | ({"reps": tr.reps} if self._counted(tr) else {})
+            self._demo_job = src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, hold=True, **kw)
+        self._counted_at = math.inf
+        self.monitor.start(monitor_mode(self.plans.get(tr.movement)), tr.reps if self._counted(tr) else 0)
+        self.progress.setValue(0)
         self.progress.setVisible(True)
         self._show_buttons(None, abort=True)
-        self.rec_label.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {path.name}")
+        # the still phase (the file's calibration posture, and the rest level of its analysis) begins once the
+        # patient holds still in the start position: data from before it (getting down on all fours) would
+        # bias the analysis. The demo patient jumps into the position when its movement is simulated, seconds
+        # from now, and holds it until "go"; the live orientation settles after the jump.
+        self._phase = "waiting_start"
+        self._settle_from = math.inf if self._demo_job else self._t0
+        self._set_countdown("Demo patient getting into position…" if self._demo_job else "", COLORS["muted"], 20)
         return path
 
+    def _hold_still(self) -> None:
+        """The patient holds still in the start position: recording starts with the trial's still phase (its
+        calibration posture)."""
+        tr = self.trials[self.trial_index]
+        assert self._recording is not None
+        path, info = self._recording
+        self.engine.start_recording(path, info)
+        self.files.append(path)
+        self._t0 = t = self.engine.now()
+        self.engine.mark("trial_start", tr.name, t)
+        self.engine.mark("calibration_start", "still in the start position", t)
+        cal = self.calibration
+        if cal is not None:
+            q = "; ".join(f"{sid}: acc SD {v.get('acc_sd_mg', float('nan')):.1f} mg" for sid, v in cal.per_sensor.items())
+            self.engine.mark("calibration_quality", q, t)
+        self._phase = "still"
+        self.monitor.hold_still(t)
+        self.rec_label.setText(f"<span style='color:{COLORS['rec']};font-weight:700'>● REC</span> {path.name}")
+
+    def _counted(self, trial: Trial) -> bool:
+        """Whether the trial stops at its repetition count: it asks for some, and the monitor counts them."""
+        return bool(trial.reps) and monitor_mode(self.plans.get(trial.movement)).mode == "repetitions"
+
     def abort_trial(self) -> None:
-        if self.step == "trial" and self._phase in ("still", "moving", "waiting_start"):
+        """Stop trial: a trial under way ends and is saved (marked as stopped); one still waiting for the patient
+        to hold still has recorded nothing and is set up again."""
+        if self.step != "trial":
+            return
+        if self._phase == "waiting_start":
+            self.monitor.stop()
+            if self._demo_job:
+                self.engine.source.go()  # the demo patient stops holding its start position
+            self.enter_trial(self.trial_index)
+        elif self._phase in ("still", "moving"):
             self.engine.mark("trial_aborted", "stopped by the operator")
             self._finish_trial()
 
-    def _finish_trial(self) -> None:
-        self.engine.mark("trial_end", "")
+    def _finish_trial(self, why: str = "") -> None:
+        self.engine.mark("trial_end", why)
+        if self._demo_job:
+            self.engine.source.go()  # a trial stopped before "go": the demo patient stops holding its position
         path = self.engine.stop_recording()
         self.monitor.stop()  # the trial's results take its place
         self.rec_label.setText("")
@@ -674,6 +729,24 @@ class AssessmentView(QWidget):
                     self.engine.processor.calibrate(STILL_S)
         elif self.step == "calibration" and self._phase == "measuring":
             self.progress.setValue(int(1000 * min(1.0, (now - self._t0) / STILL_S)))
+        elif self.step == "trial" and self._phase == "waiting_start":
+            self.monitor.refresh()
+            src = self.engine.source
+            if self._settle_from == math.inf and getattr(src, "started", 0) >= self._demo_job:
+                self._settle_from = now  # the demo patient is in position: its angles settle from here
+            if self.monitor.steady(self._settle_from):
+                self._hold_still()
+            elif now - self._settle_from > STEADY_TIMEOUT_S:
+                self._hold_still()
+                self.engine.mark("note", f"the patient did not hold still within {STEADY_TIMEOUT_S:.0f} s; "
+                                         f"trial started anyway")
+            elif self._settle_from == math.inf and (getattr(src, "last_error", None)
+                                                    or now - self._t0 > DEMO_START_TIMEOUT_S):
+                why = getattr(src, "last_error", None) or f"it did not start within {DEMO_START_TIMEOUT_S:.0f} s"
+                self.abort_trial()
+                self.instruction.setText(f"The demo patient cannot do this trial: {html.escape(why)}")
+            elif self._settle_from < math.inf:
+                self._set_countdown("Hold still in the start position…", COLORS["muted"], 20)
         elif self.step == "trial" and self._phase in ("still", "moving"):
             tr = self.trials[self.trial_index]
             el = now - self._t0
@@ -685,10 +758,20 @@ class AssessmentView(QWidget):
                 if left <= 0:
                     self.engine.mark("calibration_end", "", self._t0 + STILL_S)
                     self.engine.mark("go", "", self._t0 + STILL_S)
+                    if self._demo_job:
+                        self.engine.source.go()  # the demo patient has held the start position until now
                     self.monitor.go(self._t0 + STILL_S)
                     self._phase = "moving"
-            else:
-                self._set_countdown(f"Go!  {max(0, math.ceil(total - el))} s")
-                if el >= total:
-                    self._finish_trial()
-            self.monitor.refresh()
+            self.monitor.refresh()  # counts the repetitions of the rows that came in
+            if self._phase == "moving":
+                n = self.monitor.repetitions
+                if self.monitor.target and n >= self.monitor.target and self._counted_at == math.inf:
+                    self._counted_at = now  # the last one is on its way back: let the patient come to rest
+                if now - self._counted_at >= SETTLE_S:
+                    self._finish_trial(f"{n} repetitions counted")
+                elif self._counted_at < math.inf:
+                    self._set_countdown(f"✔ {n} repetitions", COLORS["ok"])
+                elif el >= total:
+                    self._finish_trial(f"time up ({tr.duration_s:.0f} s)")
+                else:
+                    self._set_countdown(f"Go!  {max(0, math.ceil(total - el))} s")

@@ -35,7 +35,7 @@ MARKER_NAMES = {"trial_start": "start", "calibration_start": "still", "calibrati
                 "calibration_end": "go", "go": "go", "trial_end": "end", "trial_aborted": "stopped",
                 "biofeedback_start": "start", "biofeedback_end": "end"}
 #: Markers as the results panel names them (any other label: its words, capitalised).
-MARKER_TEXT = {"trial_start": "Trial start", "calibration_start": "Calibration: standing still",
+MARKER_TEXT = {"trial_start": "Trial start", "calibration_start": "Calibration: still in the start position",
                "calibration_quality": "Calibration quality", "calibration_end": "Calibration done",
                "go": "Go (movement begins)", "trial_end": "Trial end", "trial_aborted": "Trial stopped",
                "biofeedback_start": "Biofeedback start", "biofeedback_end": "Biofeedback end",

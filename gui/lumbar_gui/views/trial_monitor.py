@@ -4,26 +4,41 @@ The clinician reads the instructions to the patient and then watches them; a gla
 that the signals are the task's (the patient bends when asked, stands still when asked) without leaving
 the step. It shows the sagittal angles over the last 10 s and, beside them, the stabilogram of a sway
 test or the repetitions counted so far. It draws from the live series like the Live view, only while it
-is on screen; the counts it shows come from the same live segmenter.
+is on screen.
+
+Repetitions are those of the task's principal angle (its analysis plan), counted from "go" by
+:class:`lumbar.metrics.live.LiveAnalyzer` with the offline segmentation's rules: the rest level is the
+trial's own still phase, the range the patient's first repetition (a pelvic tilt of 7° counts as well as
+a bow of 60°), which is what the offline analysis takes from the whole trial.
 """
 from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from lumbar_gui.engine import COL, Engine, LiveRep
+from lumbar.metrics.live import LiveAnalyzer
+from lumbar_gui.engine import COL, Engine
 from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, BigValue, Stabilogram, StripChart, degrees_text
 
 RAD2DEG = 180.0 / math.pi
 #: The angles drawn (live series columns) and their names.
 ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion")
 ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion")
-#: The repetitions the live segmenter counts (the processing's default signal).
+#: The angle read out when the plan names none (the processing's default repetition signal).
 COUNTED = "trunk_flexion"
+#: An excursion of the principal angle smaller than this from the still phase's level is not the task's
+#: first repetition (a wobble at rest), degrees; the smallest task range of the protocols, a poor pelvic
+#: tilt, is about 7°.
+REP_FLOOR_DEG = 5.0
+#: Still: every sagittal angle within this range, degrees, over STEADY_S seconds (quiet standing sways
+#: about 0.5°; taking the start position, or an orientation filter settling after it, moves them more).
+STEADY_TOL_DEG = 2.0
+STEADY_S = 1.0
 #: y range of the angles chart, degrees: a bend (trunk flexion reaches 60-90°), or a task whose angles
 #: stay small (pelvic tilt, leg movements with a still back, standing): ±40° shows them at a readable size.
 BEND_RANGE_DEG = (-20.0, 90.0)
@@ -32,32 +47,53 @@ SMALL_RANGE_DEG = (-40.0, 40.0)
 LABEL_PERIOD_S = 0.2
 
 
-def monitor_mode(plan: dict | None) -> tuple[str, str]:
-    """(mode, angle read out) for a movement's analysis plan (``lumbar.protocols``' ``analysis`` table): a
-    sway test shows the stabilogram; a task whose repetitions are counted on trunk flexion, the count; any
-    other, its principal angle now (the live segmenter counts trunk flexion only)."""
+class Monitoring(NamedTuple):
+    """What the monitor shows during a task (:func:`monitor_mode`)."""
+
+    mode: str  # "sway" (stabilogram), "repetitions" (counted on ``angle``) or "angles" (``angle`` now)
+    angle: str  # a column of ANGLES
+    #: excursions of ``angle`` in one repetition: two for sit-to-stand (the trunk leans forward to rise and
+    #: again to sit down; the offline analysis pairs them)
+    per_rep: int = 1
+    y_range: tuple[float, float] = SMALL_RANGE_DEG  # of the angles chart, degrees
+
+
+def monitor_mode(plan: dict | None) -> Monitoring:
+    """What to show for a movement's analysis plan (``lumbar.protocols``' ``analysis`` table): a sway test,
+    the stabilogram; a task with a principal angle, its repetitions counted on that angle; any other (a leg
+    moves, the back keeps still), the trunk's angle now. The chart reaches 90° for a bend (trunk flexion,
+    or a target beyond the small range: a waiter's bow tilts the pelvis 50°)."""
     plan = plan or {}
     principal = plan.get("principal")
     if plan.get("sway"):
-        return "sway", COUNTED
-    if principal == COUNTED:
-        return "repetitions", COUNTED
-    return "angles", principal if principal in ANGLES else COUNTED
+        return Monitoring("sway", COUNTED)
+    if principal in ANGLES:
+        bend = principal == COUNTED or plan.get("target_deg", 0.0) > 0.75 * SMALL_RANGE_DEG[1]
+        return Monitoring("repetitions", principal, 2 if plan.get("rise_and_sit") else 1,
+                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG)
+    return Monitoring("angles", COUNTED)
 
 
 class TrialMonitor(QWidget):
     """Angles of the last 10 s beside a stabilogram (``mode="sway"``), a repetition counter
     (``mode="repetitions"``) or an angle read-out (``mode="angles"``). :meth:`start` at the trial's start,
-    :meth:`refresh` on the GUI timer, :meth:`stop` when it ends; hidden otherwise."""
+    :meth:`hold_still` and :meth:`go` when the still phase and the movement begin, :meth:`refresh` on the
+    GUI timer (it pulls the rows and counts even while hidden), :meth:`stop` when it ends; hidden otherwise."""
 
     def __init__(self, engine: Engine, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.mode = ""
         self.angle = COUNTED
-        #: Repetitions of :data:`COUNTED` finished since the movement began (``go``).
+        #: Repetitions of the principal angle finished since the movement began (``go``), and those asked for.
         self.repetitions = 0
-        self._go_s = math.inf  # data time of "go": repetitions ending before it are not the task's
+        self.target = 0
+        self._per_rep = 1
+        self._still_s = math.inf  # data time the still phase began: from there to "go" is the rest level
+        self._go_s = math.inf  # data time of "go"
+        self._rest = [0.0, 0]  # sum and count of the angle in the still phase, rad
+        self.counter: LiveAnalyzer | None = None
+        self._recent = (np.empty(0), np.empty((0, len(ANGLES))))  # the angles of the last seconds (steady)
         self._series = None
         self._cursor = 0
         self._last_labels = 0.0
@@ -76,26 +112,33 @@ class TrialMonitor(QWidget):
         self.sway_label = QLabel("")
         self.sway_label.setObjectName("subtitle")
         self.count = BigValue("repetitions", "0", size_pt=40, color=COLORS["accent"])
+        self.count.setToolTip(f"Counted on the principal angle from 'go'. The first movement beyond "
+                              f"{REP_FLOOR_DEG:.0f}° sets the range; a repetition goes beyond 60 % of it "
+                              f"and comes back below 20 %.")
         self.angle_now = BigValue("trunk flexion now", "–", size_pt=24)
         for w in (self.stabilogram, self.sway_label, self.count, self.angle_now):
             side.addWidget(w)
         side.addStretch(1)
         lay.addLayout(side, 1)
-        engine.repetition.connect(self._on_repetition)
         self.setVisible(False)
 
-    def start(self, mode: str, angle: str = COUNTED) -> None:
-        """A trial begins: clear, and show the stabilogram (``"sway"``), the counter (``"repetitions"``) or
-        only ``angle`` now (``"angles"``; a column of :data:`ANGLES`)."""
-        self.mode = mode
-        self.angle = angle
+    def start(self, what: Monitoring, target: int = 0) -> None:
+        """A trial begins: clear, and show ``what`` (:func:`monitor_mode`); ``target`` repetitions asked for
+        (0: none, or not counted)."""
+        mode, angle = self.mode, self.angle = what.mode, what.angle
         self.repetitions = 0
-        self._go_s = math.inf
+        self.target = int(target) if mode == "repetitions" else 0
+        self._per_rep = what.per_rep
+        self._still_s = self._go_s = math.inf
+        self._rest = [0.0, 0]
+        self.counter = None
+        self._recent = (np.empty(0), np.empty((0, len(ANGLES))))
         self.chart.clear_data()
-        self.chart.set_y_range(*(BEND_RANGE_DEG if angle == COUNTED and mode == "repetitions" else SMALL_RANGE_DEG))
+        self.chart.set_y_range(*what.y_range)
         self.stabilogram.clear_data()
         self.sway_label.setText("95 % ellipse: –")
         self.count.set("0")
+        self.count.caption.setText(f"of {self.target} repetitions" if self.target else "repetitions")
         self.angle_now.set("–")
         sway = mode == "sway"
         self._lay.setStretch(0, 3 if sway else 4)  # the stabilogram is square: it needs the width
@@ -112,6 +155,10 @@ class TrialMonitor(QWidget):
             self.stabilogram.set_rate(proc.rate_hz)
         self.setVisible(True)
 
+    def hold_still(self, t_s: float) -> None:
+        """The patient holds still in the start position from data time ``t_s``: the rest level of the count."""
+        self._still_s = t_s
+
     def go(self, t_s: float) -> None:
         """The movement begins at data time ``t_s``: repetitions are counted from here."""
         self._go_s = t_s
@@ -120,10 +167,34 @@ class TrialMonitor(QWidget):
         self.mode = ""
         self.setVisible(False)
 
-    def _on_repetition(self, rep: LiveRep) -> None:
-        if self.mode == "repetitions" and rep.signal == COUNTED and rep.valid and rep.end_time_s >= self._go_s:
-            self.repetitions += 1
-            self.count.set(str(self.repetitions))
+    def steady(self, since_s: float) -> bool:
+        """Whether the patient has kept still (every sagittal angle within :data:`STEADY_TOL_DEG`) over the
+        last :data:`STEADY_S` s, all of them after data time ``since_s``."""
+        t, x = self._recent
+        if not len(t) or t[-1] - max(float(t[0]), since_s) < STEADY_S:
+            return False
+        x = x[t >= t[-1] - STEADY_S]
+        return bool(np.isfinite(x).all() and (np.ptp(x, axis=0) < math.radians(STEADY_TOL_DEG)).all())
+
+    def _count(self, t: np.ndarray, x: np.ndarray, rate_hz: float) -> None:
+        """Feed the principal angle (rad) at data times ``t`` (s): the still phase (:meth:`hold_still` to
+        :meth:`go`) to the rest level, what follows ``go`` to the counter."""
+        still = (t >= self._still_s) & (t < self._go_s)
+        if still.any():
+            v = x[still][np.isfinite(x[still])]
+            self._rest[0] += float(v.sum())
+            self._rest[1] += v.size
+        task = t >= self._go_s
+        if not task.any():
+            return
+        if self.counter is None:
+            base = self._rest[0] / self._rest[1] if self._rest[1] else 0.0
+            self.counter = LiveAnalyzer(rate_hz, base=base, rom_floor=math.radians(REP_FLOOR_DEG))
+        self.counter.update(x[task])
+        n = self.counter.rep_count // self._per_rep
+        if n != self.repetitions:
+            self.repetitions = n
+            self.count.set(str(n))
 
     def refresh(self) -> None:
         """Pull the live series' new rows; draw them when on screen (GUI timer)."""
@@ -134,7 +205,12 @@ class TrialMonitor(QWidget):
             self._series, self._cursor = proc.series, 0
         t, x, self._cursor, _ = proc.series.since(self._cursor)
         if len(t):
-            self.chart.append(t, x[:, [COL[c] for c in ANGLES]])
+            angles = x[:, [COL[c] for c in ANGLES]]
+            self.chart.append(t, angles)
+            keep = self._recent[0] > t[-1] - 2 * STEADY_S
+            self._recent = (np.concatenate([self._recent[0][keep], t]), np.concatenate([self._recent[1][keep], angles]))
+            if self.mode == "repetitions":
+                self._count(t, x[:, COL[self.angle]], proc.rate_hz)
             if self.mode == "sway":
                 self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
                                         posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
