@@ -210,3 +210,20 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
         assert mon.target == (target if what.mode == "repetitions" else 0)
     mon.stop()
     assert not mon.isVisibleTo(window.assessment)
+
+
+def test_the_application_imports_no_numerical_library_before_its_window_shows():
+    """Start-up to the first live plot has a 3 s budget: the window's modules import none of scipy, h5py, numba
+    or the metrics (scipy.signal and .stats alone take 0.5-2 s); those load on background threads or in the
+    reader's process when needed. Checked in a fresh interpreter."""
+    import os
+    import subprocess
+    import sys
+
+    heavy = ("scipy", "h5py", "numba", "lumbar.metrics", "lumbar.analysis")
+    code = ("import sys, lumbar_gui.app, lumbar_gui.views.trial_monitor; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported at start-up: {out.stdout.strip()}"

@@ -13,17 +13,21 @@ a bow of 60°), which is what the offline analysis takes from the whole trial.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from lumbar.metrics.live import LiveAnalyzer
 from lumbar_gui.engine import COL, Engine
 from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, BigValue, Stabilogram, StripChart, degrees_text
+
+if TYPE_CHECKING:
+    from lumbar.metrics.live import LiveAnalyzer
 
 RAD2DEG = 180.0 / math.pi
 #: The angles drawn (live series columns) and their names.
@@ -45,6 +49,18 @@ BEND_RANGE_DEG = (-20.0, 90.0)
 SMALL_RANGE_DEG = (-40.0, 40.0)
 #: Read-outs change at most this often, s (as in the Live view).
 LABEL_PERIOD_S = 0.2
+
+
+_counter_loading = threading.Lock()  # held once the live counter is being imported: once per process
+
+
+def _preload_counter() -> None:
+    """Import the live counter (scipy.signal and scipy.stats: 0.5-2 s) on a background thread, once per process,
+    when the first counted trial begins: not at start-up (it delayed the first live plot by 1-2 s), nor at
+    the trial's "go" on the GUI thread (a freeze). The still phase before "go" gives it 5 s."""
+    if _counter_loading.acquire(blocking=False):
+        threading.Thread(target=importlib.import_module, args=("lumbar.metrics.live",), name="lumbar-load-counter",
+                         daemon=True).start()
 
 
 class Monitoring(NamedTuple):
@@ -129,6 +145,8 @@ class TrialMonitor(QWidget):
         self.repetitions = 0
         self.target = int(target) if mode == "repetitions" else 0
         self._per_rep = what.per_rep
+        if mode == "repetitions":
+            _preload_counter()
         self._still_s = self._go_s = math.inf
         self._rest = [0.0, 0]
         self.counter = None
@@ -188,6 +206,8 @@ class TrialMonitor(QWidget):
         if not task.any():
             return
         if self.counter is None:
+            from lumbar.metrics.live import LiveAnalyzer  # scipy.stats and .signal: not at the window's start-up
+
             base = self._rest[0] / self._rest[1] if self._rest[1] else 0.0
             self.counter = LiveAnalyzer(rate_hz, base=base, rom_floor=math.radians(REP_FLOOR_DEG))
         self.counter.update(x[task])
