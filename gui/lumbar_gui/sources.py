@@ -242,14 +242,11 @@ class DemoPatient:
                 return
             with self._lock:
                 if job == self._job:  # a later request wins
-                    self._ready = _Segment(0.0, acc, gyro, movement, False, job)
-                    self._held = None
-                    if hold:
-                        k = int(round(self.HOLD_S * self.rate_hz))
-                        self._ready = _Segment(0.0, {p: a[:k] for p, a in acc.items()},
-                                               {p: g[:k] for p, g in gyro.items()}, movement, True, job)
-                        self._held = _Segment(0.0, {p: a[k:] for p, a in acc.items()},
-                                              {p: g[k:] for p, g in gyro.items()}, movement, False, job)
+                    k = int(round(self.HOLD_S * self.rate_hz)) if hold else 0  # the held head, looped
+                    head = {p: a[:k] for p, a in acc.items()}, {p: g[:k] for p, g in gyro.items()}
+                    rest = _Segment(0.0, {p: a[k:] for p, a in acc.items()}, {p: g[k:] for p, g in gyro.items()},
+                                    movement, False, job)
+                    self._ready, self._held = (_Segment(0.0, *head, movement, True, job), rest) if hold else (rest, None)
                     self.last_error = None
 
         threading.Thread(target=work, name="demo-patient", daemon=True).start()

@@ -5,8 +5,7 @@ applies), from its first sample: it opens with 5 s still in the start position (
 / ``calibration_end``; the demo patient first takes that position), a countdown, ``go``, the movement and an
 automatic stop (``trial_end``): once the repetitions the protocol asks for are counted (and the patient is
 back at rest), or when its time is up. The calibration step's quality and every operator note are stored as
-markers too. All step timing follows
-the data clock, so a faster-than-real-time demo runs the same steps.
+markers too. All step timing follows the data clock, so a faster-than-real-time demo runs the same steps.
 """
 from __future__ import annotations
 
@@ -472,7 +471,7 @@ class AssessmentView(QWidget):
     def _finish_trial(self, why: str = "") -> None:
         self.engine.mark("trial_end", why)
         if self._demo_job:
-            self.engine.source.go()  # a trial stopped before "go": the demo patient stops holding its position
+            self.engine.source.go()  # stopped before "go": the demo patient stops holding (after it: no effect)
         path = self.engine.stop_recording()
         self.monitor.stop()  # the trial's results take its place
         self.rec_label.setText("")
