@@ -12,8 +12,9 @@ encoding, their BLE stacks) then no longer competes with the GUI thread for the 
 Control, one JSON object per line:
 
 * parent → child (stdin): ``{"op": "perform", "movement": .., "duration_s": .., "kwargs": {..}}``
-  (``kwargs`` may hold ``"hold": true``), ``{"op": "go"}``, ``{"op": "tap", "placement": ..}``, ``{"op": "drop", "address": .., "away_s": ..}``; end of input
-  (the application closed or died) stops the child.
+  (``kwargs`` may hold ``"hold": true``), ``{"op": "go"}``, ``{"op": "tap", "placement": ..}``,
+  ``{"op": "drop", "address": .., "away_s": ..}``; end of input (the application closed or died) stops the
+  child.
 * child → parent (stdout): first ``{"ready": {"port": .., "sensors": [..]}}`` (or ``{"error": ..}``),
   then ``{"state": {"movement": .., "started": .., "last_error": .., "connected": [addresses]}}`` whenever it
   changes (``started``: how many ``perform`` requests have begun; both sides number them 1, 2, … in order).
@@ -323,7 +324,8 @@ async def _serve(rate_hz: float, seed: int) -> None:
     threading.Thread(target=read_input, name="demo-input", daemon=True).start()
     try:
         while not done.is_set():
-            state = {"movement": patient.current_movement, "started": patient.started, "last_error": patient.last_error,
+            state = {"movement": patient.current_movement, "started": patient.started,
+                     "last_error": patient.last_error,
                      "connected": [emu.address(s) for s in sensors if emu.peripheral(s).is_connected]}
             if state != last:
                 _emit({"state": state})

@@ -186,6 +186,7 @@ class LiveAnalyzer:
             self._sos = signal.butter(2, check_positive("lowpass_hz", lowpass_hz), btype="low", fs=self.fs,
                                       output="sos")
         self._pending = np.empty(0)  # samples before the direction is known
+        self._scanned = 0  # of them, those known to stay below the direction's threshold
         self._last_finite = 0.0
         self.sway = RunningSway(self.fs, discard_s=sway_discard_s) if sway else None
         self.n_seen = 0
@@ -241,16 +242,21 @@ class LiveAnalyzer:
                                    **self._segmenter_kw)
 
     def _direction_found(self) -> bool:
-        """Whether the samples held back so far fix the direction (and a learnt ``rom_ref``); sets them."""
-        y = np.nan_to_num(self._pending)
+        """Whether the samples held back so far fix the direction (and a learnt ``rom_ref``); sets them.
+        Samples already found below the thresholds are not scanned again (called on every chunk)."""
+        y = np.nan_to_num(self._pending[self._scanned:])
         if self.rom_ref is not None:
             big = np.flatnonzero(np.abs(y) > 0.5 * self.rom_ref)
             if big.size:
                 self.sign = 1 if y[big[0]] > 0 else -1
+            else:
+                self._scanned = self._pending.size
             return bool(big.size)
         over = np.flatnonzero(np.abs(y) > self.rom_floor)
         if not over.size:
+            self._scanned = self._pending.size
             return False
+        self._scanned += int(over[0])  # the first excursion starts here: followed until it is over
         side = 1 if y[over[0]] > 0 else -1
         z = side * y[over[0]:]
         peak = np.maximum.accumulate(z)
