@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
 
     def _on_recording(self, on: bool, path: str) -> None:
         if not on:
-            self.rec.setText(f"saved {Path(path).name}")
+            self.rec.setText(f"last recording saved: {Path(path).name}")
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         """Closing during a recording finalises the file; workers stop."""

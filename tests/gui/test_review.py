@@ -28,6 +28,15 @@ def test_markers_are_named_in_words():
     assert marker_text("rep_start") == "Rep start"  # a label without a name of its own: its words
 
 
+def test_a_marker_note_is_not_repeated_when_its_name_says_it():
+    from lumbar_gui.views.review import marker_note
+
+    assert marker_note("calibration_start", "still in the start position") == ""
+    assert marker_note("calibration_start", "Still in the start position ") == ""
+    assert marker_note("trial_end", "4 repetitions counted") == "4 repetitions counted"
+    assert marker_note("note", "patient reports pain") == "patient reports pain"
+
+
 def test_results_name_the_repeated_angle():
     """A repetition's ROM is that of the angle counted (trunk flexion bends further than the lumbar spine):
     the results say which, beside the lumbar ROM."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,49 @@ def test_report_sections_results_and_plots(report):
     assert "2025-03-04 → 2025-04-15" in html
     home = [r for r in rep.records if r.home]
     assert len(home) == 3 and all(r.result.status == "pass" for r in home)
+
+
+@pytest.mark.slow
+def test_tests_are_named_for_people_and_the_battery_keeps_its_order(report):
+    rep, out = report
+    html = out.read_text()
+    battery = REG["luomajoki"]
+    rows = rep.visits[0].battery[0].rows()
+    assert [t for t, _ in rows] == [REG[n].title for n in battery.items]
+    done = {n for n, _ in VISIT1}
+    assert [r is not None for _, r in rows] == [n in done for n in battery.items]
+    # numbered in the battery's order, done or not; no test is named by its file name
+    at = [html.index(f"<td>{i}. {escape(REG[n].title)}</td>") for i, n in enumerate(battery.items, 1)]
+    assert at == sorted(at)
+    for name in {n for n, _ in VISIT1} | set(battery.items):
+        assert f"<td>{name}</td>" not in html, name
+    from lumbar.report.sessions import progress
+
+    rows = progress(rep.visits, REG)
+    assert rows and all(r.title == REG[r.protocol].title for r in rows)
+    # a count is a whole number: "6", not "6.0"
+    counts = re.findall(r"<td>Repetitions counted</td>(.*?)</tr>", html)
+    assert counts
+    for cells in counts:
+        nums = re.findall(r"<td class=num>([^<]*)</td>", cells)
+        assert nums and all(re.fullmatch(r"-?\d+|—", x) for x in nums), nums
+
+
+def test_progress_panels_put_judgeable_changes_first():
+    from lumbar.report.plots import MAX_PROGRESS_PANELS, progress_panels
+    from lumbar.report.sessions import ProgressRow
+
+    def row(kind, mdc=None, values=(1.0, 2.0)):
+        return ProgressRow("t", "T", kind, kind, "", list(values), 1.0, mdc, "", None, None)
+
+    quality = [row("quality") for _ in range(MAX_PROGRESS_PANELS)]
+    crit, judged = row("criterion"), row("criterion", mdc=5.0)
+    once = row("criterion", values=(1.0, None))  # measured at one visit only: no panel
+    rows = quality + [once, crit, judged]
+    got = progress_panels(rows)
+    assert len(got) == MAX_PROGRESS_PANELS and once not in got
+    assert got[-2:] == [crit, judged]  # kept, in the table's order, ahead of repetition quality
+    assert got[:-2] == quality[: MAX_PROGRESS_PANELS - 2]
 
 
 @pytest.mark.slow

@@ -68,6 +68,11 @@ def marker_text(label: str) -> str:
     return MARKER_TEXT.get(label, label.replace("_", " ").capitalize())
 
 
+def marker_note(label: str, note: str) -> str:
+    """A marker's note, unless the marker's words already say it (no "still …" twice on a line)."""
+    return "" if note.strip().lower() in marker_text(label).lower() else note
+
+
 def _load(path: Path) -> dict[str, Any]:
     """Read + process + analyse (worker thread)."""
     from lumbar.analysis import analyze, read_analysis
@@ -358,7 +363,8 @@ class ReviewView(QWidget):
             parts.append(_repetitions_html(d))
         if self.data and self.data["session"].events:
             rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(marker_text(e.label))}</td>"
-                           f"<td>{html.escape(e.note)}</td></tr>" for e in self.data["session"].events)
+                           f"<td>{html.escape(marker_note(e.label, e.note))}</td></tr>"
+                           for e in self.data["session"].events)
             parts.append("<h4 style='margin-bottom:2px'>Markers</h4><table cellspacing=0 cellpadding=3 width='100%'>"
                          "<tr><th align=right>at s</th><th align=left>marker</th><th align=left>note</th></tr>" + rows + "</table>")
         if self.analysis is not None:

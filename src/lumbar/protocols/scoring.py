@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -95,6 +95,13 @@ class BatteryResult:
     source: str
     evidence: str
     references: list[dict[str, Any]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # every item's title, in the battery's order
+
+    def rows(self) -> list[tuple[str, TestResult | None]]:
+        """(title, result) of every item in the battery's order; result None: not done."""
+        done = {r.protocol: r for r in self.items}
+        names = list(self.titles) or [r.protocol for r in self.items] + list(self.missing)
+        return [(done[n].title if n in done else self.titles.get(n, n), done.get(n)) for n in names]
 
 
 # --- the analysis in display units -------------------------------------------------------------
@@ -277,11 +284,13 @@ def score(protocol: Protocol, analysis: Any) -> TestResult:
     return TestResult(protocol.name, protocol.title, status, crit, refs, notes)
 
 
-def score_battery(battery: Protocol, results: Sequence[TestResult]) -> BatteryResult:
+def score_battery(battery: Protocol, results: Sequence[TestResult],
+                  titles: Mapping[str, str] | None = None) -> BatteryResult:
     """Count positive (failed) tests among the battery's items (Luomajoki et al. 2007, 2008).
 
     When a test was done more than once, its last result counts. ``impaired`` is None when the tests
-    not assessed could change the conclusion.
+    not assessed could change the conclusion. ``titles`` names the items (protocol name → title) so a
+    test not done is shown by its title, not its file name.
     """
     last: dict[str, TestResult] = {}
     for r in results:
@@ -300,4 +309,5 @@ def score_battery(battery: Protocol, results: Sequence[TestResult]) -> BatteryRe
     statement = f"{pos} of {len(battery.items)} tests positive ({ok} passed, {na} not assessed): {verdict}"
     return BatteryResult(battery.name, battery.title, items, missing, pos, ok, na, k, impaired, statement,
                          battery.scoring.get("source", ""), battery.scoring.get("evidence", "PROJECT DEFAULT"),
-                         [dict(r) for r in battery.get("references", [])])
+                         [dict(r) for r in battery.get("references", [])],
+                         {n: (titles or {}).get(n, last[n].title if n in last else n) for n in battery.items})

@@ -152,8 +152,9 @@ def _calibration_overview(v: Visit) -> str:
 def _battery(v: Visit) -> str:
     out = []
     for b in v.battery:
-        rows = "".join(f"<tr><td>{_e(r.title)}</td><td>{_badge(r.status)}</td></tr>" for r in b.items)
-        rows += "".join(f"<tr><td>{_e(m)}</td><td><span class=na>not done</span></td></tr>" for m in b.missing)
+        rows = "".join(f"<tr><td>{i}. {_e(title)}</td><td>"
+                       + (_badge(r.status) if r is not None else "<span class=na>not done</span>") + "</td></tr>"
+                       for i, (title, r) in enumerate(b.rows(), 1))
         refs = "; ".join(
             f"{_e(ref['label'])}: " + ", ".join(f"{_e(g['population'])} {g.get('value')}" for g in ref["groups"])
             + f" ({_e(ref['source'])} [{_e(ref['evidence'])}])" for ref in b.references)
@@ -176,15 +177,15 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
         out.append(f"<table><tr><th>test</th><th>measure</th>{head}<th>change</th><th>trend / week</th>"
                    "<th>MDC</th><th>real change?</th></tr>")
         for r in rows:
-            vals = "".join(f"<td class=num>{format_value(v, r.unit)}</td>" for v in r.values)
+            vals = "".join(f"<td class=num>{format_value(v, r.unit, r.decimals)}</td>" for v in r.values)
             real = ("—" if r.beyond_mdc is None else '<span class="ok">yes, beyond MDC</span>' if r.beyond_mdc
                     else "within MDC")
             mdc = "unknown" if r.mdc is None else f'{format_value(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>'
-            out.append(f"<tr><td>{_e(r.protocol)}</td><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit)}</td>"
+            out.append(f"<tr><td>{_e(r.title)}</td><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit, r.decimals)}</td>"
                        f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td><td>{mdc}</td><td>{real}</td></tr>")
         if any(x is not None for x in romb):
             vals = "".join(f"<td class=num>{format_value(x, '', 2)}</td>" for x in romb)
-            out.append(f"<tr><td>quiet standing</td><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
+            out.append(f"<tr><td>Quiet standing</td><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
                        "<td></td><td></td><td>unknown</td><td>—</td></tr>")
         out.append("</table>")
         out.append('<p class="small">MDC: minimal detectable change (90 %) where the literature gives one; a change '

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["available", "angle_trace", "lumbar_vs_pelvis", "stabilogram", "repetition_bars", "progress_plot",
-           "MISSING"]
+           "progress_panels", "MISSING"]
 
 MISSING = ("plots need matplotlib (pip install matplotlib); the report is written with tables only")
 BLUE, ORANGE, GREEN, RED, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
@@ -148,14 +148,37 @@ def repetition_bars(reps: Sequence[dict[str, Any]], principal: str) -> str | Non
     return _png(fig)
 
 
+#: Panels of the progress figure; the table below it lists every row.
+MAX_PROGRESS_PANELS = 8
+
+
+#: Smallest y range of a progress panel, by unit (degrees, percent): a 1° change is drawn as small as it is.
+MIN_PROGRESS_SPAN = {"deg": 10.0, "%": 10.0}
+
+
+def progress_panels(rows: Sequence[Any]) -> list[Any]:
+    """The progress rows worth a panel (measured at two visits or more), at most
+    :data:`MAX_PROGRESS_PANELS`: those with a known MDC first, then criteria and references, then
+    repetition quality; returned in their original (table) order."""
+    rows = [r for r in rows if sum(v is not None for v in r.values) >= 2]
+    rank = {"criterion": 1, "reference": 1}
+    keep = sorted(range(len(rows)), key=lambda i: (0 if rows[i].mdc is not None else rank.get(rows[i].kind, 2), i))
+    return [rows[i] for i in sorted(keep[:MAX_PROGRESS_PANELS])]
+
+
 def progress_plot(dates: Sequence[str], rows: Sequence[Any]) -> str | None:
-    """Small multiples: one panel per progress row with the MDC band around the first visit."""
-    rows = [r for r in rows if sum(v is not None for v in r.values) >= 2][:8]
+    """Small multiples: one panel per row of :func:`progress_panels`, with the MDC band around the
+    first visit."""
+    import textwrap
+
+    from matplotlib.ticker import MaxNLocator
+
+    rows = progress_panels(rows)
     if not rows:
         return None
     ncol = 2
     nrow = math.ceil(len(rows) / ncol)
-    fig = _fig(7.5, 2.0 * nrow)
+    fig = _fig(7.5, 2.2 * nrow)
     for i, r in enumerate(rows):
         ax = fig.add_subplot(nrow, ncol, i + 1)
         x = [j for j, v in enumerate(r.values) if v is not None]
@@ -165,7 +188,15 @@ def progress_plot(dates: Sequence[str], rows: Sequence[Any]) -> str | None:
             ax.axhspan(y[0] - r.mdc, y[0] + r.mdc, color=GREY, alpha=0.15, lw=0, label="within MDC of visit 1")
             ax.legend(fontsize=6, loc="best")
         ax.set_xticks(range(len(dates)), [d[5:] for d in dates], fontsize=7)
-        unit = {"deg": "°"}.get(r.unit, r.unit)
-        ax.set_title(f"{r.protocol}: {r.label}" + (f" ({unit})" if unit else ""), fontsize=7)
+        lo, hi = min(y), max(y)
+        span = MIN_PROGRESS_SPAN.get(r.unit, 0.0)
+        if r.mdc is None and hi - lo < span:  # a change within noise must not fill the panel
+            mid = 0.5 * (lo + hi)
+            ax.set_ylim(mid - 0.6 * span, mid + 0.6 * span)
+        unit = {"deg": "°", "m/s^2": "m/s²"}.get(r.unit, r.unit)
+        title = f"{r.title}: {r.label}" + (f" ({unit})" if unit else "")
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=7)
+        if r.kind == "quality" and not r.unit and all(float(v).is_integer() for v in y):
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no 5.2 repetitions
         ax.tick_params(labelsize=7)
     return _png(fig)

@@ -208,7 +208,8 @@ def group_visits(records: Iterable[SessionRecord], registry: Registry) -> list[V
         results = [r.result for r in recs if r.result is not None]
         for b in registry.batteries():
             if any(res.protocol in b.items for res in results):
-                v.battery.append(score_battery(b, results))
+                titles = {n: registry[n].title for n in b.items if n in registry}
+                v.battery.append(score_battery(b, results, titles))
         visits.append(v)
     return visits
 
@@ -216,6 +217,8 @@ def group_visits(records: Iterable[SessionRecord], registry: Registry) -> list[V
 @dataclass
 class ProgressRow:
     protocol: str
+    title: str  # the protocol's title, for people
+    kind: str  # "criterion", "reference" or "quality" (repetition count, smoothness, variability)
     label: str
     unit: str
     values: list[float | None]  # one per visit (None: not measured at that visit)
@@ -224,6 +227,7 @@ class ProgressRow:
     mdc_source: str
     slope_per_week: float | None
     beyond_mdc: bool | None
+    decimals: int | None = None  # shown with this many decimals (0: a count); None: format_value's choice
 
 
 def _series(visits: Sequence[Visit], name: str, path: str, agg: str | None) -> list[float | None]:
@@ -248,16 +252,17 @@ def progress(visits: Sequence[Visit], registry: Registry) -> list[ProgressRow]:
     days = [datetime.fromisoformat(v.date) for v in visits]
     for name in names:
         p = registry[name]
-        items: list[tuple[str, str, str | None, str]] = []
+        items: list[tuple[str, str, str, str | None, str]] = []
         for c in p.get("criteria", []):
-            items.append((c["label"], c["metric"], c.get("aggregate"), c.get("unit", "")))
+            items.append(("criterion", c["label"], c["metric"], c.get("aggregate"), c.get("unit", "")))
         for r in p.get("references", []):
-            items.append((r["label"], r["metric"], r.get("aggregate"), r.get("unit", "")))
-        items += [("Repetitions counted", "repetitions.count", None, ""),
-                  ("Smoothness, SPARC (mean; closer to 0 is smoother)", "repetitions.repetitions[].sparc", "mean", ""),
-                  ("ROM variability, CV", "repetitions.consistency.cv_rom_pct", None, "%")]
+            items.append(("reference", r["label"], r["metric"], r.get("aggregate"), r.get("unit", "")))
+        items += [("quality", "Repetitions counted", "repetitions.count", None, ""),
+                  ("quality", "Smoothness, SPARC (mean; closer to 0 is smoother)", "repetitions.repetitions[].sparc",
+                   "mean", ""),
+                  ("quality", "ROM variability, CV", "repetitions.consistency.cv_rom_pct", None, "%")]
         seen = set()
-        for label, path, agg, unit in items:
+        for kind, label, path, agg, unit in items:
             if (path, agg) in seen:
                 continue
             seen.add((path, agg))
@@ -273,9 +278,10 @@ def progress(visits: Sequence[Visit], registry: Registry) -> list[ProgressRow]:
                 y = np.array([vals[i] for i in idx], dtype=float)
                 if np.ptp(x) > 0:
                     slope = float(np.polyfit(x, y, 1)[0])
-            rows.append(ProgressRow(name, label, unit, vals, change, None if mdc is None else float(mdc["value"]),
+            rows.append(ProgressRow(name, p.title, kind, label, unit, vals, change, None if mdc is None else float(mdc["value"]),
                                     "" if mdc is None else f"{mdc['source']} [{mdc['evidence']}]", slope,
-                                    None if mdc is None else abs(change) > float(mdc["value"])))
+                                    None if mdc is None else abs(change) > float(mdc["value"]),
+                                    0 if path.endswith(".count") else None))
     return rows
 
 
