@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from lumbar.analysis import analyze, analyze_file, format_analysis, read_analysis
+from lumbar.analysis import analyze, analyze_file, format_analysis, read_analysis, repetition_count
 from lumbar.cli import main
 from lumbar.simulate import simulate
 from tests.metrics.emulated import session_from_sim
@@ -86,6 +86,27 @@ def test_cli_analyze_writes_prints_and_json(tmp_path, capsys) -> None:
     assert d["file"] == str(f) and d["results"]["repetitions"]["count"] == 6
     assert d["results"]["dissociation"]["units"]["excursion_a"] == "deg"
     assert d["results"]["dissociation"]["excursion_a"] >= 50.0
+
+
+def test_rocking_both_ways_stored_and_printed(tmp_path, capsys) -> None:
+    """Rocking backward, then forward (5 each way, the emulated patient's truth): both directions' sets and
+    dissociations are stored in the file, read back, and printed in words; the total is 10."""
+    f = tmp_path / "r.h5"
+    assert main(["simulate", "--protocol", "rocking", "--duration", "75", "--quality", "poor", "-o", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["analyze", str(f)]) == 0
+    text = capsys.readouterr().out
+    assert "Repetitions of pelvic tilt, first direction: 5 counted" in text
+    assert "Repetitions of pelvic tilt, forward: 5 counted" in text and "Repetitions in both directions: 10" in text
+    assert "Movement control (first direction): FAIL" in text and "Movement control (forward): FAIL" in text
+    stored = read_analysis(f)
+    assert stored["opposite_direction"] == "forward" and repetition_count(stored) == 10
+    res = stored["results"]
+    assert res["repetitions"]["count"] == res["repetitions_forward"]["count"] == 5
+    # forward: the lumbar spine extends (the forbidden direction), beyond the 10° tolerance (SI: rad)
+    assert res["dissociation_forward"]["excursion_b"] > math.radians(10.0)
+    assert res["dissociation_forward"]["passed"] is False
+    assert repetition_count({"results": {"repetitions": {"count": 4}}}) == 4 and repetition_count(None) is None
 
 
 def test_analyze_file_of_too_short_session(tmp_path) -> None:

@@ -26,7 +26,8 @@ from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
-__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "derived_arrays", "load_plans", "read_analysis"]
+__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "derived_arrays", "load_plans", "read_analysis",
+           "repetition_count"]
 
 DEG = math.pi / 180.0
 
@@ -48,6 +49,11 @@ class AnalysisPlan:
     frontal : frontal-plane control (pelvic drop, trunk lean) of one-leg stance.
     rise_and_sit : a repetition is a rise (trunk leans forward, the body goes up) and the following
         sit-down (leans again, goes down): sit-to-stand.
+    opposite_direction : the principal angle has repetitions both ways from the rest level, and this is the
+        name of the direction opposite to the first excursion's (rocking: "forward", after the backward
+        rocks). Its repetitions are counted too, as ``repetitions_<name>``, and with a controlled segment
+        its dissociation is ``dissociation_<name>``, with the opposite ``forbidden_sign``; each direction's
+        dissociation sees only the samples of its own repetitions.
     """
 
     principal: str | None = None
@@ -62,6 +68,7 @@ class AnalysisPlan:
     rhythm: bool = False
     frontal: bool = False
     rise_and_sit: bool = False
+    opposite_direction: str | None = None
 
 
 def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
@@ -88,7 +95,8 @@ class Analysis:
     "lumbar_flexion"; None when the movement has none), so a repetition's ROM can be named.
     ``principal_sign`` is +1 or −1: the principal angle's first excursion from the calibration
     posture is counted as positive (posterior pelvic tilt of rocking, anterior tilt first in a
-    pelvic tilt), so repetition ROMs are positive.
+    pelvic tilt), so repetition ROMs are positive. ``opposite_direction`` names the other direction when
+    the plan counts repetitions both ways (``repetitions_<name>``, :func:`repetition_count` is the total).
     """
 
     protocol: str
@@ -97,6 +105,7 @@ class Analysis:
     rate_hz: float = float("nan")
     principal_sign: int = 1
     principal: str | None = None
+    opposite_direction: str | None = None
 
     def to_dict(self, *, display: bool = False) -> dict[str, Any]:
         return {
@@ -104,6 +113,7 @@ class Analysis:
             "rate_hz": self.rate_hz,
             "principal": self.principal,
             "principal_sign": self.principal_sign,
+            "opposite_direction": self.opposite_direction,
             "results": {k: v.to_dict(display=display) for k, v in self.results.items()},
             "notes": list(self.notes),
             "units": "degrees and deg/s" if display else "SI (rad, rad/s, m/s^2, s)",
@@ -192,9 +202,11 @@ def _frontal_control(p: Processed, after: slice) -> FrontalControl:
 
 def _invalid_all(out: Analysis, plan: AnalysisPlan, reason: str) -> None:
     """Every result the plan promises, marked invalid with ``reason`` (never a silent number)."""
+    opp = [f"_{plan.opposite_direction}"] if plan.opposite_direction else []
     names = (["sway"] if plan.sway else []) + (["frontal_control"] if plan.frontal else []) \
-        + (["repetitions"] if plan.principal else []) + (["rhythm"] if plan.rhythm else []) \
-        + (["dissociation"] if plan.controlled else [])
+        + ([f"repetitions{d}" for d in ["", *opp]] if plan.principal else []) \
+        + (["rhythm"] if plan.rhythm else []) \
+        + ([f"dissociation{d}" for d in ["", *opp]] if plan.controlled else [])
     for name in names:
         out.results[name] = _InvalidResult(reason)
 
@@ -223,11 +235,13 @@ def analyze(session: Session, processed: Processed | None = None, *,
         try:
             processed = process_session(session, posture=plan.posture)
         except (CalibrationError, ValidationError) as e:
-            out = Analysis(protocol=protocol, notes=[f"not processed: {e}"], principal=plan.principal)
+            out = Analysis(protocol=protocol, notes=[f"not processed: {e}"], principal=plan.principal,
+                           opposite_direction=plan.opposite_direction)
             _invalid_all(out, plan, f"the session could not be processed: {e}")
             return out, None
     p = processed
-    out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal)
+    out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
+                   opposite_direction=plan.opposite_direction)
     if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
@@ -253,6 +267,8 @@ def analyze(session: Session, processed: Processed | None = None, *,
         if theta is None:
             reason = f"repetitions need the {plan.principal.replace('_', ' ')} signal, whose sensor is missing"
             out.results["repetitions"] = _InvalidResult(reason)
+            if plan.opposite_direction:
+                out.results[f"repetitions_{plan.opposite_direction}"] = _InvalidResult(reason)
             out.notes.append(reason)
         else:
             # the whole recording: the calibration posture is the rest level, and repetition times
@@ -276,6 +292,10 @@ def analyze(session: Session, processed: Processed | None = None, *,
                 xcorr_pool.shutdown(wait=False)
             rs = reps_mod.segment_repetitions(y, fs, base=0.0, other=other, lumbar=lum, pelvis=pel, group=group)
             out.results["repetitions"] = rs
+            if plan.opposite_direction:
+                # the other way from rest: the same segmentation on the mirrored angle, with its own range
+                out.results[f"repetitions_{plan.opposite_direction}"] = reps_mod.segment_repetitions(
+                    -y, fs, base=0.0, other=other, lumbar=lum, pelvis=pel)
             if sign < 0:
                 out.notes.append(f"{plan.principal.replace('_', ' ')} repetitions counted in the negative direction")
             if plan.rhythm:
@@ -296,16 +316,61 @@ def analyze(session: Session, processed: Processed | None = None, *,
         else:
             _, s_a = principal_orientation(a, p.static_window, after)
             a = s_a * a
-        b_task = None if b is None else b[after]
         kw = {} if plan.ratio_tolerance is None else {"ratio_tolerance": plan.ratio_tolerance}
         if plan.tolerance_deg is not None:
             kw["tolerance"] = plan.tolerance_deg * DEG
-        out.results["dissociation"] = segmental.dissociation(
-            a[after], b_task, fs,
-            target=None if plan.target_deg is None else plan.target_deg * DEG,
-            forbidden_sign=plan.forbidden_sign, **kw,
-        )
+        target = None if plan.target_deg is None else plan.target_deg * DEG
+        if not plan.opposite_direction:
+            out.results["dissociation"] = segmental.dissociation(
+                a[after], None if b is None else b[after], fs, target=target, forbidden_sign=plan.forbidden_sign, **kw)
+        else:
+            # each direction's dissociation on its own repetitions only: a backward rock's lumbar flexion is
+            # not a forward rock's leak, and the forward rock's anterior tilt not the backward rock's excursion
+            opposite = None if plan.forbidden_sign is None else -plan.forbidden_sign
+            for suffix, s_dir, forbidden in (("", 1, plan.forbidden_sign),
+                                             (f"_{plan.opposite_direction}", -1, opposite)):
+                rs = out.results.get(f"repetitions{suffix}")
+                windows = [] if rs is None or not rs.valid else list(rs.repetitions) + list(rs.rejected)
+                if not windows:
+                    out.results[f"dissociation{suffix}"] = _InvalidResult(
+                        f"no {(plan.opposite_direction if suffix else 'first-direction')} repetition "
+                        f"of the {(plan.principal or 'principal angle').replace('_', ' ')} to measure it on")
+                    continue
+                out.results[f"dissociation{suffix}"] = segmental.dissociation(
+                    _within(s_dir * a, windows, after.start)[after],
+                    None if b is None else _within(b, windows, after.start)[after], fs,
+                    target=target, forbidden_sign=forbidden, **kw)
     return out, p
+
+
+def _within(x: np.ndarray, reps: list[Any], first: int = 0) -> np.ndarray:
+    """``x`` (N,) within the repetitions' windows (sample indices ``start_idx..end_idx``) and at sample
+    ``first`` (where the excursions count from); between them a straight line from the end of one window to the start of the next (held after
+    the last), so a movement outside them (the other direction's repetitions) is not seen, the excursions
+    still count from the first sample and the rate of change stays that of the signal. Gaps (NaN) inside
+    the windows are kept."""
+    keep = np.zeros(x.size, bool)
+    keep[first] = True
+    for r in reps:
+        keep[int(r.start_idx): int(r.end_idx) + 1] = True
+    ok = np.flatnonzero(keep & np.isfinite(x))
+    if not ok.size:
+        return np.full(x.size, np.nan)
+    out = np.interp(np.arange(x.size), ok, x[ok])
+    out[keep & ~np.isfinite(x)] = np.nan
+    return out
+
+
+def repetition_count(analysis: dict[str, Any] | None) -> int | None:
+    """Repetitions counted in a stored analysis (:meth:`Analysis.to_dict` or :func:`read_analysis`): the
+    principal angle's repetitions plus, when the plan counts both directions, the opposite direction's
+    (rocking: backward + forward). None when the analysis counts none."""
+    res = (analysis or {}).get("results") or {}
+    names = ["repetitions"] + ([f"repetitions_{analysis['opposite_direction']}"]
+                               if (analysis or {}).get("opposite_direction") else [])
+    counts = [res[n].get("count") for n in names if isinstance(res.get(n), dict)]
+    counts = [c for c in counts if c is not None]
+    return sum(counts) if counts else None
 
 
 def _rhythm_summary(lum: np.ndarray | None, pel: np.ndarray | None, rs: Any) -> RhythmSummary:
@@ -420,10 +485,14 @@ def format_analysis(a: Analysis) -> str:
         r = d["lumbar_rom"]["rom"]
         lines.append(f"  Lumbar range of motion: flexion/extension {f(r[0], '°')}, lateral bending {f(r[1], '°')}, "
                      f"axial rotation {f(r[2], '°')}")
-    if "repetitions" in d:
-        rs = d["repetitions"]
+    opp = a.opposite_direction
+    for key in ["repetitions"] + ([f"repetitions_{opp}"] if opp else []):
+        if key not in d:
+            continue
+        rs = d[key]
         of = f" of {a.principal.replace('_', ' ')}" if a.principal else ""
-        lines.append(f"  Repetitions{of}: {rs['count']} counted"
+        way = "" if not opp else (f", {opp}" if key != "repetitions" else ", first direction")
+        lines.append(f"  Repetitions{of}{way}: {rs['count']} counted"
                      + (f" ({len(rs['rejected'])} rejected)" if rs["rejected"] else ""))
         for i, r in enumerate(rs["repetitions"], 1):
             share = r.get("lumbar_share_pct")
@@ -436,6 +505,8 @@ def format_analysis(a: Analysis) -> str:
         if c:
             lines.append(f"    consistency: coefficient of variation of ROM {f(c.get('cv_rom_pct'), '%')}, "
                          f"of duration {f(c.get('cv_duration_pct'), '%')}")
+    if opp and "repetitions" in d and f"repetitions_{opp}" in d:
+        lines.append(f"  Repetitions in both directions: {d['repetitions']['count'] + d[f'repetitions_{opp}']['count']}")
     if "rhythm" in d:
         r = d["rhythm"]
         lines.append(f"  Lumbo-pelvic rhythm ({r['n']} repetitions): lumbar contribution "
@@ -448,10 +519,13 @@ def format_analysis(a: Analysis) -> str:
         r = d["rhythm_first_rep"]
         lines.append(f"  Lumbo-pelvic rhythm (first repetition): lumbar contribution {f(r.get('lumbar_contribution_pct'), '%', 0)}, "
                      f"lumbar:pelvic ratio {f(r.get('lumbar_pelvic_ratio'), '', 2)}")
-    if "dissociation" in d:
-        r = d["dissociation"]
+    for key in ["dissociation"] + ([f"dissociation_{opp}"] if opp else []):
+        if key not in d:
+            continue
+        r = d[key]
         verdict = "PASS" if r["passed"] else "FAIL"
-        lines.append(f"  Movement control: {verdict} — controlled segment moved {f(r['excursion_b'], '°')} "
+        way = "" if not opp else (f" ({opp})" if key != "dissociation" else " (first direction)")
+        lines.append(f"  Movement control{way}: {verdict} — controlled segment moved {f(r['excursion_b'], '°')} "
                      f"(tolerance {f(r['tolerance'], '°', 0)}) while the moving segment went {f(r['excursion_a'], '°')}")
     if "sway" in d:
         s = d["sway"]

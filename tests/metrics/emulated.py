@@ -4,7 +4,8 @@ One *set* = one simulated trial (movement, quality, seed) analysed end to end in
 :func:`lumbar.pipeline.process_session` → :func:`lumbar.analysis.analyze`, and the same quantities
 computed from the emulator's ground truth (``sim.truth``), independently of the pipeline:
 
-* repetition count: ``len(truth.rep_bounds_s)``;
+* repetition count: ``len(truth.rep_bounds_s)``, against the count of both directions' sets when the
+  plan counts repetitions both ways from rest (rocking: backward, then forward);
 * ROM of each repetition: the true principal angle (``trunk_inclination_rad`` or ``pelvis_tilt_rad``)
   from the repetition's true start to its largest excursion; for the biphasic pelvic tilt the range
   (anterior peak to posterior peak);
@@ -105,16 +106,21 @@ def evaluate(movement: str, quality: str = "good", seed: int = 1, duration_s: fl
     plan = load_plans()[movement]
     if movement in TRUTH_PRINCIPAL and "repetitions" in analysis.results:
         rs = analysis.results["repetitions"]
-        r.count, r.true_count = rs.count, len(bounds)
         theta = arrays[TRUTH_PRINCIPAL[movement]]
         sign = int(analysis.principal_sign) if hasattr(analysis, "principal_sign") else 1
-        peaks = np.array([rp.peak_s for rp in rs.repetitions]) + float(processed.time_s[0])
-        for k, j in enumerate(_match(peaks, bounds)):
+        # both ways from rest (rocking): the opposite direction's set, its ROMs positive the other way
+        sets = [(rs, sign)] + ([(analysis.results[f"repetitions_{plan.opposite_direction}"], -sign)]
+                               if plan.opposite_direction else [])
+        r.count, r.true_count = sum(s.count for s, _ in sets), len(bounds)
+        t0 = float(processed.time_s[0])
+        every = [(rp, s) for st, s in sets for rp in st.repetitions]
+        peaks = np.array([rp.peak_s for rp in rs.repetitions]) + t0
+        for k, j in enumerate(_match(np.array([rp.peak_s for rp, _ in every]) + t0, bounds)):
             if j is None:
                 continue
-            rp = rs.repetitions[j]
+            rp, s = every[j]
             meas = rp.range if movement in BIPHASIC else rp.rom
-            ref = true_rom(theta, t, bounds[k, 0], bounds[k, 2], sign, movement in BIPHASIC)
+            ref = true_rom(theta, t, bounds[k, 0], bounds[k, 2], s, movement in BIPHASIC)
             r.rom_err_deg.append(math.degrees(meas - ref))
         if plan.rhythm:
             lum, pel = arrays["lumbar_angles_rad"][:, 0], arrays["pelvis_tilt_rad"]
@@ -154,10 +160,14 @@ SEPARATION = {
     "one-leg-stance": ("pelvic drop (deg)", lambda a: math.degrees(a.results["frontal_control"].pelvic_drop)),
     "sit-to-stand": ("lumbar share of the lean (%)",
                      lambda a: float(np.mean(a.results["repetitions"].values("lumbar_share_pct")))),
-    "rocking": ("lumbar flexion leak (deg)", lambda a: math.degrees(a.results["dissociation"].excursion_b)),
+    "rocking": ("lumbar flexion leak rocking backward (deg)",
+                lambda a: math.degrees(a.results["dissociation"].excursion_b)),
+    "rocking-forward": ("lumbar extension leak rocking forward (deg)",
+                        lambda a: math.degrees(a.results["dissociation_forward"].excursion_b)),
 }
 
 
-def separation_metric(r: SetResult) -> tuple[str, float]:
-    name, get = SEPARATION[r.movement]
+def separation_metric(r: SetResult, key: str | None = None) -> tuple[str, float]:
+    """The separating metric of ``key`` (default: the movement's) on a set."""
+    name, get = SEPARATION[key or r.movement]
     return name, float(get(r.analysis))

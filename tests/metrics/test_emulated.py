@@ -86,8 +86,48 @@ def test_repetition_duration_is_movement_time() -> None:
     """Duration runs from movement onset to offset (rest pauses excluded), as in the truth bounds."""
     for movement in ("flexion", "waiters-bow", "rocking"):
         r = run(movement, "good", 1)
-        rs = r.analysis.results["repetitions"]
+        res = r.analysis.results
+        # rocking: the backward rocks, then the forward ones (the true order)
+        dur = np.concatenate([res[k].values("duration_s") for k in ("repetitions", "repetitions_forward") if k in res])
         true_dur = np.diff(r.sim.truth.to_arrays()["rep_bounds_s"][:, [0, 2]], axis=1)[:, 0]
         # onset/offset are where the speed crosses 5 °/s: a little inside the true ramps
-        assert np.all(rs.values("duration_s") <= true_dur + 0.05)
-        assert np.all(rs.values("duration_s") >= true_dur - 0.6)
+        assert np.all(dur <= true_dur + 0.05)
+        assert np.all(dur >= true_dur - 0.6)
+
+
+def _true_leak_deg(r, forward: bool) -> tuple[float, float]:
+    """The emulated patient's true pelvic excursion and lumbar leak (deg) over one direction's rocks (their
+    true bounds, from the task's start): pelvic tilt backward (posterior, −) or forward (anterior, +), lumbar
+    flexion backward or extension forward."""
+    a = r.sim.truth.to_arrays()
+    t, pel, lum = a["time_s"], a["pelvis_tilt_rad"], a["lumbar_angles_rad"][:, 0]
+    notes = [e.note for e in r.sim.events if e.label == "rep_start"]
+    k0 = int(np.searchsorted(t, float(r.processed.time_s[r.processed.static_window.stop])))
+    s = 1.0 if forward else -1.0
+    win = np.zeros(t.size, bool)
+    for (t0, _, t1), note in zip(a["rep_bounds_s"], notes):
+        if note.endswith("forward") == forward:
+            win |= (t >= t0) & (t <= t1)
+    return (math.degrees(np.max(s * (pel[win] - pel[k0]))),
+            math.degrees(np.max(np.clip(-s * (lum[win] - lum[k0]), 0.0, None))))
+
+
+@pytest.mark.parametrize("quality", QUALITIES)
+def test_rocking_each_direction_has_its_own_dissociation(quality: str) -> None:
+    """Rocking backward then forward: each direction's dissociation measures its own rocks only: the pelvic
+    excursion and the lumbar leak of that direction's rocks (flexion backward, extension forward) within 1.5°
+    of the truth; good control passes both ways, poor fails both ways (the emulated leak is 15° each way)."""
+    for seed in SEEDS:
+        r = run("rocking", quality, seed)
+        for name, forward in (("dissociation", False), ("dissociation_forward", True)):
+            d = r.analysis.results[name]
+            exc, leak = _true_leak_deg(r, forward)
+            assert d.valid and d.passed == (quality == "good"), (seed, name, d)
+            assert abs(math.degrees(d.excursion_a) - exc) <= 1.5, (seed, name, d.excursion_a, exc)
+            assert abs(math.degrees(d.excursion_b) - leak) <= 1.5, (seed, name, d.excursion_b, leak)
+
+
+def test_rocking_forward_leak_separates_poor_from_good() -> None:
+    good = [separation_metric(run("rocking", "good", s), "rocking-forward")[1] for s in SEEDS]
+    poor = [separation_metric(run("rocking", "poor", s), "rocking-forward")[1] for s in SEEDS]
+    assert min(poor) > 10.0 > max(good), (good, poor)

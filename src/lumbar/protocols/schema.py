@@ -77,7 +77,7 @@ _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": 
              "forbidden_sign": (_INT, False), "target_deg": (_NUM, False), "tolerance_deg": (_NUM, False),
              "ratio_tolerance": (_NUM, False), "posture": (_STR, False),
              "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
-             "rise_and_sit": (_BOOL, False)}
+             "rise_and_sit": (_BOOL, False), "opposite_direction": (_STR, False)}
 
 
 def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool]]) -> None:

@@ -37,8 +37,9 @@ MOVEMENTS: dict[str, str] = {
     "(poor: the pelvis tilts back and the lumbar spine flexes as the knee extends).",
     "one-leg-stance": "Standing on one leg, alternating legs (poor: pelvic drop, trunk lean and trunk sway).",
     "sit-to-stand": "Rising from a chair and sitting down again (poor: lumbar flexion instead of a hip hinge).",
-    "rocking": "Rocking backwards in four-point kneeling, lumbar spine neutral "
-    "(poor: the lumbar spine flexes near the end of the backward rock).",
+    "rocking": "Rocking in four-point kneeling, first backward (hip flexion) then forward (hip extension), "
+    "lumbar spine neutral (poor: the lumbar spine flexes near the end of the backward rock and extends near "
+    "the end of the forward rock).",
     "prone-knee-bend": "Prone lying, active knee flexion to about 90°, alternating legs, low back and pelvis still "
     "(poor: the pelvis tilts forward and rotates and the lumbar spine extends as the knee bends).",
 }
@@ -77,9 +78,19 @@ DEFAULTS: dict[str, MovementDefaults] = {
     "sitting-knee-extension": MovementDefaults(10, 60.0, 60.0, 2.0, 2.0, "knee extension (not sensed)"),
     "one-leg-stance": MovementDefaults(4, 40.0, 40.0, 10.0, 3.0, "hip flexion of the lifted leg"),
     "sit-to-stand": MovementDefaults(5, 40.0, 40.0, 2.0, 2.0, "peak forward trunk inclination while rising"),
-    "rocking": MovementDefaults(10, 40.0, 30.0, 1.0, 1.5, "backward thigh rotation (hip flexion)"),
+    "rocking": MovementDefaults(10, 40.0, 30.0, 1.0, 1.5, "backward thigh rotation (hip flexion); "
+                                "forward rocks 0.75 of it (hip extension)"),
     "prone-knee-bend": MovementDefaults(10, 90.0, 60.0, 1.0, 2.0, "knee flexion (not sensed)"),
 }
+
+# Rocking in four-point kneeling (docs/emulated-patient.md). Forward thigh rotation as a fraction of the
+# backward one: 0.75 · 40° = 30°, hip flexion 90° → 69° (the pelvis follows part of the rotation), against
+# 90° → 118° backward.
+ROCK_FORWARD_RATIO = 0.75
+# Part of the thighs' rotation the pelvis (and the trunk with it, the back kept neutral) follows.
+ROCK_PELVIS_SHARE = 0.3
+# Lumbar flexion (backward) or extension (forward) near the end of each rock with poor control, deg.
+ROCK_LEAK_DEG = 15.0
 
 # Whole-body sway, inverted pendulum about the ankles (eyes open, healthy adult).
 # COM sway SD ≈ 4 mm at ≈ 1 m (METRICS.md §1.5: COP RMS AP 5.0 mm, ML 3.3 mm) → ≈ 0.25° AP, 0.15° ML.
@@ -406,26 +417,39 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
         return _finish(p, attrs, n, channels, standing_ankle, None, bounds, ev0)
 
     if p.movement == "rocking":
+        # The first half of the repetitions (the odd one included) rock backward, the rest forward; each
+        # way with the same rhythm (out, hold, back, rest), so the forward rock is slower in deg/s.
         rep_s = 2 * T + d.hold_s + d.rest_s
         n = _resolve_reps(p, rep_s, cv, d.reps)
         sc = _schedule(rep_rng, n, T, d.hold_s, T, d.rest_s, cv)
-        back = sc.train(A)
-        if poor:  # the pelvis tilts back near the end of the rock and the lumbar spine flexes
-            lum = sc.train(15.0 * D2R, rise_window=(0.4, 1.0), fall_window=(0.0, 0.6))
+        backward = np.arange(n) < (n + 1) // 2
+        A_fwd = ROCK_FORWARD_RATIO * A
+        back = sc.train(np.where(backward, A, 0.0))
+        fwd = sc.train(np.where(backward, 0.0, A_fwd))
+        if poor:
+            # backward: the pelvis tilts back near the end of the rock and the lumbar spine flexes;
+            # forward: the pelvis tips forward and the lumbar spine extends (the low back sags)
+            lum = sc.train(np.where(backward, 1.0, -1.0) * ROCK_LEAK_DEG * D2R, rise_window=(0.4, 1.0),
+                           fall_window=(0.0, 0.6))
         else:
             lum = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, _wobble(wob_rng, n, 0.7, 2.0))
         ap, ml, _, _ = _sway(sway_rng, p)
         bounds = np.stack([sc.t0, sc.t0 + sc.rise + 0.5 * sc.hold, sc.t_end], 1)
-        attrs.update(posture="four-point kneeling")
+        n_back = int(backward.sum())
+        attrs.update(posture="four-point kneeling", reps_backward=n_back, reps_forward=int(n - n_back),
+                     forward_amplitude_deg=float(A_fwd / D2R), lumbar_leak_deg=ROCK_LEAK_DEG if poor else 0.0)
 
         def channels(t: np.ndarray) -> Channels:
             m = len(t)
-            b = back(t)
+            # thigh rotation about the knees: backward (hip flexion) −, forward (hip extension) +; the
+            # pelvis and the trunk above it follow ROCK_PELVIS_SHARE of it (docs/emulated-patient.md)
+            rock = fwd(t) - back(t)
             lf = lum(t)
-            return Channels(m, thigh_sag=-b, pelvis_sag=np.pi / 2 - 0.3 * b - lf + 0.3 * ap(t),
+            return Channels(m, thigh_sag=rock, pelvis_sag=np.pi / 2 + ROCK_PELVIS_SHARE * rock - lf + 0.3 * ap(t),
                             pelvis_lat=0.3 * ml(t), lumbar_flex=lf)
 
-        return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.05]), 0.0, bounds, ev0)
+        return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.05]), 0.0, bounds, ev0,
+                       ["backward" if b else "forward" for b in backward])
 
     if p.movement == "prone-knee-bend":
         # Prone lying: pelvis and lumbar segment horizontal, face down (superior axis → +x, anterior → −z),
