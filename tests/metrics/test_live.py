@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lumbar.analysis import principal_orientation
+from lumbar.errors import ValidationError
 from lumbar.metrics import repetitions as rep
 from lumbar.metrics import sway
 from lumbar.metrics.live import LiveAnalyzer, RunningSway
@@ -20,13 +21,21 @@ def _chunks(n: int, seed: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _principal(movement: str, quality: str = "good", seed: int = 1):
-    r = evaluate(movement, quality, seed)
+def _principal(movement: str, quality: str = "good", seed: int = 1, duration_s: float = 60.0):
+    r = evaluate(movement, quality, seed, duration_s)
     p = r.processed
     theta = p.pelvic_tilt if movement in ("waiters-bow", "rocking", "pelvic-tilt") else p.trunk_flexion
     after = slice(p.static_window.stop, None)
     base, sign = principal_orientation(theta, p.static_window, after)
     return r, theta, base, sign
+
+
+def _true_counts(r) -> tuple[int, int]:
+    """The emulated patient's repetitions in the first direction and the other way (rocking: backward, then
+    forward; every other movement: all in one direction)."""
+    notes = [e.note for e in r.sim.events if e.label == "rep_start"]
+    forward = sum(n.endswith("forward") for n in notes) if r.movement == "rocking" else 0
+    return len(notes) - forward, forward
 
 
 @pytest.mark.parametrize("movement", ["flexion", "rocking", "pelvic-tilt"])
@@ -43,7 +52,7 @@ def test_live_repetitions_equal_offline_on_same_samples(movement: str) -> None:
     want = rep.segment_repetitions(sign * (theta - base), fs, lo=0.2 * rom_ref, hi=0.6 * rom_ref, rom_ref=rom_ref,
                                    lowpass_hz=None)
     assert np.all(np.diff(counts) >= 0)
-    assert got.count == want.count == r.true_count
+    assert got.count == want.count == _true_counts(r)[0]
     for a, b in zip(got.repetitions, want.repetitions):
         assert (a.start_idx, a.peak_idx, a.end_idx) == (b.start_idx, b.peak_idx, b.end_idx)
         for name in ("rom", "range", "duration_s", "peak_velocity_out", "sparc", "ldlj"):
@@ -124,13 +133,59 @@ def test_live_counter_learns_the_range_from_the_first_repetition(movement: str) 
     learnt = live.rom_ref
     offline = r.analysis.results["repetitions"]
     assert live.sign == sign
-    assert got.count == live.rep_count == r.true_count
+    # one direction only (rocking: the backward rocks; both ways in the test below)
+    assert got.count == live.rep_count == _true_counts(r)[0]
     # the first repetition's peak against the trial's P95: the same range, for an even performance
     assert 0.85 < learnt / offline.rom_ref < 1.2
     want = rep.segment_repetitions(sign * (theta[after] - base), fs, lo=0.2 * learnt, hi=0.6 * learnt,
                                    rom_ref=learnt, lowpass_hz=None)
     assert [(a.start_idx, a.end_idx, a.rom) for a in got.repetitions] == \
         [(b.start_idx, b.end_idx, b.rom) for b in want.repetitions]
+
+
+@pytest.mark.parametrize("quality", ["good", "poor"])
+def test_live_counter_counts_rocking_both_ways(quality: str) -> None:
+    """Rocking backward five times, then forward five times (the emulated patient's truth): with
+    ``both_directions`` the live counter learns each direction's range from its first rock and counts all ten,
+    as many as the offline analysis's two sets; each set equals the offline segmentation of its direction with
+    the learnt thresholds. Counting one direction only (the counter before) gives five: the assessment's trial
+    of ten repetitions would never stop at its count."""
+    r, theta, base, sign = _principal("rocking", quality, 1, duration_s=75.0)
+    fs = r.processed.rate_hz
+    after = slice(r.processed.static_window.stop, None)
+    y = theta[after] - base
+    back, fwd = _true_counts(r)
+    assert (back, fwd) == (5, 5)
+    res = r.analysis.results
+    offline = (res["repetitions"].count, res["repetitions_forward"].count)
+    assert offline == (back, fwd)
+    live = LiveAnalyzer(fs, base=base, lowpass_hz=None, rom_floor=math.radians(5), both_directions=True)
+    counts = []
+    for sl in _chunks(y.size, 5):
+        live.update(theta[after][sl])
+        counts.append(live.rep_count)
+    first = live.finish()
+    assert np.all(np.diff(counts) >= 0) and counts[-1] == live.rep_count == back + fwd == sum(offline) == 10
+    assert live.sign == sign == -1  # the pelvis tilts back first (posterior: negative)
+    assert (first.count, live.opposite_set.count) == (back, fwd)
+    for got, s, ref in ((first, sign, live.rom_ref), (live.opposite_set, -sign, live.rom_ref_opposite)):
+        want = rep.segment_repetitions(s * y, fs, lo=0.2 * ref, hi=0.6 * ref, rom_ref=ref, lowpass_hz=None)
+        assert [(a.start_idx, a.end_idx, a.rom) for a in got.repetitions] == \
+            [(b.start_idx, b.end_idx, b.rom) for b in want.repetitions]
+    # each range from its own first rock: the forward rock is the smaller (0.75 of the thigh rotation)
+    assert 0.85 < live.rom_ref / res["repetitions"].rom_ref < 1.2
+    assert 0.85 < live.rom_ref_opposite / res["repetitions_forward"].rom_ref < 1.2
+    # as the assessment runs it: causal 5-Hz low-pass; same total
+    causal = LiveAnalyzer(fs, base=base, rom_floor=math.radians(5), both_directions=True)
+    for sl in _chunks(y.size, 3):
+        causal.update(theta[after][sl])
+    assert causal.rep_count == 10
+    # one direction only: half of them
+    one = LiveAnalyzer(fs, base=base, rom_floor=math.radians(5))
+    one.update(theta[after])
+    assert one.rep_count == back
+    with pytest.raises(ValidationError):
+        LiveAnalyzer(fs, rom_ref=0.2, both_directions=True)
 
 
 def test_live_counter_with_a_learnt_range_ignores_wobble_at_rest() -> None:

@@ -161,6 +161,13 @@ class LiveAnalyzer:
         of 7° or 15°, a waiter's bow of 35° or 60°): the offline analysis takes the trial's own range
         (:func:`~lumbar.metrics.repetitions.thresholds_from_trial`), which a live counter cannot know in
         advance. The floor keeps a wobble at rest from being taken for the task.
+    both_directions : with ``rom_floor``, the task goes both ways from rest (rocking backward, then
+        forward): excursions beyond the floor the other way from the first are counted too, by a second
+        segmenter on the mirrored angle whose range is learnt, likewise, from the first excursion that way
+        (a forward rock is smaller than a backward one: one range for both would miss or split them).
+        :attr:`rep_count` is the total; :meth:`finish` returns the first direction's set and leaves the
+        other's in :attr:`opposite_set`, the sets of the offline analysis (``repetitions`` and
+        ``repetitions_<opposite_direction>``).
 
     The principal angle's direction is fixed by its first excursion beyond half of ``rom_ref`` (as
     offline: the first phase of the movement counts as positive); before that no repetition can
@@ -170,7 +177,7 @@ class LiveAnalyzer:
 
     def __init__(self, fs: float, *, rom_ref: float | None = None, base: float = 0.0,
                  lowpass_hz: float | None = 5.0, sway: bool = False, sway_discard_s: float = DEFAULT_DISCARD_S,
-                 rom_floor: float | None = None, **segmenter_kw: Any) -> None:
+                 rom_floor: float | None = None, both_directions: bool = False, **segmenter_kw: Any) -> None:
         self.fs = check_fs(fs)
         self.base = float(base)
         self.rom_ref = None if rom_ref is None else check_positive("rom_ref", rom_ref)
@@ -192,6 +199,12 @@ class LiveAnalyzer:
         self.n_seen = 0
         self.angle = math.nan
         self.last_repetition: Repetition | None = None
+        if both_directions and self.rom_floor is None:
+            raise ValidationError("both_directions needs rom_floor (each direction's range is learnt) and no rom_ref")
+        #: the other direction's counter (``both_directions``); its side is set once the first one is known
+        self._opposite = _Learner(self.fs, self.rom_floor, self._segmenter) if both_directions else None
+        #: the other direction's repetitions, set by :meth:`finish` (``both_directions``)
+        self.opposite_set: RepetitionSet | None = None
 
     # ------------------------------------------------------------------------------------------
     def _filter(self, x: np.ndarray) -> np.ndarray:
@@ -227,14 +240,21 @@ class LiveAnalyzer:
             self.angle = float(fin[-1])
         if self._seg is None and self.rom_floor is None:
             return done
+        if self._opposite is not None:
+            done += self._opposite.update(y)
         if self.sign == 0:
             self._pending = np.concatenate([self._pending, y])
             if not self._direction_found():
-                return done
+                return self._last(done)
             y, self._pending = self._pending, np.empty(0)
-        done = self._seg.update(self.sign * y)
+            if self._opposite is not None:  # the other way from now on: it looks for its first excursion
+                done += self._opposite.start(-self.sign)
+        done += self._seg.update(self.sign * y)
+        return self._last(done)
+
+    def _last(self, done: list[Repetition]) -> list[Repetition]:
         if done:
-            self.last_repetition = done[-1]
+            self.last_repetition = max(done, key=lambda r: r.end_idx)
         return done
 
     def _segmenter(self, rom_ref: float) -> RepetitionSegmenter:
@@ -269,8 +289,14 @@ class LiveAnalyzer:
 
     @property
     def rep_count(self) -> int:
-        """Live count: repetitions whose return below the lower threshold has been seen."""
-        return 0 if self._seg is None else self._seg.count
+        """Live count: repetitions whose return below the lower threshold has been seen (both directions'
+        with ``both_directions``)."""
+        return (0 if self._seg is None else self._seg.count) + (0 if self._opposite is None else self._opposite.count)
+
+    @property
+    def rom_ref_opposite(self) -> float | None:
+        """The range learnt for the other direction (rad; ``both_directions``), None before its first excursion."""
+        return None if self._opposite is None else self._opposite.rom_ref
 
     def snapshot(self) -> LiveSnapshot:
         """The current values for the display."""
@@ -280,7 +306,14 @@ class LiveAnalyzer:
 
     def finish(self) -> RepetitionSet | None:
         """Close the trial: the last repetition ends at the minimum before the end; the full set (None
-        when no repetitions are counted: neither ``rom_ref`` nor ``rom_floor`` given)."""
+        when no repetitions are counted: neither ``rom_ref`` nor ``rom_floor`` given). With
+        ``both_directions`` the first direction's; the other's is then in :attr:`opposite_set`."""
+        if self._opposite is not None:
+            self.opposite_set = self._opposite.finish(
+                f"no movement beyond {math.degrees(self.rom_floor):.0f}° from rest the other way")
+            every = self.opposite_set.repetitions + self.opposite_set.rejected
+            if every:
+                self.last_repetition = max(every, key=lambda r: r.end_idx)
         if self._seg is None and self.rom_floor is not None:
             return RepetitionSet(0, (), (), math.nan, math.nan, math.nan, self.fs, valid=False,
                                  reason=f"no movement beyond {math.degrees(self.rom_floor):.0f}° from rest")
@@ -290,10 +323,71 @@ class LiveAnalyzer:
             self._seg.update(self._pending)
             self._pending = np.empty(0)
         rs = self._seg.finish()
-        every = rs.repetitions + rs.rejected
+        every = list(rs.repetitions + rs.rejected)
+        if self._opposite is not None and self.last_repetition is not None:  # the other way's may be the later
+            every.append(self.last_repetition)
         if every:
             self.last_repetition = max(every, key=lambda r: r.end_idx)
         return rs
+
+
+class _Learner:
+    """The counter of one fixed direction from rest (``side``, +1 or −1, set by :meth:`start`) whose range is
+    learnt from its first excursion beyond ``floor`` (rad), as :class:`LiveAnalyzer`'s first direction. The
+    samples (rest-relative, rad) are kept from the trial's start until then, so the segmenter sees what the
+    offline segmentation of the whole trial sees; in a growing buffer (a trial's minutes, appended chunk by
+    chunk without copying them all each time)."""
+
+    def __init__(self, fs: float, floor: float, segmenter: Any) -> None:
+        self.fs = fs
+        self.floor = floor
+        self._make = segmenter
+        self.side = 0
+        self.rom_ref: float | None = None
+        self._seg: RepetitionSegmenter | None = None
+        self._buf = np.empty(1024)
+        self._n = 0
+        self._scanned = 0  # samples known not to start the first excursion
+
+    @property
+    def count(self) -> int:
+        return 0 if self._seg is None else self._seg.count
+
+    def start(self, side: int) -> list[Repetition]:
+        """Count excursions towards ``side`` from now on (those in the samples so far included)."""
+        self.side = side
+        return self._learn()
+
+    def update(self, y: np.ndarray) -> list[Repetition]:
+        if self._seg is not None:
+            return self._seg.update(self.side * y)
+        if self._n + y.size > self._buf.size:
+            self._buf = np.concatenate([self._buf[: self._n], np.empty(max(self._buf.size, y.size))])
+        self._buf[self._n : self._n + y.size] = y
+        self._n += y.size
+        return self._learn() if self.side else []
+
+    def _learn(self) -> list[Repetition]:
+        z = self.side * np.nan_to_num(self._buf[self._scanned : self._n])
+        over = np.flatnonzero(z > self.floor)
+        if not over.size:
+            self._scanned = self._n
+            return []
+        self._scanned += int(over[0])  # the first excursion starts here: followed until it is over
+        peak = np.maximum.accumulate(z[over[0]:])
+        back = np.flatnonzero(z[over[0]:] < LO_FRACTION * peak)
+        if not back.size:
+            return []
+        self.rom_ref = float(peak[back[0]])
+        self._seg = self._make(self.rom_ref)
+        y, self._buf = self._buf[: self._n], np.empty(0)
+        return self._seg.update(self.side * y)
+
+    def finish(self, reason: str) -> RepetitionSet:
+        if self._seg is None:
+            return RepetitionSet(0, (), (), math.nan, math.nan, math.nan, self.fs, valid=False,
+                                 reason=reason)
+        return self._seg.finish()
 
 
 def _hold(x: np.ndarray, last: float) -> np.ndarray:
