@@ -227,7 +227,14 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
                             + f"\n\nSource: {r.source} [{r.evidence}]"))
     reps = ((analysis or {}).get("results") or {}).get("repetitions")
     if reps is not None:
-        rows.append(Row("Repetitions counted", str(reps.get("count", "–")), "", "–"))
+        from lumbar.analysis import repetition_count  # both directions' when the task goes both ways (rocking)
+
+        n = repetition_count(analysis)
+        opp = analysis.get("opposite_direction")
+        rows.append(Row("Repetitions counted", "–" if n is None else str(n), "", "–", None,
+                        f"Both directions: {reps.get('count', '–')} first, "
+                        f"{(analysis['results'].get(f'repetitions_{opp}') or {}).get('count', '–')} {opp}"
+                        if opp else ""))
     return rows
 
 

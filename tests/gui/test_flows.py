@@ -316,11 +316,12 @@ def test_battery_results_are_the_protocol_scoring(qtbot, window):
 def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_rest(qtbot, window):
     """Rocking on all fours (Luomajoki): the demo patient takes the start position and holds it; the trial's still
     phase begins once the angles have settled there, so the file's calibration posture is the kneeling one (not
-    a mix of standing and kneeling, which the analysis rejects); the pelvic tilt is counted in the direction
-    the patient first moves (backwards) and the trial stops at the protocol's ten repetitions, counted live as
-    in the saved trial's analysis."""
+    a mix of standing and kneeling, which the analysis rejects); the pelvic tilt is counted both ways from rest,
+    the direction the patient first moves (backwards) and then forwards, and the trial stops at the protocol's
+    ten repetitions (five each way), counted live as in the saved trial's analysis."""
+    from lumbar.analysis import repetition_count
     from lumbar.storage import read_session
-    from lumbar_gui.trials import protocols
+    from lumbar_gui.trials import protocols, result_rows, score_trial
 
     win = window
     connect_demo(qtbot, win)
@@ -350,7 +351,15 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     # the rest the count started from is the kneeling posture: the pelvis about 90° from standing
     assert a.monitor.counter is not None and a.monitor.counter.sign == -1
     assert 70 < np.degrees(a.monitor.counter.base) < 100
-    assert a.monitor.repetitions == d["results"]["repetitions"]["count"] == 10
+    # five backward rocks, then five forward: both counted, live (each direction's range learnt from its first
+    # rock) and in the analysis (two sets), the total is the trial's count
+    assert d["results"]["repetitions"]["count"] == d["results"]["repetitions_forward"]["count"] == 5
+    assert a.monitor.repetitions == a.monitor.counter.rep_count == repetition_count(d) == 10
+    assert a.monitor.counter.rom_ref_opposite is not None
+    # the results table: the forward criterion is measured (the demo patient's low back stays flat both ways)
+    rows = {r.measure: r for r in result_rows(tr, score_trial(tr, d), d)}
+    assert rows["Low back stays flat rocking backward"].outcome == rows["Low back does not sag rocking forward"].outcome == "met"
+    assert rows["Repetitions counted"].value == "10"
     # the file begins with the still phase: what came before (getting down on all fours) is not in it
     assert ev["calibration_start"].time_s == ev["trial_start"].time_s
     assert path in a.files and a.files == [path]

@@ -190,6 +190,9 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
                                                                                      1, SMALL_RANGE_DEG)
     assert monitor_mode({"principal": "pelvic_tilt", "target_deg": 50}).y_range == BEND_RANGE_DEG
     assert monitor_mode({"controlled": "lumbar_flexion"}) == monitor_mode(None) == Monitoring("angles", "trunk_flexion")
+    # rocking: the pelvic tilt's repetitions both ways from rest
+    assert monitor_mode({"principal": "pelvic_tilt", "opposite_direction": "forward"}).both_directions
+    assert not monitor_mode({"principal": "pelvic_tilt"}).both_directions
     mon = window.assessment.monitor
     shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}
     for what, target, visible, caption, count_caption in (

@@ -9,7 +9,9 @@ is on screen.
 Repetitions are those of the task's principal angle (its analysis plan), counted from "go" by
 :class:`lumbar.metrics.live.LiveAnalyzer` with the offline segmentation's rules: the rest level is the
 trial's own still phase, the range the patient's first repetition (a pelvic tilt of 7° counts as well as
-a bow of 60°), which is what the offline analysis takes from the whole trial.
+a bow of 60°), which is what the offline analysis takes from the whole trial. A task that goes both ways
+from rest (rocking backward, then forward) counts both, each direction with the range of its first
+repetition.
 """
 from __future__ import annotations
 
@@ -72,13 +74,17 @@ class Monitoring(NamedTuple):
     #: again to sit down; the offline analysis pairs them)
     per_rep: int = 1
     y_range: tuple[float, float] = SMALL_RANGE_DEG  # of the angles chart, degrees
+    #: repetitions go both ways from rest (rocking backward and forward, the plan's ``opposite_direction``):
+    #: both are counted, each with the range of its own first excursion
+    both_directions: bool = False
 
 
 def monitor_mode(plan: dict | None) -> Monitoring:
     """What to show for a movement's analysis plan (``lumbar.protocols``' ``analysis`` table): a sway test,
     the stabilogram; a task with a principal angle, its repetitions counted on that angle; any other (a leg
     moves, the back keeps still), the trunk's angle now. The chart reaches 90° for a bend (trunk flexion,
-    or a target beyond the small range: a waiter's bow tilts the pelvis 50°)."""
+    or a target beyond the small range: a waiter's bow tilts the pelvis 50°). A plan with an
+    ``opposite_direction`` (rocking) counts the repetitions both ways from rest."""
     plan = plan or {}
     principal = plan.get("principal")
     if plan.get("sway"):
@@ -86,7 +92,7 @@ def monitor_mode(plan: dict | None) -> Monitoring:
     if principal in ANGLES:
         bend = principal == COUNTED or plan.get("target_deg", 0.0) > 0.75 * SMALL_RANGE_DEG[1]
         return Monitoring("repetitions", principal, 2 if plan.get("rise_and_sit") else 1,
-                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG)
+                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG, bool(plan.get("opposite_direction")))
     return Monitoring("angles", COUNTED)
 
 
@@ -105,6 +111,7 @@ class TrialMonitor(QWidget):
         self.repetitions = 0
         self.target = 0
         self._per_rep = 1
+        self._both = False
         self._still_s = math.inf  # data time the still phase began: from there to "go" is the rest level
         self._go_s = math.inf  # data time of "go"
         self._rest = [0.0, 0]  # sum and count of the angle in the still phase, rad
@@ -145,6 +152,7 @@ class TrialMonitor(QWidget):
         self.repetitions = 0
         self.target = int(target) if mode == "repetitions" else 0
         self._per_rep = what.per_rep
+        self._both = what.both_directions
         if mode == "repetitions":
             _preload_counter()
         self._still_s = self._go_s = math.inf
@@ -209,7 +217,8 @@ class TrialMonitor(QWidget):
             from lumbar.metrics.live import LiveAnalyzer  # scipy.stats and .signal: not at the window's start-up
 
             base = self._rest[0] / self._rest[1] if self._rest[1] else 0.0
-            self.counter = LiveAnalyzer(rate_hz, base=base, rom_floor=math.radians(REP_FLOOR_DEG))
+            self.counter = LiveAnalyzer(rate_hz, base=base, rom_floor=math.radians(REP_FLOOR_DEG),
+                                        both_directions=self._both)
         self.counter.update(x[task])
         n = self.counter.rep_count // self._per_rep
         if n != self.repetitions:
