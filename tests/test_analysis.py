@@ -96,9 +96,9 @@ def test_rocking_both_ways_stored_and_printed(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["analyze", str(f)]) == 0
     text = capsys.readouterr().out
-    assert "Repetitions of pelvic tilt, first direction: 5 counted" in text
+    assert "Repetitions of pelvic tilt, backward: 5 counted" in text
     assert "Repetitions of pelvic tilt, forward: 5 counted" in text and "Repetitions in both directions: 10" in text
-    assert "Movement control (first direction): FAIL" in text and "Movement control (forward): FAIL" in text
+    assert "Movement control (backward): FAIL" in text and "Movement control (forward): FAIL" in text
     stored = read_analysis(f)
     assert stored["opposite_direction"] == "forward" and repetition_count(stored) == 10
     res = stored["results"]
@@ -166,3 +166,25 @@ def test_reanalysing_reuses_the_replaced_groups_space(tmp_path) -> None:
     per_run = (sizes[-1] - sizes[1]) / 4
     assert per_run < 0.15 * first, sizes
     assert read_analysis(path)["protocol"] == "flexion"
+
+
+def test_the_plan_not_the_first_movement_says_which_way_is_backward(tmp_path) -> None:
+    """Rocking's plan fixes the backward rock's sign (posterior pelvic tilt, −1): the emulated patient rocks
+    backward first, so the plan's sign finds the first five rocks; the opposite sign in the plan, on the
+    same session, makes the forward rocks (the last five) the "backward" set: the sign is the plan's, not
+    the data's first excursion."""
+    from lumbar.analysis import load_plans
+    from lumbar.storage import read_session
+
+    f = tmp_path / "r.h5"
+    assert main(["simulate", "--protocol", "rocking", "--duration", "75", "-o", str(f)]) == 0
+    session = read_session(f, load_truth=False)
+    plan = load_plans()["rocking"]
+    assert plan.first_sign == -1 and plan.first_direction == "backward"
+    for sign, backward_first in ((-1, True), (1, False)):
+        a, _ = analyze(session, plans={"rocking": dataclasses.replace(plan, first_sign=sign)})
+        assert a.principal_sign == sign
+        first, other = a.results["repetitions"], a.results["repetitions_forward"]
+        assert first.count == other.count == 5
+        before = max(r.end_idx for r in first.repetitions) < min(r.start_idx for r in other.repetitions)
+        assert before is backward_first

@@ -54,6 +54,10 @@ class AnalysisPlan:
         rocks). Its repetitions are counted too, as ``repetitions_<name>``, and with a controlled segment
         its dissociation is ``dissociation_<name>``, with the opposite ``forbidden_sign``; each direction's
         dissociation sees only the samples of its own repetitions.
+    first_direction : the name of the first direction (rocking: "backward"), for people.
+    first_sign : the principal angle's sign in the first direction (rocking backward: −1, posterior pelvic
+        tilt), so the directions do not depend on which way the patient happened to move first; None: the
+        sign of the first large excursion (:func:`principal_orientation`).
     """
 
     principal: str | None = None
@@ -69,6 +73,8 @@ class AnalysisPlan:
     frontal: bool = False
     rise_and_sit: bool = False
     opposite_direction: str | None = None
+    first_direction: str | None = None
+    first_sign: int | None = None
 
 
 def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
@@ -96,7 +102,8 @@ class Analysis:
     ``principal_sign`` is +1 or −1: the principal angle's first excursion from the calibration
     posture is counted as positive (posterior pelvic tilt of rocking, anterior tilt first in a
     pelvic tilt), so repetition ROMs are positive. ``opposite_direction`` names the other direction when
-    the plan counts repetitions both ways (``repetitions_<name>``, :func:`repetition_count` is the total).
+    the plan counts repetitions both ways (``repetitions_<name>``, :func:`repetition_count` is the total);
+    ``first_direction`` names the first (None: "first direction").
     """
 
     protocol: str
@@ -106,6 +113,7 @@ class Analysis:
     principal_sign: int = 1
     principal: str | None = None
     opposite_direction: str | None = None
+    first_direction: str | None = None
 
     def to_dict(self, *, display: bool = False) -> dict[str, Any]:
         return {
@@ -114,6 +122,7 @@ class Analysis:
             "principal": self.principal,
             "principal_sign": self.principal_sign,
             "opposite_direction": self.opposite_direction,
+            "first_direction": self.first_direction,
             "results": {k: v.to_dict(display=display) for k, v in self.results.items()},
             "notes": list(self.notes),
             "units": "degrees and deg/s" if display else "SI (rad, rad/s, m/s^2, s)",
@@ -236,12 +245,12 @@ def analyze(session: Session, processed: Processed | None = None, *,
             processed = process_session(session, posture=plan.posture)
         except (CalibrationError, ValidationError) as e:
             out = Analysis(protocol=protocol, notes=[f"not processed: {e}"], principal=plan.principal,
-                           opposite_direction=plan.opposite_direction)
+                           opposite_direction=plan.opposite_direction, first_direction=plan.first_direction)
             _invalid_all(out, plan, f"the session could not be processed: {e}")
             return out, None
     p = processed
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
-                   opposite_direction=plan.opposite_direction)
+                   opposite_direction=plan.opposite_direction, first_direction=plan.first_direction)
     if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
@@ -274,6 +283,8 @@ def analyze(session: Session, processed: Processed | None = None, *,
             # the whole recording: the calibration posture is the rest level, and repetition times
             # stay session times
             base, sign = principal_orientation(theta, p.static_window, after)
+            if plan.first_sign is not None:  # the plan knows which way the first direction goes
+                sign = plan.first_sign
             out.principal_sign = sign
             y = sign * (theta - base)
             lum = p.lumbar_angles[:, 0] if p.lumbar_angles is not None else None
@@ -333,7 +344,8 @@ def analyze(session: Session, processed: Processed | None = None, *,
                 windows = [] if rs is None or not rs.valid else list(rs.repetitions) + list(rs.rejected)
                 if not windows:
                     out.results[f"dissociation{suffix}"] = _InvalidResult(
-                        f"no {(plan.opposite_direction if suffix else 'first-direction')} repetition "
+                        f"no {(plan.opposite_direction if suffix else plan.first_direction or 'first-direction')} "
+                        "repetition "
                         f"of the {(plan.principal or 'principal angle').replace('_', ' ')} to measure it on")
                     continue
                 out.results[f"dissociation{suffix}"] = segmental.dissociation(
@@ -486,12 +498,13 @@ def format_analysis(a: Analysis) -> str:
         lines.append(f"  Lumbar range of motion: flexion/extension {f(r[0], '°')}, lateral bending {f(r[1], '°')}, "
                      f"axial rotation {f(r[2], '°')}")
     opp = a.opposite_direction
+    first = a.first_direction or "first direction"
     for key in ["repetitions"] + ([f"repetitions_{opp}"] if opp else []):
         if key not in d:
             continue
         rs = d[key]
         of = f" of {a.principal.replace('_', ' ')}" if a.principal else ""
-        way = "" if not opp else (f", {opp}" if key != "repetitions" else ", first direction")
+        way = "" if not opp else (f", {opp}" if key != "repetitions" else f", {first}")
         lines.append(f"  Repetitions{of}{way}: {rs['count']} counted"
                      + (f" ({len(rs['rejected'])} rejected)" if rs["rejected"] else ""))
         for i, r in enumerate(rs["repetitions"], 1):
@@ -524,7 +537,7 @@ def format_analysis(a: Analysis) -> str:
             continue
         r = d[key]
         verdict = "PASS" if r["passed"] else "FAIL"
-        way = "" if not opp else (f" ({opp})" if key != "dissociation" else " (first direction)")
+        way = "" if not opp else (f" ({opp})" if key != "dissociation" else f" ({first})")
         lines.append(f"  Movement control{way}: {verdict} — controlled segment moved {f(r['excursion_b'], '°')} "
                      f"(tolerance {f(r['tolerance'], '°', 0)}) while the moving segment went {f(r['excursion_a'], '°')}")
     if "sway" in d:

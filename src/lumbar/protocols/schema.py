@@ -77,7 +77,8 @@ _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": 
              "forbidden_sign": (_INT, False), "target_deg": (_NUM, False), "tolerance_deg": (_NUM, False),
              "ratio_tolerance": (_NUM, False), "posture": (_STR, False),
              "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
-             "rise_and_sit": (_BOOL, False), "opposite_direction": (_STR, False)}
+             "rise_and_sit": (_BOOL, False), "opposite_direction": (_STR, False),
+             "first_direction": (_STR, False), "first_sign": (_INT, False)}
 
 
 def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool]]) -> None:
@@ -165,6 +166,8 @@ def validate_protocol(d: Any, source: str | Path) -> dict[str, Any]:
                 raise ProtocolError(src, f"analysis.{k}", f"must be one of {', '.join(SIGNALS)}; got {d['analysis'][k]!r}")
         if d["analysis"].get("forbidden_sign", 1) not in (1, -1):
             raise ProtocolError(src, "analysis.forbidden_sign", "must be +1 (flexion) or -1 (extension)")
+        if d["analysis"].get("first_sign", 1) not in (1, -1):
+            raise ProtocolError(src, "analysis.first_sign", "must be +1 or -1 (the principal angle's sign)")
     if d["kind"] == "battery":
         if not d.get("items"):
             raise ProtocolError(src, "items", "a battery lists the names of its tests")
