@@ -78,3 +78,36 @@ def test_repetitions_are_shaded_with_the_numbers_of_the_results_table(window):
     assert all(plot is r.p_tilt for _, _, plot in r.rep_regions)
     r._show_repetitions(None)  # no analysis: nothing left shaded
     assert r.rep_regions == []
+
+
+def test_rocking_is_reviewed_both_ways(window, tmp_path):
+    """An emulated rocking trial (5 rocks backward, then 5 forward, poor control): the results name each
+    direction's count, range and verdict and the total; the table and the plot number the 10 rocks in time
+    order, the table saying which way each went; the forward rocks are shaded too."""
+    import re
+
+    from lumbar.analysis import analyze
+    from lumbar.cli import main
+    from lumbar.storage import read_session
+    from lumbar_gui.views.review import _repetitions_html, _results_html
+
+    f = tmp_path / "rocking.h5"
+    assert main(["simulate", "--protocol", "rocking", "--duration", "75", "--quality", "poor", "-o", str(f)]) == 0
+    a, p = analyze(read_session(f, load_truth=False))
+    d = a.to_dict(display=True)
+    res = _results_html(d)
+    for words in ("Repetitions of pelvic tilt, backward</td><td align=right><b>5<",
+                  "Repetitions of pelvic tilt, forward</td><td align=right><b>5<",
+                  "Repetitions in both directions</td><td align=right><b>10<",
+                  "Movement control, backward</td><td align=right><b>FAIL<",
+                  "Movement control, forward</td><td align=right><b>FAIL<"):
+        assert words in res, words
+    ways = re.findall(r"<td>(backward|forward)</td>", _repetitions_html(d))
+    assert ways == ["backward"] * 5 + ["forward"] * 5  # the emulated patient's order, numbered 1 to 10
+    r = window.review
+    r.data = {"processed": p}
+    r._show_repetitions(d)
+    counted = sorted((region.getRegion()[0], label.toPlainText(), region.toolTip())
+                     for region, label, _ in r.rep_regions if label.toPlainText() != "×")
+    assert [c[1] for c in counted] == [str(i) for i in range(1, 11)]
+    assert all("(backward)" in c[2] for c in counted[:5]) and all("(forward)" in c[2] for c in counted[5:])

@@ -326,23 +326,23 @@ class ReviewView(QWidget):
         p = self.data["processed"] if self.data else None
         if d is None or p is None:
             return
-        rs = d["results"].get("repetitions") or {}
         signal = {"trunk_flexion": p.trunk_flexion, "pelvic_tilt": p.pelvic_tilt,
                   "lumbar_flexion": None if p.lumbar_angles is None else p.lumbar_angles[:, 0]}.get(d.get("principal"))
         if signal is None:
             return
         plot = self.p_angles if d.get("principal") == "lumbar_flexion" else self.p_tilt
         t, n = p.time_s, len(p.time_s)
-        reps = [(x, str(i)) for i, x in enumerate(rs.get("repetitions") or [], 1)]
-        reps += [(x, "×") for x in rs.get("rejected") or []]
-        for x, name in reps:
+        reps = [(x, str(i), way) for i, (x, way) in enumerate(_counted(d), 1)]
+        reps += [(x, "×", way) for key, way in _directions(d) for x in (d["results"].get(key) or {}).get("rejected") or []]
+        for x, name, way in reps:
             ok = name != "×"
             a, b, k = (min(max(int(x[key]), 0), n - 1) for key in ("start_idx", "end_idx", "peak_idx"))
             region = pg.LinearRegionItem(values=(float(t[a]), float(t[b])), movable=False,
                                          brush=pg.mkBrush(0, 121, 107, 28) if ok else pg.mkBrush(239, 108, 0, 40),
                                          pen=pg.mkPen(None))
             region.setZValue(-10)  # behind the curves
-            region.setToolTip(f"Repetition {name}: ROM {_fmt(x.get('rom'), '°')}, {_fmt(x.get('duration_s'), ' s', 2)}"
+            region.setToolTip(f"Repetition {name}{f' ({way})' if way else ''}: ROM {_fmt(x.get('rom'), '°')}, "
+                              f"{_fmt(x.get('duration_s'), ' s', 2)}"
                               + ("" if ok else f" — not counted: {x.get('reason', '')}"))
             label = pg.TextItem(name, color=COLORS["accent_dark"] if ok else COLORS["warn"], anchor=(0.5, 1.0))
             label.setPos(float(t[k]), float(signal[k] * RAD2DEG))
@@ -494,21 +494,28 @@ def _results_html(d: dict[str, Any]) -> str:
         rom = r["lumbar_rom"]["rom"]
         rows += [("Lumbar ROM flexion/extension", _fmt(rom[0], "°")), ("Lumbar ROM lateral bending", _fmt(rom[1], "°")),
                  ("Lumbar ROM axial rotation", _fmt(rom[2], "°"))]
-    if "repetitions" in r:
-        rs = r["repetitions"]
-        of = _repeated(d)
-        rows.append((f"Repetitions{' of ' + of if of else ''}", str(rs["count"])))
+    of = _repeated(d)
+    ways = _directions(d)
+    for key, way in ways:
+        if key not in r:
+            continue
+        rs = r[key]
+        rows.append((f"Repetitions{' of ' + of if of else ''}{', ' + way if way else ''}", str(rs["count"])))
         roms = [x["rom"] for x in rs["repetitions"]]
         if roms:  # the repeated angle's ROM: trunk flexion bends further than the lumbar spine alone
-            rows.append((f"Mean {of or 'repetition'} ROM per repetition", _fmt(float(np.mean(roms)), "°")))
+            rows.append((f"Mean {of or 'repetition'} ROM per repetition{', ' + way if way else ''}",
+                         _fmt(float(np.mean(roms)), "°")))
         c = rs.get("consistency") or {}
         if c:
-            rows.append(("ROM variability (CV)", _fmt(c.get("cv_rom_pct"), " %")))
+            rows.append((f"ROM variability (CV){', ' + way if way else ''}", _fmt(c.get("cv_rom_pct"), " %")))
+    if len(ways) > 1 and all(key in r for key, _ in ways):
+        rows.append(("Repetitions in both directions", str(sum(r[key]["count"] for key, _ in ways))))
     if "rhythm_first_rep" in r:
         rows.append(("Lumbar contribution, first repetition", _fmt(r["rhythm_first_rep"].get("lumbar_contribution_pct"), " %", 0)))
-    if "dissociation" in r:
-        x = r["dissociation"]
-        rows.append(("Movement control", "PASS" if x["passed"] else "FAIL"))
+    for key, way in ways:
+        x = r.get(key.replace("repetitions", "dissociation"))
+        if x is not None and x.get("valid", True):
+            rows.append((f"Movement control{', ' + way if way else ''}", "PASS" if x["passed"] else "FAIL"))
     if "sway" in r and r["sway"].get("valid", True):
         c = r["sway"]["combined"]
         rows += [("Sway RMS", _fmt(c["rms"], " m/s²", 4)), ("Sway 95 % ellipse", _fmt(c.get("area_ce"), " (m/s²)²", 5))]
@@ -522,16 +529,37 @@ def _repeated(d: dict[str, Any]) -> str:
     return (d.get("principal") or "").replace("_", " ")
 
 
+def _directions(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """(result key, direction in words) of each set of repetitions: one set, unnamed; or, when the plan
+    counts both ways from rest (rocking), the first direction's and the opposite one's."""
+    opp = d.get("opposite_direction")
+    if not opp:
+        return [("repetitions", "")]
+    return [("repetitions", d.get("first_direction") or "first direction"), (f"repetitions_{opp}", opp)]
+
+
+def _counted(d: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Every counted repetition (display units) with its direction in words, in time order: the numbers
+    the plot and the table share."""
+    reps = [(x, way) for key, way in _directions(d) for x in (d["results"].get(key) or {}).get("repetitions") or []]
+    return sorted(reps, key=lambda xw: xw[0].get("start_idx", 0))
+
+
 def _repetitions_html(d: dict[str, Any]) -> str:
-    """One row per repetition: when, range, duration, peak speed, lumbar share (degrees, seconds)."""
-    reps = (d["results"].get("repetitions") or {}).get("repetitions") or []
+    """One row per repetition: when, range, duration, peak speed, lumbar share (degrees, seconds), and
+    the direction when the plan counts both ways."""
+    reps = _counted(d)
     if not reps:
         return ""
-    head = "".join(f"<th align=right>{h}</th>" for h in ("#", "at s", "ROM °", "duration s", "peak °/s", "lumbar %"))
+    both = len(_directions(d)) > 1
+    cols = ("#", "at s") + (("way",) if both else ()) + ("ROM °", "duration s", "peak °/s", "lumbar %")
+    head = "".join(f"<th align={'left' if h == 'way' else 'right'}>{h}</th>" for h in cols)
     rows = "".join(
-        f"<tr><td align=right>{i}</td><td align=right>{_fmt(x.get('start_s'))}</td><td align=right>{_fmt(x.get('rom'))}</td>"
+        f"<tr><td align=right>{i}</td><td align=right>{_fmt(x.get('start_s'))}</td>"
+        + (f"<td>{html.escape(way)}</td>" if both else "")
+        + f"<td align=right>{_fmt(x.get('rom'))}</td>"
         f"<td align=right>{_fmt(x.get('duration_s'), nd=2)}</td><td align=right>{_fmt(x.get('peak_velocity_out'), nd=0)}</td>"
-        f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td></tr>" for i, x in enumerate(reps, 1))
+        f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td></tr>" for i, (x, way) in enumerate(reps, 1))
     of = _repeated(d)
     return (f"<h4 style='margin-bottom:2px'>Repetitions{' of ' + of if of else ''}</h4>"
             f"<table cellspacing=0 cellpadding=3 width='100%'><tr>{head}</tr>{rows}</table>")
