@@ -27,7 +27,7 @@ from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
 __all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "derived_arrays", "load_plans", "read_analysis",
-           "repetition_count"]
+           "repetition_count", "repetition_sets"]
 
 DEG = math.pi / 180.0
 
@@ -373,14 +373,23 @@ def _within(x: np.ndarray, reps: list[Any], first: int = 0) -> np.ndarray:
     return out
 
 
+def repetition_sets(d: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(results key, direction in words) of each set of repetitions, from a stored analysis
+    (:meth:`Analysis.to_dict`, :func:`read_analysis`) or a protocol's ``analysis`` table: one unnamed set,
+    or, when the plan counts both ways from rest, the first direction's and the opposite one's
+    (rocking: ``[("repetitions", "backward"), ("repetitions_forward", "forward")]``)."""
+    opp = (d or {}).get("opposite_direction")
+    if not opp:
+        return [("repetitions", "")]
+    return [("repetitions", (d or {}).get("first_direction") or "first direction"), (f"repetitions_{opp}", opp)]
+
+
 def repetition_count(analysis: dict[str, Any] | None) -> int | None:
     """Repetitions counted in a stored analysis (:meth:`Analysis.to_dict` or :func:`read_analysis`): the
     principal angle's repetitions plus, when the plan counts both directions, the opposite direction's
     (rocking: backward + forward). None when the analysis counts none."""
     res = (analysis or {}).get("results") or {}
-    names = ["repetitions"] + ([f"repetitions_{analysis['opposite_direction']}"]
-                               if (analysis or {}).get("opposite_direction") else [])
-    counts = [res[n].get("count") for n in names if isinstance(res.get(n), dict)]
+    counts = [res[n].get("count") for n, _ in repetition_sets(analysis) if isinstance(res.get(n), dict)]
     counts = [c for c in counts if c is not None]
     return sum(counts) if counts else None
 
@@ -498,13 +507,13 @@ def format_analysis(a: Analysis) -> str:
         lines.append(f"  Lumbar range of motion: flexion/extension {f(r[0], '°')}, lateral bending {f(r[1], '°')}, "
                      f"axial rotation {f(r[2], '°')}")
     opp = a.opposite_direction
-    first = a.first_direction or "first direction"
-    for key in ["repetitions"] + ([f"repetitions_{opp}"] if opp else []):
+    sets = repetition_sets({"opposite_direction": opp, "first_direction": a.first_direction})
+    for key, way in sets:
         if key not in d:
             continue
         rs = d[key]
         of = f" of {a.principal.replace('_', ' ')}" if a.principal else ""
-        way = "" if not opp else (f", {opp}" if key != "repetitions" else f", {first}")
+        way = f", {way}" if way else ""
         lines.append(f"  Repetitions{of}{way}: {rs['count']} counted"
                      + (f" ({len(rs['rejected'])} rejected)" if rs["rejected"] else ""))
         for i, r in enumerate(rs["repetitions"], 1):
@@ -532,12 +541,13 @@ def format_analysis(a: Analysis) -> str:
         r = d["rhythm_first_rep"]
         lines.append(f"  Lumbo-pelvic rhythm (first repetition): lumbar contribution {f(r.get('lumbar_contribution_pct'), '%', 0)}, "
                      f"lumbar:pelvic ratio {f(r.get('lumbar_pelvic_ratio'), '', 2)}")
-    for key in ["dissociation"] + ([f"dissociation_{opp}"] if opp else []):
+    for key, way in sets:
+        key = key.replace("repetitions", "dissociation")
         if key not in d:
             continue
         r = d[key]
         verdict = "PASS" if r["passed"] else "FAIL"
-        way = "" if not opp else (f" ({opp})" if key != "dissociation" else f" ({first})")
+        way = f" ({way})" if way else ""
         lines.append(f"  Movement control{way}: {verdict} — controlled segment moved {f(r['excursion_b'], '°')} "
                      f"(tolerance {f(r['tolerance'], '°', 0)}) while the moving segment went {f(r['excursion_a'], '°')}")
     if "sway" in d:

@@ -252,3 +252,11 @@ def test_clinic_file_changes_the_analysis(tmp_path, emulated):
     strict = analyze_file(path, store=False, protocol_dirs=(str(clinic),)).results["dissociation"]
     assert shipped.passed and not strict.passed
     assert strict.tolerance == pytest.approx(np.deg2rad(1.0))
+
+
+def test_values_are_shown_to_a_sensible_precision():
+    from lumbar.protocols.scoring import format_value
+
+    assert format_value(0.714, "deg") == "0.7°" and format_value(12.34, "deg") == "12.3°"
+    assert format_value(0.0461, "m/s^2") == "0.046 m/s²"  # sway: small numbers keep their digits
+    assert format_value(6.0, "", 0) == "6" and format_value(None, "deg") == "—"

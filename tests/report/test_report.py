@@ -92,6 +92,10 @@ def test_tests_are_named_for_people_and_the_battery_keeps_its_order(report):
 
     rows = progress(rep.visits, REG)
     assert rows and all(r.title == REG[r.protocol].title for r in rows)
+    # rocking counts both ways: 5 backward + 5 forward at each visit (the emulated patient's truth)
+    rocks = next(r for r in rows if r.protocol == "rocking" and r.label == "Repetitions counted")
+    assert rocks.values == [10, 10]
+    assert "repetitions counted: <b>10</b> (5 backward, 5 forward)" in html
     # a count is a whole number: "6", not "6.0"
     counts = re.findall(r"<td>Repetitions counted</td>(.*?)</tr>", html)
     assert counts

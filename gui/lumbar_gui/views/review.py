@@ -530,12 +530,10 @@ def _repeated(d: dict[str, Any]) -> str:
 
 
 def _directions(d: dict[str, Any]) -> list[tuple[str, str]]:
-    """(result key, direction in words) of each set of repetitions: one set, unnamed; or, when the plan
-    counts both ways from rest (rocking), the first direction's and the opposite one's."""
-    opp = d.get("opposite_direction")
-    if not opp:
-        return [("repetitions", "")]
-    return [("repetitions", d.get("first_direction") or "first direction"), (f"repetitions_{opp}", opp)]
+    """(result key, direction in words) of each set of repetitions (:func:`lumbar.analysis.repetition_sets`)."""
+    from lumbar.analysis import repetition_sets  # imported when a file is shown, not at start-up
+
+    return repetition_sets(d)
 
 
 def _counted(d: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:

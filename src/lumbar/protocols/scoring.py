@@ -208,8 +208,8 @@ def format_value(v: float | None, unit: str = "", nd: int | None = None) -> str:
     size); "—" when not measured (None, NaN)."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
-    if nd is None:
-        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 else 3
+    if nd is None:  # degrees: tenths are below the sensors' accuracy already (≈ 2° RMSE), never more
+        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or unit == "deg" else 3
     u = {"deg": "°", "%": " %", "m/s^2": " m/s²", "": ""}.get(unit, f" {unit}")
     return f"{v:.{nd}f}{u}"
 

@@ -107,12 +107,15 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         out.append("</table>")
     reps = rec.repetitions()
     key = []
-    if "repetitions" in rec.results:
-        rs = rec.results["repetitions"]
-        cons = rs.get("consistency") or {}
-        key.append(f"repetitions counted: <b>{rs.get('count', 0)}</b>"
-                   + (f" (rejected {len(rs.get('rejected') or [])})" if rs.get("rejected") else "")
-                   + (f", ROM variability (CV) {format_value(cons.get('cv_rom_pct'), '%')}" if cons else ""))
+    sets = [(rec.results[k], way) for k, way in rec.repetition_sets() if isinstance(rec.results.get(k), dict)]
+    if sets:
+        rejected = sum(len(rs.get("rejected") or []) for rs, _ in sets)
+        cv = "; ".join(f"{way + ' ' if way else ''}{format_value((rs.get('consistency') or {}).get('cv_rom_pct'), '%')}"
+                       for rs, way in sets if rs.get("consistency"))
+        ways = ", ".join(f"{rs.get('count', 0)} {way}" for rs, way in sets) if len(sets) > 1 else ""
+        key.append(f"repetitions counted: <b>{sum(rs.get('count', 0) for rs, _ in sets)}</b>"
+                   + (f" ({ways})" if ways else "") + (f" (rejected {rejected})" if rejected else "")
+                   + (f", ROM variability (CV) {cv}" if cv else ""))
     if "lumbar_rom" in rec.results and rec.results["lumbar_rom"].get("rom"):
         rom = rec.results["lumbar_rom"]["rom"]
         key.append("lumbar range: flexion–extension {}, lateral bending {}, axial rotation {}".format(

@@ -132,7 +132,10 @@ def repetition_bars(reps: Sequence[dict[str, Any]], principal: str) -> str | Non
     ax.axhline(mean, color=GREY, ls="--", lw=0.8)
     ax.set_xlabel("repetition")
     ax.set_ylabel("ROM (°)")
-    ax.set_xticks(k)
+    if any(r.get("direction") for r in reps):  # counted both ways (rocking): say which way each went
+        ax.set_xticks(k, [f"{i}\n{r.get('direction', '')}" for i, r in zip(k, reps)], fontsize=6)
+    else:
+        ax.set_xticks(k)
     ax2 = ax.twinx()
     sp = [np.nan if r.get("sparc") is None else r["sparc"] for r in reps]
     ax2.plot(k, sp, "o-", color=ORANGE, ms=4, lw=1, label="SPARC (closer to 0 = smoother)")

@@ -58,9 +58,29 @@ class SessionRecord:
     def title(self) -> str:
         return self.protocol.title if self.protocol else self.movement or "(no protocol)"
 
+    def repetition_sets(self) -> list[tuple[str, str]]:
+        """(results key, direction in words) of each set of repetitions its protocol's plan counts."""
+        from lumbar.analysis import repetition_sets
+
+        return repetition_sets(self.protocol.get("analysis", {}) if self.protocol is not None else None)
+
     def repetitions(self) -> list[dict[str, Any]]:
-        r = self.results.get("repetitions")
-        return list(r.get("repetitions", [])) if isinstance(r, dict) else []
+        """Every counted repetition (display units) in time order; with ``direction`` (in words) when the
+        plan counts both ways from rest (rocking)."""
+        out = []
+        for key, way in self.repetition_sets():
+            r = self.results.get(key)
+            if isinstance(r, dict):
+                out += [dict(x, direction=way) if way else x for x in r.get("repetitions", [])]
+        return sorted(out, key=lambda x: x.get("start_s", 0.0)) if len(self.repetition_sets()) > 1 else out
+
+    def repetition_count(self) -> int | None:
+        """Repetitions counted, every direction together (None: none counted, or not valid)."""
+        from lumbar.analysis import repetition_count
+
+        plan = self.protocol.get("analysis", {}) if self.protocol is not None else {}
+        valid = {k: v for k, v in self.results.items() if isinstance(v, dict) and v.get("valid", True)}
+        return repetition_count({**plan, "results": valid})
 
 
 def is_home_session(operator: str) -> bool:
@@ -233,8 +253,8 @@ class ProgressRow:
 def _series(visits: Sequence[Visit], name: str, path: str, agg: str | None) -> list[float | None]:
     out: list[float | None] = []
     for v in visits:
-        vals = [metric_value(s.results, path, agg)[0] for s in v.sessions
-                if s.protocol is not None and s.protocol.name == name]
+        vals = [(s.repetition_count() if path == "repetitions.count" else metric_value(s.results, path, agg)[0])
+                for s in v.sessions if s.protocol is not None and s.protocol.name == name]
         vals = [x for x in vals if x is not None]
         out.append(vals[-1] if vals else None)
     return out
