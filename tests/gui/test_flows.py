@@ -99,6 +99,7 @@ def test_assessment_save_and_review_equals_analyze(qtbot, tmp_path, window, caps
     assert json.loads(json.dumps(r.analysis.to_dict(), default=float)) == cli
     assert r.analysis.results["repetitions"].count >= 3
     assert "Mean trunk flexion ROM per repetition" in r.results.toPlainText()  # the repeated angle is named
+    assert r.results.toPlainText().lstrip().startswith("Repeated forward flexion")  # the test by its title
     # each repetition is shaded on the trunk flexion plot: in order, apart, each around a bend of its ROM
     p = r.data["processed"]
     spans = [region.getRegion() for region, _, plot in r.rep_regions]

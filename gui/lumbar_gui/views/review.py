@@ -350,6 +350,15 @@ class ReviewView(QWidget):
             plot.addItem(label)
             self.rep_regions.append((region, label, plot))
 
+    def _test_title(self) -> str | None:
+        """The title of the session's test ("Repeated forward flexion"), from the protocol definitions;
+        None when they do not know its movement."""
+        from lumbar_gui.trials import registry
+
+        reg, s = registry(), self.data["session"] if self.data else None
+        p = reg.for_session(s.info.protocol, s.info.notes) if reg is not None and s is not None else None
+        return p.title if p is not None else None
+
     def _show_results(self) -> None:
         from lumbar.analysis import format_analysis
 
@@ -359,7 +368,7 @@ class ReviewView(QWidget):
         if self.data and self.data.get("error"):
             parts.append(f"<p style='color:{COLORS['bad']}'><b>Processing failed:</b> {html.escape(self.data['error'])}</p>")
         if d is not None:
-            parts.append(_results_html(d))
+            parts.append(_results_html(d, self._test_title()))
             parts.append(_repetitions_html(d))
         if self.data and self.data["session"].events:
             rows = "".join(f"<tr><td align=right>{e.time_s:.1f}</td><td>{html.escape(marker_text(e.label))}</td>"
@@ -438,11 +447,12 @@ class ReviewView(QWidget):
         self.glw.grab().save(str(img))
         s = self.data["session"] if self.data else None
         head = (f"<h1>Session report</h1><p>Subject <b>{html.escape(s.info.subject_code)}</b> · protocol "
-                f"<b>{html.escape(s.info.protocol)}</b> · {html.escape(s.info.start_time_utc)} UTC</p>") if s else ""
+                f"<b>{html.escape(self._test_title() or s.info.protocol)}</b> · {html.escape(s.info.start_time_utc)} "
+                "UTC</p>") if s else ""
         body = (f"<html><head><meta charset='utf-8'><title>{html.escape(self.path.name)}</title>"
                 "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#1f2a33}"
                 "td,th{padding:3px 8px;border-bottom:1px solid #e0e0e0}</style></head><body>"
-                + head + _results_html(self.analysis.to_dict(display=True)) + f"<img src='{img.name}' width='100%'>"
+                + head + _results_html(self.analysis.to_dict(display=True), self._test_title()) + f"<img src='{img.name}' width='100%'>"
                 + "<pre>" + html.escape(format_analysis(self.analysis)) + "</pre></body></html>")
         out.write_text(body, encoding="utf-8")
         return out
@@ -486,8 +496,8 @@ def _fmt(v: Any, unit: str = "", nd: int = 1) -> str:
     return f"{v:.{nd}f}{unit}"
 
 
-def _results_html(d: dict[str, Any]) -> str:
-    """The main numbers as a small table (degrees)."""
+def _results_html(d: dict[str, Any], title: str | None = None) -> str:
+    """The main numbers as a small table (degrees), under the test's ``title`` (default: its movement)."""
     r = d["results"]
     rows: list[tuple[str, str]] = []
     if "lumbar_rom" in r:
@@ -520,7 +530,7 @@ def _results_html(d: dict[str, Any]) -> str:
         c = r["sway"]["combined"]
         rows += [("Sway RMS", _fmt(c["rms"], " m/s²", 4)), ("Sway 95 % ellipse", _fmt(c.get("area_ce"), " (m/s²)²", 5))]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
-    return (f"<h3 style='margin-bottom:4px'>{html.escape(d.get('protocol') or 'Session')}</h3>"
+    return (f"<h3 style='margin-bottom:4px'>{html.escape(title or d.get('protocol') or 'Session')}</h3>"
             f"<table cellspacing=0 cellpadding=4 width='100%'>{body}</table>")
 
 
