@@ -131,6 +131,47 @@ def sensor_info(target: Any) -> SensorInfo:
 # ----------------------------------------------------------------------------------------------------
 # the live emulated patient
 
+#: Posture changes of the demo patient (standing → on all fours, → sitting, and back): shortest and longest
+#: duration, s, and the speed they aim at, rad/s (≈ 45°/s: getting down on all fours takes about 2–3 s).
+TRANSITION_S = (1.5, 3.0)
+TRANSITION_SPEED = math.radians(45.0)
+#: A posture change smaller than this (every sensor's tilt) needs no transition, rad.
+TRANSITION_MIN = math.radians(10.0)
+
+
+def posture_transition(acc0: np.ndarray, gyro0: np.ndarray, acc1: np.ndarray, gyro1: np.ndarray, n: int,
+                       rate_hz: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A sensor's accelerometer (m/s², (n, 3)) and gyroscope (rad/s, (n, 3)) while it turns, at rest
+    otherwise, from the tilt it has at rest in ``acc0``/``gyro0`` (samples (M, 3) before) to that of
+    ``acc1``/``gyro1`` (samples after), over ``n`` samples.
+
+    The gravity vector, seen from the sensor, turns about the axis normal to both ends (the smallest
+    rotation: a pure forward pitch, for the trunk getting onto all fours) on a smooth (raised-cosine)
+    profile; a world vector seen from a sensor turning at ω changes as −ω × v, so the gyroscope reads
+    ω = −θ̇·axis. Bias and noise: those of the samples at both ends (mean and standard deviation),
+    blended along the way. The body's own acceleration during the change is left out."""
+    a0, a1 = acc0.mean(axis=0), acc1.mean(axis=0)
+    u0, u1 = a0 / np.linalg.norm(a0), a1 / np.linalg.norm(a1)
+    axis = np.cross(u0, u1)
+    sin_t, cos_t = float(np.linalg.norm(axis)), float(np.dot(u0, u1))
+    theta = math.atan2(sin_t, cos_t)
+    if sin_t < 1e-9:  # no turn (or exactly upside down: any axis normal to the vector)
+        axis = np.cross(u0, [1.0, 0.0, 0.0] if abs(u0[0]) < 0.9 else [0.0, 1.0, 0.0])
+    axis = axis / np.linalg.norm(axis)
+    tau = (np.arange(n) + 0.5) / n
+    frac = 0.5 * (1.0 - np.cos(np.pi * tau))  # 0 → 1, at rest at both ends
+    rate = theta * 0.5 * np.pi * np.sin(np.pi * tau) * rate_hz / n  # dθ/dt, rad/s
+    ang = (theta * frac)[:, None]
+    # Rodrigues: u0 turned by ang about axis
+    u = (u0 * np.cos(ang) + np.cross(axis, u0) * np.sin(ang) + axis * np.dot(axis, u0) * (1.0 - np.cos(ang)))
+    g = (1.0 - frac) * np.linalg.norm(a0) + frac * np.linalg.norm(a1)
+    w = frac[:, None]
+    acc = u * g[:, None] + rng.normal(0.0, 1.0, (n, 3)) * ((1 - w) * acc0.std(axis=0) + w * acc1.std(axis=0))
+    gyro = (-rate[:, None] * axis + (1 - w) * gyro0.mean(axis=0) + w * gyro1.mean(axis=0)
+            + rng.normal(0.0, 1.0, (n, 3)) * ((1 - w) * gyro0.std(axis=0) + w * gyro1.std(axis=0)))
+    return acc, gyro
+
+
 @dataclass
 class _Segment:
     t0: float  # patient time of the segment's first sample, s
@@ -283,8 +324,7 @@ class DemoPatient:
             start = self._served_t + 1.0 / self.rate_hz
             if self._ready is not None:  # a requested movement starts at the next sample of any sensor
                 seg, self._ready = self._ready, None
-                seg.t0 = start
-                self._install(seg)
+                self._install(seg, start)
                 self.started = seg.job
             for pl in self._tap_request:
                 self._taps.append((pl, start))
@@ -294,12 +334,7 @@ class DemoPatient:
             acc = np.empty((len(t), 3))
             gyro = np.empty((len(t), 3))
             for j, tj in enumerate(t):
-                seg = self._segment_at(float(tj)) or self._timeline[0]
-                n = len(seg.acc[placement])
-                i = int(round((tj - seg.t0) * self.rate_hz))
-                i = i % n if seg.loop else min(max(i, 0), n - 1)
-                acc[j] = seg.acc[placement][i]
-                gyro[j] = seg.gyro[placement][i]
+                acc[j], gyro[j] = self._sample_at(placement, float(tj))
             self._add_taps(placement, t, acc, gyro)
             self._prune()
         return acc, gyro
@@ -333,16 +368,59 @@ class DemoPatient:
                        misalignment_deg={p: self._misalignment[p] for p in self.placements}, **kwargs)
         return ({p: b.acc for p, b in sim.batches.items()}, {p: b.gyro for p, b in sim.batches.items()})
 
-    def _install(self, seg: _Segment) -> None:
-        """Start ``seg`` at ``seg.t0`` (cutting whatever was planned after), then idle again (a looping
-        segment, a held start position, repeats until the next)."""
-        self._timeline = [s for s in self._timeline if s.t0 < seg.t0]
-        n = len(next(iter(seg.acc.values())))
+    def _sample_at(self, placement: str, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The accelerometer and gyroscope sample of ``placement`` at patient time ``t`` on the timeline."""
+        seg = self._segment_at(t) or self._timeline[0]
+        n = len(seg.acc[placement])
+        i = int(round((t - seg.t0) * self.rate_hz))
+        i = i % n if seg.loop else min(max(i, 0), n - 1)
+        return seg.acc[placement][i], seg.gyro[placement][i]
+
+    def _install(self, seg: _Segment, t0: float) -> None:
+        """Start ``seg`` at ``t0`` (cutting whatever was planned after), then idle again (a looping
+        segment, a held start position, repeats until the next). A change of posture on the way (standing
+        → on all fours, the end of a kneeling trial → standing) is a movement of a few seconds, not a jump,
+        so the live orientation follows it as it would follow a patient."""
+        w = max(2, int(round(0.25 * self.rate_hz)))  # the ends' rest samples: 0.25 s
+        before = {p: np.array([self._sample_at(p, t0 - (w - k) / self.rate_hz) for k in range(w)])
+                  for p in self.placements}  # (w, 2, 3): acc and gyro before t0, on the old timeline
+        self._timeline = [s for s in self._timeline if s.t0 < t0]
         idle = self._idle
         assert idle is not None
-        self._timeline.append(seg)
+        lead = self._transition({p: (b[:, 0], b[:, 1]) for p, b in before.items()}, seg, 0, w, seg.movement)
+        t = t0
+        for s in ([lead] if lead is not None else []) + [seg]:
+            s.t0 = t
+            self._timeline.append(s)
+            t += len(next(iter(s.acc.values()))) / self.rate_hz
         if not seg.loop:
-            self._timeline.append(_Segment(seg.t0 + n / self.rate_hz, idle.acc, idle.gyro, "quiet-standing", True))
+            end = {p: (seg.acc[p][-w:], seg.gyro[p][-w:]) for p in self.placements}
+            back = self._transition(end, idle, seg.job, w, "quiet-standing")
+            if back is not None:
+                back.t0 = t
+                self._timeline.append(back)
+                t += len(next(iter(back.acc.values()))) / self.rate_hz
+            self._timeline.append(_Segment(t, idle.acc, idle.gyro, "quiet-standing", True))
+
+    def _transition(self, ends: dict[str, tuple[np.ndarray, np.ndarray]], to: _Segment, salt: int, w: int,
+                    movement: str) -> _Segment | None:
+        """The posture change from the samples ``ends`` (placement → acc, gyro at rest) to the start of
+        ``to``, as a segment of its own (None when no sensor tilts by :data:`TRANSITION_MIN` or more)."""
+        heads = {p: (to.acc[p][:w], to.gyro[p][:w]) for p in self.placements}
+
+        def tilt(a: np.ndarray, b: np.ndarray) -> float:
+            a, b = a.mean(axis=0), b.mean(axis=0)
+            return math.atan2(float(np.linalg.norm(np.cross(a, b))), float(np.dot(a, b)))
+
+        turn = max(tilt(ends[p][0], heads[p][0]) for p in self.placements)
+        if turn < TRANSITION_MIN:
+            return None
+        lo, hi = TRANSITION_S
+        n = int(round(min(max(turn / TRANSITION_SPEED, lo), hi) * self.rate_hz))
+        rng = np.random.default_rng([self.seed, to.job, salt, len(self._timeline)])
+        parts = {p: posture_transition(*ends[p], *heads[p], n, self.rate_hz, rng) for p in self.placements}
+        return _Segment(0.0, {p: a for p, (a, _) in parts.items()}, {p: g for p, (_, g) in parts.items()},
+                        movement, False, to.job)
 
     def _segment_at(self, t: float) -> _Segment | None:
         found = None

@@ -5,6 +5,8 @@ demo patient stands quietly unless a test makes it tap a sensor.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -270,19 +272,34 @@ def test_without_an_adapter_the_emulated_sensors_are_used(qtbot, tmp_path):
         win.close()
 
 
+def _turned(u: np.ndarray, gyro: np.ndarray, rate: float) -> np.ndarray:
+    """The gravity direction seen from a sensor (unit vector ``u`` at the start) after it turned as its
+    gyroscope says: a world vector seen from a sensor turning at ω changes as −ω × v."""
+    from scipy.spatial.transform import Rotation
+
+    for w in gyro:
+        u = Rotation.from_rotvec(-w / rate).apply(u)
+    return u
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    return math.degrees(math.atan2(np.linalg.norm(np.cross(a, b)), np.dot(a, b)))
+
+
 def test_demo_patient_holds_the_start_position_until_go():
-    """``perform(..., hold=True)``: from the next sample the patient is in the movement's start position (on all
-    fours for rocking) and stays there, repeating its first seconds, however long the operator waits; after
-    ``go()`` the movement goes on from there, sample for sample the simulated trial, then the patient idles."""
+    """``perform(..., hold=True)``: the patient gets down on all fours (for rocking) in a few seconds, a turn
+    the gyroscopes see as they would on a person, so the live orientation follows it; then holds the start
+    position, repeating its first seconds, however long the operator waits; after ``go()`` the movement goes
+    on from there, sample for sample the simulated trial; then the patient stands up again and idles."""
     import time
 
     from lumbar.simulate import simulate
-    from lumbar_gui.sources import DemoPatient
+    from lumbar_gui.sources import TRANSITION_S, DemoPatient
 
     p = DemoPatient(("lumbar", "sacrum"), 100.0, seed=5)
     p.prepare()
     rate = p.rate_hz
-    p.samples("lumbar", np.arange(0, 100))
+    stand, _ = p.samples("lumbar", np.arange(0, 100))
     p.samples("sacrum", np.arange(0, 100))
     job = p.perform("rocking", 30.0, hold=True, reps=3)
     while p._ready is None:
@@ -291,20 +308,38 @@ def test_demo_patient_holds_the_start_position_until_go():
     move = simulate("rocking", duration_s=30.0, seed=5, sensors=p.placements, rate_hz=rate, reps=3,
                     misalignment_deg=p._misalignment).batches
     k_hold = int(round(p.HOLD_S * rate))
-    wait = np.arange(100, 100 + 3 * k_hold + 17)  # three holds and a bit: the operator is slow
-    acc, gyro = p.samples("sacrum", wait)
-    assert p.started == job == 1 and p.current_movement == "rocking"
-    ring = np.arange(wait.size) % k_hold
-    assert np.array_equal(acc, move["sacrum"].acc[ring]) and np.array_equal(gyro, move["sacrum"].gyro[ring])
+    wait = np.arange(100, 100 + int(TRANSITION_S[1] * rate) + 3 * k_hold + 17)  # three holds and more: a slow operator
+    acc, gyro = p.samples("lumbar", wait)
+    assert p.started == job == 1
+    lead = [s for s in p._timeline if s.movement == "rocking" and not s.loop]
+    assert len(lead) == 1  # getting down: one segment before the held start position
+    n_tr = len(lead[0].acc["lumbar"])
+    assert TRANSITION_S[0] * rate <= n_tr <= TRANSITION_S[1] * rate
+    # the trunk pitches about 90° onto all fours, and integrating the gyroscope over those seconds turns the
+    # standing gravity direction into the kneeling one (what an orientation filter does with it)
+    up0 = stand.mean(axis=0) / np.linalg.norm(stand.mean(axis=0))
+    up1 = move["lumbar"].acc[:k_hold].mean(axis=0)
+    assert 60.0 < _angle(up0, up1) < 120.0
+    assert _angle(_turned(up0, gyro[:n_tr], rate), up1) < 3.0
+    assert np.abs(np.linalg.norm(acc[:n_tr], axis=1) - 9.81).max() < 0.5  # at rest otherwise: 1 g throughout
+    ring = np.arange(wait.size - n_tr) % k_hold
+    assert np.array_equal(acc[n_tr:], move["lumbar"].acc[ring]) and np.array_equal(gyro[n_tr:], move["lumbar"].gyro[ring])
+    acc_s, _ = p.samples("sacrum", wait)
     # in the start position: the pelvis near horizontal, so gravity is no longer along the standing axis
-    assert abs(np.median(acc[:, 1])) < 0.5 * 9.81
-    p.samples("lumbar", wait)
+    assert abs(np.median(acc_s[n_tr:, 1])) < 0.5 * 9.81 and p.current_movement == "rocking"
     p.go()
     n_rest = len(move["sacrum"].acc) - k_hold
-    after = np.arange(int(wait[-1]) + 1, int(wait[-1]) + 1 + n_rest + 50)
-    acc, gyro = p.samples("sacrum", after)
-    assert np.array_equal(acc[:n_rest], move["sacrum"].acc[k_hold:])
-    assert np.array_equal(gyro[:n_rest], move["sacrum"].gyro[k_hold:])
+    after = np.arange(int(wait[-1]) + 1, int(wait[-1]) + 1 + n_rest + int(TRANSITION_S[1] * rate) + 50)
+    for pl in ("sacrum", "lumbar"):
+        acc, gyro = p.samples(pl, after)
+        assert np.array_equal(acc[:n_rest], move[pl].acc[k_hold:])
+        assert np.array_equal(gyro[:n_rest], move[pl].gyro[k_hold:])
+    # standing up again (the lumbar sensor's samples): a turn the gyroscope sees, back to standing, then idle
+    back = [s for s in p._timeline if s.movement == "quiet-standing" and not s.loop]
+    assert len(back) == 1
+    n_back = len(back[0].acc["lumbar"])
+    end = move["lumbar"].acc[-25:].mean(axis=0)
+    assert _angle(_turned(end / np.linalg.norm(end), gyro[n_rest : n_rest + n_back], rate), up0) < 3.0
     assert p.current_movement == "quiet-standing" and p.started == 1  # the same request, over: idle again
 
 
