@@ -276,14 +276,12 @@ class LiveAnalyzer:
         if not over.size:
             self._scanned = self._pending.size
             return False
-        self._scanned += int(over[0])  # the first excursion starts here: followed until it is over
         side = 1 if y[over[0]] > 0 else -1
-        z = side * y[over[0]:]
-        peak = np.maximum.accumulate(z)
-        back = np.flatnonzero(z < LO_FRACTION * peak)  # the excursion is over: its peak is the range
-        if not back.size:
+        start, rom = _first_excursion(side * y, self.rom_floor)
+        self._scanned += start  # the first excursion starts here: followed until it is over
+        if rom is None:
             return False
-        self.sign, self.rom_ref = side, float(peak[back[0]])
+        self.sign, self.rom_ref = side, rom
         self._seg = self._segmenter(self.rom_ref)
         return True
 
@@ -368,17 +366,11 @@ class _Learner:
         return self._learn() if self.side else []
 
     def _learn(self) -> list[Repetition]:
-        z = self.side * np.nan_to_num(self._buf[self._scanned : self._n])
-        over = np.flatnonzero(z > self.floor)
-        if not over.size:
-            self._scanned = self._n
+        start, rom = _first_excursion(self.side * np.nan_to_num(self._buf[self._scanned : self._n]), self.floor)
+        self._scanned += start  # the first excursion starts here (or none so far): followed until it is over
+        if rom is None:
             return []
-        self._scanned += int(over[0])  # the first excursion starts here: followed until it is over
-        peak = np.maximum.accumulate(z[over[0]:])
-        back = np.flatnonzero(z[over[0]:] < LO_FRACTION * peak)
-        if not back.size:
-            return []
-        self.rom_ref = float(peak[back[0]])
+        self.rom_ref = rom
         self._seg = self._make(self.rom_ref)
         y, self._buf = self._buf[: self._n], np.empty(0)
         return self._seg.update(self.side * y)
@@ -388,6 +380,19 @@ class _Learner:
             return RepetitionSet(0, (), (), math.nan, math.nan, math.nan, self.fs, valid=False,
                                  reason=reason)
         return self._seg.finish()
+
+
+def _first_excursion(z: np.ndarray, floor: float) -> tuple[int, float | None]:
+    """The first excursion of ``z`` (N,) rad, rest-relative and signed so the direction looked for is
+    positive, beyond ``floor``: where it starts (N when there is none yet) and its range, the peak it reaches
+    before it falls back below ``LO_FRACTION`` of it (None while it is not over)."""
+    over = np.flatnonzero(z > floor)
+    if not over.size:
+        return z.size, None
+    i = int(over[0])
+    peak = np.maximum.accumulate(z[i:])
+    back = np.flatnonzero(z[i:] < LO_FRACTION * peak)
+    return i, (float(peak[back[0]]) if back.size else None)
 
 
 def _hold(x: np.ndarray, last: float) -> np.ndarray:
