@@ -227,14 +227,13 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
                             + f"\n\nSource: {r.source} [{r.evidence}]"))
     reps = ((analysis or {}).get("results") or {}).get("repetitions")
     if reps is not None:
-        from lumbar.analysis import repetition_count  # both directions' when the task goes both ways (rocking)
+        from lumbar.analysis import repetition_count, repetition_sets  # both ways when the task goes both (rocking)
 
         n = repetition_count(analysis)
-        opp = analysis.get("opposite_direction")
+        sets = repetition_sets(analysis)
+        ways = ", ".join(f"{(analysis['results'].get(key) or {}).get('count', '–')} {way}" for key, way in sets)
         rows.append(Row("Repetitions counted", "–" if n is None else str(n), "", "–", None,
-                        f"Both directions: {reps.get('count', '–')} first, "
-                        f"{(analysis['results'].get(f'repetitions_{opp}') or {}).get('count', '–')} {opp}"
-                        if opp else ""))
+                        f"Both directions: {ways}" if len(sets) > 1 else ""))
     return rows
 
 
