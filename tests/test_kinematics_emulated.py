@@ -58,3 +58,22 @@ def test_static_only_calibration_would_fail(tmp_path):
     ang = kinematics.lumbar_angles(q["lumbar"], q["sacrum"], calib_index=slice(0, 450))
     err = np.rad2deg(ang - sim.truth.lumbar_angles_rad)
     assert np.sqrt(np.mean(err[:, 1] ** 2)) > 2.0  # lateral bending error from the uncorrected 10° turn
+
+
+@pytest.mark.parametrize("movement", ["flexion", "waiters-bow"])
+def test_forward_bends_calibrate_the_trunk_and_leave_the_thighs_static(tmp_path, movement):
+    """Worn thigh sensors stay still in forward bends: their calibration is static only, with its note; the
+    trunk's sensors take the functional trial, and the session is processed and analysed (it used to be
+    refused: "thigh_left sensor: the functional trial has too little movement")."""
+    from lumbar.analysis import analyze
+
+    sensors = ("lumbar", "sacrum", "thigh_left", "thigh_right")
+    sim = simulate(movement, duration_s=40, seed=3, rate_hz=100.0, sensors=sensors, misalignment_deg=MISALIGNED)
+    path = tmp_path / f"{movement}.h5"
+    write_simulated(path, sim, sim.session_info())
+    a, p = analyze(read_session(path))
+    assert p is not None
+    assert p.calibration_kind == {"lumbar": "static+functional", "sacrum": "static+functional",
+                                  "thigh_left": "static only", "thigh_right": "static only"}
+    assert any("static calibration only" in w for w in p.calibration["thigh_left"].warnings)
+    assert a.results["repetitions"].count >= 3

@@ -11,6 +11,8 @@ calibration trials:
   ``functional_end`` events; or, in a forward-flexion session, the bends after the static trial.
   Without one, the calibration is *static only*: the vertical axis comes from gravity and the sensor
   is assumed mounted with its axes along the segment's (documented in ``docs/conventions.md``).
+  Forward bends turn the trunk's segments only (:data:`FUNCTIONAL_SEGMENTS`): a thigh sensor stays
+  still in them, so it is calibrated static only (with a note), not refused for not moving.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ __all__ = ["Processed", "process_session", "calibration_windows", "static_only_c
 #: Movements whose repetitions double as a functional calibration (forward bends).
 FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
 UPPER, LOWER = "lumbar", "sacrum"
+#: The sensors a forward bend turns about their mediolateral axis (the thighs stay vertical in it).
+FUNCTIONAL_SEGMENTS = (UPPER, LOWER)
 #: Protocols that are quiet standing throughout: without a marker, the first QUIET_STATIC_S seconds
 #: are the static trial if the rest detector finds none (large sway).
 QUIET_PROTOCOLS = ("quiet-standing",)
@@ -299,7 +303,8 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         # (lumbar.filters._numba), so the sensors run side by side on their own threads
         q = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]
         label = f"{b.sensor_id} sensor"
-        if functional is not None and functional.stop - functional.start > 2 * rate_hz:
+        if (functional is not None and functional.stop - functional.start > 2 * rate_hz
+                and b.sensor_id in FUNCTIONAL_SEGMENTS):
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
                                     label=label, posture=posture)
             kind = "static+functional"
