@@ -77,3 +77,29 @@ def test_forward_bends_calibrate_the_trunk_and_leave_the_thighs_static(tmp_path,
                                   "thigh_left": "static only", "thigh_right": "static only"}
     assert any("static calibration only" in w for w in p.calibration["thigh_left"].warnings)
     assert a.results["repetitions"].count >= 3
+
+
+@pytest.mark.parametrize("movement,posture", [("sitting-knee-extension", "sitting"), ("rocking", "four-point-kneeling"),
+                                              ("prone-knee-bend", "prone")])
+def test_thigh_sensors_are_calibrated_in_the_thighs_own_posture(tmp_path, movement, posture):
+    """Sitting the thighs lie horizontal, on all fours they stand vertical: their up direction is not the trunk's.
+    Worn thigh sensors are calibrated from gravity in the thigh's posture, so they are found mounted as the
+    placement guide says (within the emulated patient's few degrees of misalignment), and the session is
+    analysed (sitting, it used to be refused: "gravity is 92° away from where a sitting posture puts it")."""
+    from lumbar.analysis import analyze
+    from lumbar.calibration import THIGH_POSTURE_UP
+
+    sensors = ("lumbar", "sacrum", "thigh_left", "thigh_right")
+    sim = simulate(movement, duration_s=30, seed=2, rate_hz=100.0, sensors=sensors)
+    path = tmp_path / f"{movement}.h5"
+    write_simulated(path, sim, sim.session_info())
+    a, p = analyze(read_session(path))
+    assert p is not None, a.notes
+    for thigh in ("thigh_left", "thigh_right"):
+        cal = p.calibration[thigh]
+        assert not any("tilted" in w for w in cal.warnings), cal.warnings
+        up_s = p.acc[thigh][p.static_window].mean(axis=0)
+        up_b = cal.r_sb @ (up_s / np.linalg.norm(up_s))
+        assert np.allclose(up_b, THIGH_POSTURE_UP[posture], atol=1e-6)
+        # the sensor's own long axis is the thigh's: misalignment of a few degrees, not the 90° of a wrong posture
+        assert np.degrees(np.arccos(np.clip(cal.r_sb[1, 1], -1, 1))) < 15.0

@@ -52,6 +52,14 @@ POSTURE_UP = {
     "prone": (-1.0, 0.0, 0.0),
     "four-point-kneeling": (-1.0, 0.0, 0.0),
 }
+#: The same for a thigh, whose posture is not the trunk's: sitting, it lies horizontal with its front up
+#: (+X); on all fours it stands vertical under the hip (+Y); lying prone, its back faces up (−X).
+THIGH_POSTURE_UP = {
+    "standing": (0.0, 1.0, 0.0),
+    "sitting": (1.0, 0.0, 0.0),
+    "prone": (-1.0, 0.0, 0.0),
+    "four-point-kneeling": (0.0, 1.0, 0.0),
+}
 
 #: Quality limits of §3.2.
 MAX_AXIS_OFF_HORIZONTAL_DEG = 20.0
@@ -159,10 +167,13 @@ def check_gravity_norm(norm_mps2: float, label: str) -> list[str]:
     return []
 
 
-def posture_up(posture: str) -> np.ndarray:
-    """The up direction (3,) in segment coordinates for a calibration posture name."""
+def posture_up(posture: str, segment: str = "trunk") -> np.ndarray:
+    """The up direction (3,) in segment coordinates for a calibration posture name, of a ``segment`` of the
+    trunk (lumbar, pelvis: :data:`POSTURE_UP`) or a ``"thigh"`` (:data:`THIGH_POSTURE_UP`)."""
+    if segment not in ("trunk", "thigh"):
+        raise ValidationError(f"segment must be 'trunk' or 'thigh'; got {segment!r}")
     try:
-        return np.array(POSTURE_UP[posture])
+        return np.array((THIGH_POSTURE_UP if segment == "thigh" else POSTURE_UP)[posture])
     except KeyError:
         raise ValidationError(
             f"calibration posture must be one of {', '.join(sorted(POSTURE_UP))}; got {posture!r}"
@@ -188,6 +199,7 @@ def calibrate_segment(
     *,
     label: str = "sensor",
     posture: str = "standing",
+    segment: str = "trunk",
     functional_direction: int = +1,
 ) -> SegmentCalibration:
     """Sensor-to-segment alignment from a static upright trial and a functional forward bend.
@@ -205,6 +217,8 @@ def calibrate_segment(
         Name used in messages (e.g. ``"lumbar sensor"``).
     posture : str
         The static trial's posture (:data:`POSTURE_UP`): which segment axis gravity reveals.
+    segment : str
+        ``"trunk"`` (lumbar, pelvis) or ``"thigh"``: a thigh's posture differs (:data:`THIGH_POSTURE_UP`).
     functional_direction : int
         +1 when the functional movement is mostly flexion (forward bends), −1 when mostly extension;
         it fixes the sign of the mediolateral axis.
@@ -233,7 +247,7 @@ def calibrate_segment(
         )
     warnings = check_gravity_norm(norm, label)
     up_s = sa.mean(axis=0) / norm
-    up_b = posture_up(posture)
+    up_b = posture_up(posture, segment)
     # --- functional trial: principal rotation axis
     w = fg - bias
     moving = np.einsum("ij,ij->i", w, w) > FUNCTIONAL_MIN_RATE**2  # |ω| > limit, without N square roots
@@ -276,8 +290,9 @@ def calibrate_segment(
 
 
 def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str = "sensor", *,
-                            posture: str = "standing") -> SegmentCalibration:
-    """Sensor-to-segment rotation from gravity alone (no functional trial available).
+                            posture: str = "standing", segment: str = "trunk") -> SegmentCalibration:
+    """Sensor-to-segment rotation from gravity alone (no functional trial available); ``segment`` as in
+    :func:`posture_up`.
 
     The smallest rotation taking the measured up direction onto the segment's up direction in that
     ``posture`` (standing: Y), so the sensor's own axes are otherwise taken as the segment's: right when
@@ -289,7 +304,7 @@ def static_only_calibration(acc: np.ndarray, gyro: np.ndarray, label: str = "sen
     norm = float(np.linalg.norm(mean))
     warnings = check_gravity_norm(norm, label)
     up_s = mean / norm
-    up_b = posture_up(posture)
+    up_b = posture_up(posture, segment)
     v = np.cross(up_s, up_b)
     c = float(up_s @ up_b)
     off_deg = float(np.degrees(np.arccos(np.clip(c, -1.0, 1.0))))

@@ -28,7 +28,7 @@ from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_sta
 from lumbar.errors import CalibrationError, ValidationError
 from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
-from lumbar.types import Event
+from lumbar.types import Event, Placement
 
 __all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
 
@@ -37,6 +37,7 @@ FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
 UPPER, LOWER = "lumbar", "sacrum"
 #: The sensors a forward bend turns about their mediolateral axis (the thighs stay vertical in it).
 FUNCTIONAL_SEGMENTS = (UPPER, LOWER)
+THIGHS = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
 #: Protocols that are quiet standing throughout: without a marker, the first QUIET_STATIC_S seconds
 #: are the static trial if the rest detector finds none (large sway).
 QUIET_PROTOCOLS = ("quiet-standing",)
@@ -303,13 +304,14 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         # (lumbar.filters._numba), so the sensors run side by side on their own threads
         q = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]
         label = f"{b.sensor_id} sensor"
+        segment = "thigh" if b.sensor_id in THIGHS else "trunk"  # a thigh's posture is not the trunk's
         if (functional is not None and functional.stop - functional.start > 2 * rate_hz
                 and b.sensor_id in FUNCTIONAL_SEGMENTS):
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,
-                                    label=label, posture=posture)
+                                    label=label, posture=posture, segment=segment)
             kind = "static+functional"
         else:
-            cal = static_only_calibration(b.acc[static], b.gyro[static], label, posture=posture)
+            cal = static_only_calibration(b.acc[static], b.gyro[static], label, posture=posture, segment=segment)
             kind = "static only"
         q_seg = kinematics.segment_quat(q, cal.r_sb)
         rest = _coarse_rest(b.acc, b.gyro, rate_hz) if len(b) / rate_hz > REZERO_AFTER_S else None
