@@ -230,3 +230,42 @@ def test_the_application_imports_no_numerical_library_before_its_window_shows():
                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"imported at start-up: {out.stdout.strip()}"
+
+
+def test_the_patient_is_steady_only_when_no_worn_sensor_turns(qtbot):
+    """The trial's still phase waits for the patient to be still: the trunk's sagittal angles steady, and no worn
+    sensor tilting, a thigh as the patient sits down included (the trunk's angles do not see it); an
+    accelerometer's noise is not a movement."""
+    import math
+    from types import SimpleNamespace
+
+    from lumbar.acquisition.bus import LiveBus
+    from lumbar.types import ImuBatch
+    from lumbar_gui.views.trial_monitor import ANGLES, STEADY_TOL_DEG, TrialMonitor
+
+    bus = LiveBus()
+    m = TrialMonitor(SimpleNamespace(bus=bus, processor=None))
+    qtbot.addWidget(m)
+    t = np.arange(0, 300) / 100.0  # 3 s at 100 Hz
+    m._recent = (t, np.zeros((t.size, len(ANGLES))))  # the trunk's angles: perfectly steady
+    rng = np.random.default_rng(1)
+
+    def push(sid: str, tilt_rad: np.ndarray) -> None:
+        ring = bus.rings.get(sid) or bus.add_sensor(sid, 100.0)
+        acc = 9.81 * np.stack([np.sin(tilt_rad), np.cos(tilt_rad), np.zeros(t.size)], 1)
+        acc += rng.normal(0.0, 0.03, acc.shape)  # ≈ 3 mg of noise, a cheap accelerometer's
+        ring.push(ImuBatch(sid, t, np.full(t.size, np.nan), acc, np.zeros((t.size, 3)), np.arange(t.size),
+                           np.zeros(t.size, np.uint8)))
+
+    for sid in ("lumbar", "sacrum", "thigh_left"):
+        push(sid, np.zeros(t.size))
+    assert m.steady(0.0)
+    assert not m.steady(2.5)  # not yet STEADY_S of data after the moment asked about
+    # the right thigh still turning as the patient sits down: 3 × the tolerance over the last half second
+    turning = np.zeros(t.size)
+    turning[-50:] = np.linspace(0.0, math.radians(3 * STEADY_TOL_DEG), 50)
+    push("thigh_right", turning)
+    assert not m.steady(0.0)
+    # in the trunk's angles alone the patient looks steady: the thigh is what tells
+    bus.rings.pop("thigh_right")
+    assert m.steady(0.0)

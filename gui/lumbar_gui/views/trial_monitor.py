@@ -45,6 +45,10 @@ REP_FLOOR_DEG = 5.0
 #: about 0.5°; taking the start position, or an orientation filter settling after it, moves them more).
 STEADY_TOL_DEG = 2.0
 STEADY_S = 1.0
+#: Still also means no worn sensor tilting (a thigh as the patient sits down, which the trunk's sagittal angles
+#: do not see): the direction of gravity each accelerometer measures (means over tenths of STEADY_S, so one
+#: sample's noise does not count) within STEADY_TOL_DEG of its mean. Gravity, not the gyroscope: no bias.
+STEADY_RAW_MAX = 2000  # raw samples looked at per sensor: STEADY_S at up to 2 kHz
 #: y range of the angles chart, degrees: a bend (trunk flexion reaches 60-90°), or a task whose angles
 #: stay small (pelvic tilt, leg movements with a still back, standing): ±40° shows them at a readable size.
 BEND_RANGE_DEG = (-20.0, 90.0)
@@ -194,13 +198,29 @@ class TrialMonitor(QWidget):
         self.setVisible(False)
 
     def steady(self, since_s: float) -> bool:
-        """Whether the patient has kept still (every sagittal angle within :data:`STEADY_TOL_DEG`) over the
-        last :data:`STEADY_S` s, all of them after data time ``since_s``."""
+        """Whether the patient has kept still (every sagittal angle, and the direction of gravity every worn
+        sensor measures, within :data:`STEADY_TOL_DEG`) over the last :data:`STEADY_S` s, all of them after
+        data time ``since_s``."""
         t, x = self._recent
         if not len(t) or t[-1] - max(float(t[0]), since_s) < STEADY_S:
             return False
         x = x[t >= t[-1] - STEADY_S]
-        return bool(np.isfinite(x).all() and (np.ptp(x, axis=0) < math.radians(STEADY_TOL_DEG)).all())
+        if not (np.isfinite(x).all() and (np.ptp(x, axis=0) < math.radians(STEADY_TOL_DEG)).all()):
+            return False
+        for ring in list(self.engine.bus.rings.values()):
+            b = ring.latest(STEADY_RAW_MAX)
+            if not len(b.time_s) or b.time_s[-1] < since_s + STEADY_S:
+                continue  # nothing recent from it (a sensor that dropped out is reported elsewhere)
+            a = b.acc[b.time_s >= b.time_s[-1] - STEADY_S]
+            a = a[np.isfinite(a).all(axis=1)]
+            if len(a) < 10:
+                continue
+            up = np.array([c.mean(axis=0) for c in np.array_split(a, 10)])
+            up /= np.linalg.norm(up, axis=1, keepdims=True)
+            mean = up.mean(axis=0) / np.linalg.norm(up.mean(axis=0))
+            if np.degrees(np.arccos(np.clip(up @ mean, -1.0, 1.0))).max() > STEADY_TOL_DEG:
+                return False
+        return True
 
     def _count(self, t: np.ndarray, x: np.ndarray, rate_hz: float) -> None:
         """Feed the principal angle (rad) at data times ``t`` (s): the still phase (:meth:`hold_still` to
