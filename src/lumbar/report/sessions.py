@@ -68,11 +68,12 @@ class SessionRecord:
         """Every counted repetition (display units) in time order; with ``direction`` (in words) when the
         plan counts both ways from rest (rocking)."""
         out = []
-        for key, way in self.repetition_sets():
+        sets = self.repetition_sets()
+        for key, way in sets:
             r = self.results.get(key)
             if isinstance(r, dict):
                 out += [dict(x, direction=way) if way else x for x in r.get("repetitions", [])]
-        return sorted(out, key=lambda x: x.get("start_s", 0.0)) if len(self.repetition_sets()) > 1 else out
+        return sorted(out, key=lambda x: x.get("start_s", 0.0)) if len(sets) > 1 else out
 
     def repetition_count(self) -> int | None:
         """Repetitions counted, every direction together (None: none counted, or not valid)."""
