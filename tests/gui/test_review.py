@@ -50,6 +50,10 @@ def test_results_name_the_repeated_angle():
     assert "Lumbar ROM flexion/extension" in text
     d["principal"] = "pelvic_tilt"
     assert "Mean pelvic tilt ROM per repetition" in _results_html(d)
+    # the lumbar share of each bend only where the analysis measures the lumbo-pelvic rhythm (a bend)
+    assert "lumbar %" not in _repetitions_html(d)
+    d["results"]["rhythm"] = {"n": 1}
+    assert "lumbar %" in _repetitions_html(d) and ">60</td>" in _repetitions_html(d)
 
 
 def test_repetitions_are_shaded_with_the_numbers_of_the_results_table(window):
@@ -104,6 +108,7 @@ def test_rocking_is_reviewed_both_ways(window, tmp_path):
         assert words in res, words
     ways = re.findall(r"<td>(backward|forward)</td>", _repetitions_html(d))
     assert ways == ["backward"] * 5 + ["forward"] * 5  # the emulated patient's order, numbered 1 to 10
+    assert "lumbar %" not in _repetitions_html(d)  # a rock is not a bend: no lumbo-pelvic rhythm
     r = window.review
     r.data = {"processed": p}
     r._show_repetitions(d)

@@ -166,6 +166,24 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
+def test_the_lumbar_share_is_drawn_for_bends_only(monkeypatch, tmp_path):
+    """The per-repetition bars carry each repetition's lumbar share where the test measures the lumbo-pelvic
+    rhythm (forward flexion), not on a rock on all fours (where the back should not move at all)."""
+    import lumbar.report.plots as plots
+
+    drawn = {}
+    real = plots.repetition_bars
+
+    def spy(reps, principal, *, lumbar_share=True):
+        drawn[principal] = lumbar_share
+        return real(reps, principal, lumbar_share=lumbar_share)
+
+    monkeypatch.setattr(plots, "repetition_bars", spy)
+    files = [emulate(REG[n], "good", tmp_path / f"{n}.h5", subject="P003", seed=1) for n in ("flexion", "rocking")]
+    build_report(files, registry=REG)
+    assert drawn == {"trunk flexion": True, "pelvic tilt": False}
+
+
 def test_pdf_without_chromium_is_refused_cleanly(monkeypatch, tmp_path, capsys):
     import lumbar.report as rp
 

@@ -560,14 +560,19 @@ def _repetitions_html(d: dict[str, Any]) -> str:
     if not reps:
         return ""
     both = len(_directions(d)) > 1
-    cols = ("#", "at s") + (("way",) if both else ()) + ("ROM °", "duration s", "peak °/s", "lumbar %")
+    # the lumbar share of a bend (lumbo-pelvic rhythm): meaningful where the plan measures the rhythm (forward
+    # flexion), not in a test where the pelvis moves and the back should not (-124 % on a rock says nothing)
+    share = "rhythm" in d["results"]
+    cols = (("#", "at s") + (("way",) if both else ()) + ("ROM °", "duration s", "peak °/s")
+            + (("lumbar %",) if share else ()))
     head = "".join(f"<th align={'left' if h == 'way' else 'right'}>{h}</th>" for h in cols)
     rows = "".join(
         f"<tr><td align=right>{i}</td><td align=right>{_fmt(x.get('start_s'))}</td>"
         + (f"<td>{html.escape(way)}</td>" if both else "")
         + f"<td align=right>{_fmt(x.get('rom'))}</td>"
         f"<td align=right>{_fmt(x.get('duration_s'), nd=2)}</td><td align=right>{_fmt(x.get('peak_velocity_out'), nd=0)}</td>"
-        f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td></tr>" for i, (x, way) in enumerate(reps, 1))
+        + (f"<td align=right>{_fmt(x.get('lumbar_share_pct'), nd=0)}</td>" if share else "") + "</tr>"
+        for i, (x, way) in enumerate(reps, 1))
     of = _repeated(d)
     return (f"<h4 style='margin-bottom:2px'>Repetitions{' of ' + of if of else ''}</h4>"
             f"<table cellspacing=0 cellpadding=3 width='100%'><tr>{head}</tr>{rows}</table>")

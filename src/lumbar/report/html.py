@@ -133,7 +133,8 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         out.append(_img(plots.angle_trace(sig, reps), "angle traces with repetitions marked"))
         if figs:
             out.append('<div class="row">' + "".join(figs) + "</div>")
-        out.append(_img(plots.repetition_bars(reps, principal), "per-repetition quality"))
+        rhythm = bool(p.get("analysis", {}).get("rhythm")) if p else False  # lumbar share: bends only
+        out.append(_img(plots.repetition_bars(reps, principal, lumbar_share=rhythm), "per-repetition quality"))
     if r is not None and r.notes:
         out.append('<ul class="small">' + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
     for n in rec.notes:

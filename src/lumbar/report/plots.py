@@ -118,15 +118,17 @@ def stabilogram(ap: np.ndarray, ml: np.ndarray) -> str:
     return _png(fig)
 
 
-def repetition_bars(reps: Sequence[dict[str, Any]], principal: str) -> str | None:
-    """Per-repetition ROM (bars) and smoothness (SPARC, dots) — the quality of each repetition."""
+def repetition_bars(reps: Sequence[dict[str, Any]], principal: str, *, lumbar_share: bool = True) -> str | None:
+    """Per-repetition ROM (bars) and smoothness (SPARC, dots) — the quality of each repetition; with
+    ``lumbar_share``, each bend's lumbar share on top of its bar (a test that measures the lumbo-pelvic
+    rhythm: forward flexion)."""
     if not reps:
         return None
     fig = _fig(7.5, 2.5)
     ax = fig.add_subplot()
     k = np.arange(1, len(reps) + 1)
     rom = [r.get("rom") or 0.0 for r in reps]
-    share = [r.get("lumbar_share_pct") for r in reps]
+    share = [r.get("lumbar_share_pct") if lumbar_share else None for r in reps]
     ax.bar(k, rom, color=BLUE, alpha=0.8, label=f"ROM of {principal} (°)")
     mean = float(np.mean(rom))
     ax.axhline(mean, color=GREY, ls="--", lw=0.8)
@@ -147,7 +149,8 @@ def repetition_bars(reps: Sequence[dict[str, Any]], principal: str) -> str | Non
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
-    ax.set_title("Each repetition: range (bars, lumbar share on top) and smoothness (dots)", fontsize=9)
+    on_top = ", lumbar share on top" if any(s is not None and math.isfinite(s) for s in share) else ""
+    ax.set_title(f"Each repetition: range (bars{on_top}) and smoothness (dots)", fontsize=9)
     return _png(fig)
 
 
