@@ -48,7 +48,6 @@ STEADY_S = 1.0
 #: Still also means no worn sensor tilting (a thigh as the patient sits down, which the trunk's sagittal angles
 #: do not see): the direction of gravity each accelerometer measures (means over tenths of STEADY_S, so one
 #: sample's noise does not count) within STEADY_TOL_DEG of its mean. Gravity, not the gyroscope: no bias.
-STEADY_RAW_MAX = 2000  # raw samples looked at per sensor: STEADY_S at up to 2 kHz
 #: y range of the angles chart, degrees: a bend (trunk flexion reaches 60-90°), or a task whose angles
 #: stay small (pelvic tilt, leg movements with a still back, standing): ±40° shows them at a readable size.
 BEND_RANGE_DEG = (-20.0, 90.0)
@@ -207,8 +206,9 @@ class TrialMonitor(QWidget):
         x = x[t >= t[-1] - STEADY_S]
         if not (np.isfinite(x).all() and (np.ptp(x, axis=0) < math.radians(STEADY_TOL_DEG)).all()):
             return False
-        for ring in list(self.engine.bus.rings.values()):
-            b = ring.latest(STEADY_RAW_MAX)
+        bus = self.engine.bus
+        for ring in list(bus.rings.values()):
+            b = ring.latest(int(math.ceil(1.2 * STEADY_S * ring.capacity / bus.capacity_s)))  # ≈ STEADY_S of it
             if not len(b.time_s) or b.time_s[-1] < since_s + STEADY_S:
                 continue  # nothing recent from it (a sensor that dropped out is reported elsewhere)
             a = b.acc[b.time_s >= b.time_s[-1] - STEADY_S]

@@ -113,7 +113,7 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         cv = "; ".join(f"{way + ' ' if way else ''}{format_value((rs.get('consistency') or {}).get('cv_rom_pct'), '%')}"
                        for rs, way in sets if rs.get("consistency"))
         ways = ", ".join(f"{rs.get('count', 0)} {way}" for rs, way in sets) if len(sets) > 1 else ""
-        key.append(f"repetitions counted: <b>{sum(rs.get('count', 0) for rs, _ in sets)}</b>"
+        key.append(f"repetitions counted: <b>{rec.repetition_count() or 0}</b>"
                    + (f" ({ways})" if ways else "") + (f" (rejected {rejected})" if rejected else "")
                    + (f", ROM variability (CV) {cv}" if cv else ""))
     if "lumbar_rom" in rec.results and rec.results["lumbar_rom"].get("rom"):
