@@ -20,7 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 __all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
-           "AXIS_COLORS", "TILT_COLORS", "degrees_text", "title_with_legend", "PlacementDiagram", "DegreeAxis"]
+           "AXIS_COLORS", "TILT_COLORS", "HIP_COLOR", "degrees_text", "title_with_legend", "PlacementDiagram", "DegreeAxis"]
 
 COLORS = {
     "bg": "#f4f6f8", "panel": "#ffffff", "text": "#1f2a33", "muted": "#5f6b76", "accent": "#00796b",
@@ -32,6 +32,8 @@ COLORS = {
 AXIS_COLORS = ("#0072b2", "#e69f00", "#cc79a7")
 #: Pelvic tilt, trunk flexion.
 TILT_COLORS = ("#8e44ad", "#455a64")
+#: Hip flexion (with thigh sensors): Okabe & Ito's vermillion.
+HIP_COLOR = "#d55e00"
 
 #: Arrow images of the combo and spin boxes (a style sheet that sets their border also draws their arrows).
 _ICONS = (Path(__file__).resolve().parent / "icons").as_posix()

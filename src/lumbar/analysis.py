@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,9 @@ DEG = math.pi / 180.0
 class AnalysisPlan:
     """What to compute for one movement.
 
-    principal : signal whose repetitions are counted ("trunk_flexion", "pelvic_tilt", "lumbar_flexion")
-        or None when the movement has no repetitions our sensors can see.
+    principal : signal whose repetitions are counted ("trunk_flexion", "pelvic_tilt", "lumbar_flexion",
+        "hip_flexion": :meth:`lumbar.pipeline.Processed.signal`) or None when the movement has no repetitions
+        our sensors can see.
     moving, controlled : signals of a dissociation test (segment A moves, B should stay still).
     forbidden_sign : only B's motion in this direction counts as a leak (+1 flexion, −1 extension).
     target_deg : the excursion of A that counts as reaching the task's target, degrees.
@@ -58,6 +59,9 @@ class AnalysisPlan:
     first_sign : the principal angle's sign in the first direction (rocking backward: −1, posterior pelvic
         tilt), so the directions do not depend on which way the patient happened to move first; None: the
         sign of the first large excursion (:func:`principal_orientation`).
+    with_thighs : fields that replace these when a thigh sensor is worn (:meth:`for_session`): the hips'
+        own angle instead of the pelvis's tilt standing in for it (waiter's bow, rocking:
+        ``{"principal": "hip_flexion", "moving": "hip_flexion"}``).
     """
 
     principal: str | None = None
@@ -75,6 +79,13 @@ class AnalysisPlan:
     opposite_direction: str | None = None
     first_direction: str | None = None
     first_sign: int | None = None
+    with_thighs: dict[str, Any] | None = None
+
+    def for_session(self, p: Processed) -> AnalysisPlan:
+        """The plan for a session's signals: :attr:`with_thighs` applied when they hold a hip angle."""
+        if not self.with_thighs or p.hip_flexion is None:
+            return self
+        return replace(self, **self.with_thighs, with_thighs=None)
 
 
 def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
@@ -98,7 +109,7 @@ class Analysis:
     """Results of one session: metric groups by name, plus what they were computed from.
 
     ``principal`` is the angle whose repetitions are counted ("trunk_flexion", "pelvic_tilt",
-    "lumbar_flexion"; None when the movement has none), so a repetition's ROM can be named.
+    "lumbar_flexion", "hip_flexion"; None when the movement has none), so a repetition's ROM can be named.
     ``principal_sign`` is +1 or −1: the principal angle's first excursion from the calibration
     posture is counted as positive (posterior pelvic tilt of rocking, anterior tilt first in a
     pelvic tilt), so repetition ROMs are positive. ``opposite_direction`` names the other direction when
@@ -127,16 +138,6 @@ class Analysis:
             "notes": list(self.notes),
             "units": "degrees and deg/s" if display else "SI (rad, rad/s, m/s^2, s)",
         }
-
-
-def _signal(p: Processed, name: str) -> np.ndarray | None:
-    if name == "trunk_flexion":
-        return p.trunk_flexion
-    if name == "pelvic_tilt":
-        return p.pelvic_tilt
-    if name == "lumbar_flexion":
-        return None if p.lumbar_angles is None else p.lumbar_angles[:, 0]
-    raise KeyError(name)
 
 
 def principal_orientation(x: np.ndarray, static: slice, after: slice) -> tuple[float, int]:
@@ -249,8 +250,11 @@ def analyze(session: Session, processed: Processed | None = None, *,
             _invalid_all(out, plan, f"the session could not be processed: {e}")
             return out, None
     p = processed
+    general, plan = plan, plan.for_session(p)
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
                    opposite_direction=plan.opposite_direction, first_direction=plan.first_direction)
+    if plan is not general:
+        out.notes.append("hip flexion measured with the thigh sensors (the pelvis's tilt relative to the thighs')")
     if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
@@ -272,7 +276,7 @@ def analyze(session: Session, processed: Processed | None = None, *,
     if plan.frontal:
         out.results["frontal_control"] = _frontal_control(p, after)
     if plan.principal is not None:
-        theta = _signal(p, plan.principal)
+        theta = p.signal(plan.principal)
         if theta is None:
             reason = f"repetitions need the {plan.principal.replace('_', ' ')} signal, whose sensor is missing"
             out.results["repetitions"] = _InvalidResult(reason)
@@ -318,8 +322,8 @@ def analyze(session: Session, processed: Processed | None = None, *,
                         lum, pel, start_idx=int(r0.start_idx), end_idx=int(r0.end_idx))
                     out.results["lumbar_pelvic_xcorr"] = xcorr.result()
     if plan.controlled is not None:
-        b = _signal(p, plan.controlled)
-        a = _signal(p, plan.moving) if plan.moving else None
+        b = p.signal(plan.controlled)
+        a = p.signal(plan.moving) if plan.moving else None
         if a is None:
             # no moving segment our sensors see (e.g. knee extension): A is a constant, B's leak is what counts
             a = np.zeros(len(p.time_s))

@@ -26,11 +26,12 @@ import numpy as np
 from lumbar import kinematics
 from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_static, static_only_calibration
 from lumbar.errors import CalibrationError, ValidationError
+from lumbar.protocols.schema import SIGNALS
 from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
 from lumbar.types import Event, Placement
 
-__all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
+__all__ = ["Processed", "SIGNALS", "process_session", "calibration_windows", "static_only_calibration"]
 
 #: Movements whose repetitions double as a functional calibration (forward bends).
 FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
@@ -66,6 +67,9 @@ class Processed:
         Flexion, right lateral bending, axial rotation (left +), rad; needs lumbar and sacrum sensors.
     pelvic_tilt, trunk_flexion : ndarray (N,) or None
         Anterior tilt of the pelvis (sacral sensor) and forward tilt of the upper segment, rad.
+    hip_flexion : ndarray (N,) or None
+        Flexion of the hips, rad: the pelvis's sagittal tilt relative to the thighs' (mean of the thigh
+        sensors worn); needs the sacrum and at least one thigh sensor.
     tilt : dict of str to ndarray (N,)
         Sagittal tilt of every sensor's segment, rad.
     frontal_tilt : dict of str to ndarray (N,)
@@ -98,6 +102,40 @@ class Processed:
     def trunk_flexion(self) -> np.ndarray | None:
         return self.tilt.get(UPPER)
 
+    def hip_flexion_of(self, thigh: str) -> np.ndarray | None:
+        """Flexion of one hip (``thigh``: ``thigh_left`` or ``thigh_right``), rad, (N,), relative to the
+        calibration posture: the pelvis's anterior tilt minus the thigh's forward tilt, both in their own
+        sagittal planes. A thigh whose top tilts forward (the knee goes back) extends the hip; a pelvis
+        tilting forward on still thighs flexes it. None without the sacrum or that thigh's sensor."""
+        if LOWER not in self.tilt or thigh not in self.tilt:
+            return None
+        return self.tilt[LOWER] - self.tilt[thigh]
+
+    @property
+    def hip_flexion(self) -> np.ndarray | None:
+        """Mean flexion of the hips whose thigh sensors are worn, rad, (N,) (:meth:`hip_flexion_of`); a
+        sample missing on one side (a gap) takes the other side's. None without a thigh or sacrum sensor."""
+        sides = [h for h in (self.hip_flexion_of(th) for th in THIGHS) if h is not None]
+        if not sides:
+            return None
+        x = np.stack(sides)
+        ok = np.isfinite(x)
+        n = ok.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=0) / n, np.nan)
+
+    def signal(self, name: str) -> np.ndarray | None:
+        """A named angle (:data:`SIGNALS`), rad, (N,); None when its sensors are missing."""
+        if name == "trunk_flexion":
+            return self.trunk_flexion
+        if name == "pelvic_tilt":
+            return self.pelvic_tilt
+        if name == "lumbar_flexion":
+            return None if self.lumbar_angles is None else self.lumbar_angles[:, 0]
+        if name == "hip_flexion":
+            return self.hip_flexion
+        raise KeyError(f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Flat name → array, for the session file's ``derived`` group. Sensor orientations are not
         included: they are the segment orientations times the stored calibration."""
@@ -109,6 +147,12 @@ class Processed:
             out[f"{sid}/flags"] = self.flags[sid]
         if self.lumbar_angles is not None:
             out["lumbar_angles_rad"] = self.lumbar_angles
+        for th in THIGHS:
+            hip = self.hip_flexion_of(th)
+            if hip is not None:
+                out[f"{th}/hip_flexion_rad"] = hip
+        if self.hip_flexion is not None:
+            out["hip_flexion_rad"] = self.hip_flexion
         return out
 
     def attrs(self) -> dict[str, Any]:
@@ -118,6 +162,8 @@ class Processed:
             "static_window_s": f"{self.time_s[self.static_window.start]:.3f},{self.time_s[self.static_window.stop - 1]:.3f}",
             "lumbar_angles": "flexion (+forward), right lateral bending (+), axial rotation (left +); rad; "
             "Cardan Z-X'-Y'' relative to the static calibration posture",
+            "hip_flexion": "pelvis sagittal tilt minus thigh sagittal tilt (+ flexion), rad, relative to the static "
+            "calibration posture",
             "notes": "; ".join(self.notes),
             **{f"calibration/{sid}": kind for sid, kind in self.calibration_kind.items()},
         }

@@ -66,7 +66,7 @@ def test_repetitions_are_shaded_with_the_numbers_of_the_results_table(window):
     r = window.review
     t = np.arange(3000) / 100.0
     flex = np.radians(50.0) * np.clip(np.sin(2 * np.pi * t / 10.0), 0, None)
-    r.data = {"processed": SimpleNamespace(time_s=t, trunk_flexion=flex, pelvic_tilt=flex / 3, lumbar_angles=None)}
+    r.data = {"processed": SimpleNamespace(time_s=t, signal={"trunk_flexion": flex, "pelvic_tilt": flex / 3}.get)}
 
     def rep(i0, i1, **kw):
         return {"start_idx": i0, "peak_idx": (i0 + i1) // 2, "end_idx": i1, "rom": 50.0, "duration_s": 5.0, **kw}
@@ -116,3 +116,35 @@ def test_rocking_is_reviewed_both_ways(window, tmp_path):
                      for region, label, _ in r.rep_regions if label.toPlainText() != "×")
     assert [c[1] for c in counted] == [str(i) for i in range(1, 11)]
     assert all("(backward)" in c[2] for c in counted[:5]) and all("(forward)" in c[2] for c in counted[5:])
+
+
+def test_thigh_sensors_show_the_hip_angle(window, qtbot, tmp_path):
+    """A waiter's bow with thigh sensors, opened in Review: the middle plot gains the hip-flexion curve (named in
+    its title), the bows are shaded on it and counted on it, the cursor reads it out and the CSV export has it."""
+    import numpy as np
+
+    from lumbar.cli import main
+
+    f = tmp_path / "bow.h5"
+    assert main(["simulate", "--protocol", "waiters-bow", "--sensors", "lumbar,sacrum,thigh_left,thigh_right",
+                 "-o", str(f)]) == 0
+    r = window.review
+    window.show_view(r)
+    r.open(f)
+    qtbot.waitUntil(lambda: not r.busy and r.data is not None, timeout=60000)
+    assert r.analysis is not None and r.analysis.principal == "hip_flexion", r.data.get("error")
+    assert "hip flexion" in r.p_tilt.titleLabel.text
+    names = [item.name() for item in r.p_tilt.listDataItems()]
+    assert names == ["pelvic tilt (anterior +)", "trunk flexion", "hip flexion"]
+    count = r.analysis.results["repetitions"].count
+    assert count >= 5 and len(r.rep_regions) == count and all(pl is r.p_tilt for _, _, pl in r.rep_regions)
+    hip = np.degrees(r.data["processed"].hip_flexion)
+    for (region, label, _), rep in zip(r.rep_regions, r.analysis.results["repetitions"].repetitions):
+        assert label.pos().y() == hip[rep.peak_idx]  # each bow's number sits on its hip-flexion peak
+    r.set_cursor(float(r.data["processed"].time_s[rep.peak_idx]))  # the last bow's peak
+    assert f"hip flexion <b>{hip[rep.peak_idx]:.1f}°</b>" in r.readout.text()
+    out = r.export_csv(tmp_path / "bow.csv")
+    header = out.read_text().splitlines()[0].split(",")
+    assert "hip_flexion_deg" in header
+    col = np.loadtxt(out, delimiter=",", skiprows=1)[:, header.index("hip_flexion_deg")]
+    assert col.max() > 50.0  # the bows reach the test's 50°

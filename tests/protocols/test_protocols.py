@@ -217,6 +217,12 @@ def _bad(**change):
     (_bad(sensors=["belly"]), "sensors[0]", "unknown placement"),
     (_bad(colour="red"), "colour", "unknown field"),
     (_bad(repetitions=None), "repetitions", "needs 'repetitions' or 'duration_s'"),
+    (_bad(analysis={"principal": "pelvic_tilt", "with_thighs": {"principal": "knee_angle"}}),
+     "analysis.with_thighs.principal", "must be one of"),
+    (_bad(analysis={"principal": "pelvic_tilt", "with_thighs": {"controlled": "hip_flexion"}}),
+     "analysis.with_thighs.controlled", "unknown field"),
+    (_bad(analysis={"principal": "pelvic_tilt", "with_thighs": {"first_sign": 2}}),
+     "analysis.with_thighs.first_sign", "must be +1 or -1"),
 ])
 def test_a_malformed_protocol_is_refused_naming_file_field_and_problem(tmp_path, data, field, problem):
     f = tmp_path / "broken.json"

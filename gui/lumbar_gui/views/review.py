@@ -21,14 +21,18 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, card, title_with_legend
+from lumbar.protocols.schema import SIGNALS
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, card, title_with_legend
 
 RAD2DEG = 180.0 / math.pi
 SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
 #: (name, colour) of each plot's curves; the legend is drawn in the plot's title, never over the data.
 ANGLE_CURVES = (("flexion +", AXIS_COLORS[0]), ("lateral bend (right +)", AXIS_COLORS[1]),
                 ("rotation (left +)", AXIS_COLORS[2]))
-TILT_CURVES = (("pelvic tilt (anterior +)", TILT_COLORS[0]), ("trunk flexion", TILT_COLORS[1]))
+#: The sagittal angles of the middle plot: (signal, name, colour); hip flexion only with thigh sensors.
+SAGITTAL = (("pelvic_tilt", "pelvic tilt (anterior +)", TILT_COLORS[0]), ("trunk_flexion", "trunk flexion", TILT_COLORS[1]),
+            ("hip_flexion", "hip flexion", HIP_COLOR))
+TILT_CURVES = tuple((name, colour) for _, name, colour in SAGITTAL[:2])
 RAW_CURVES = (("x", AXIS_COLORS[0]), ("y", AXIS_COLORS[1]), ("z", AXIS_COLORS[2]))
 #: Short names for the markers drawn on the plots (the full list is in the results panel).
 MARKER_NAMES = {"trial_start": "start", "calibration_start": "still", "calibration_quality": "calibration",
@@ -115,6 +119,7 @@ class ReviewView(QWidget):
         self._marker_items: list[Any] = []
         #: (region, its number's label, plot) of each repetition the analysis counted (or rejected)
         self.rep_regions: list[tuple[Any, Any, Any]] = []
+        self._angles: tuple[Any, dict[str, np.ndarray]] = (None, {})  # (processed, its angles in degrees)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(16, 12, 16, 12)
         head = QHBoxLayout()
@@ -270,6 +275,16 @@ class ReviewView(QWidget):
             self.set_cursor(t)
 
     # -- drawing -------------------------------------------------------------------------------------
+    def angles_deg(self) -> dict[str, np.ndarray]:
+        """The session's named angles (``lumbar.protocols.schema.SIGNALS``) in degrees, (N,) each, computed
+        once per processed session: for the plots, the repetitions' labels, the cursor's readout and the export."""
+        p = self.data["processed"] if self.data else None
+        if p is None:
+            return {}
+        if self._angles[0] is not p:
+            self._angles = (p, {sig: x * RAD2DEG for sig in SIGNALS if (x := p.signal(sig)) is not None})
+        return self._angles[1]
+
     def _show_session(self) -> None:
         d = self.data
         s = d["session"]
@@ -289,12 +304,13 @@ class ReviewView(QWidget):
             if p.lumbar_angles is not None:
                 for i, (nm, c) in enumerate(ANGLE_CURVES):
                     self.p_angles.plot(t, p.lumbar_angles[:, i] * RAD2DEG, pen=pg.mkPen(c, width=1.5), name=nm)
-            if p.pelvic_tilt is not None:
-                self.p_tilt.plot(t, p.pelvic_tilt * RAD2DEG, pen=pg.mkPen(TILT_CURVES[0][1], width=1.5),
-                                 name=TILT_CURVES[0][0])
-            if p.trunk_flexion is not None:
-                self.p_tilt.plot(t, p.trunk_flexion * RAD2DEG, pen=pg.mkPen(TILT_CURVES[1][1], width=1.5),
-                                 name=TILT_CURVES[1][0])
+            angles = self.angles_deg()
+            shown = [(sig, name, c) for sig, name, c in SAGITTAL if sig in angles]
+            for sig, name, c in shown:
+                self.p_tilt.plot(t, angles[sig], pen=pg.mkPen(c, width=1.5), name=name)
+            hips = any(sig == "hip_flexion" for sig, _, _ in shown)
+            self.p_tilt.setTitle(title_with_legend("Pelvic tilt, trunk and hip flexion" if hips else
+                                                   "Pelvic tilt and trunk flexion", [(n, c) for _, n, c in shown]))
         sid, first = next(iter(s.data.items()))
         self.p_raw.setTitle(title_with_legend(f"Raw acceleration — {sid}", RAW_CURVES))
         for i, (nm, c) in enumerate(RAW_CURVES):
@@ -326,8 +342,7 @@ class ReviewView(QWidget):
         p = self.data["processed"] if self.data else None
         if d is None or p is None:
             return
-        signal = {"trunk_flexion": p.trunk_flexion, "pelvic_tilt": p.pelvic_tilt,
-                  "lumbar_flexion": None if p.lumbar_angles is None else p.lumbar_angles[:, 0]}.get(d.get("principal"))
+        signal = self.angles_deg().get(d.get("principal"))
         if signal is None:
             return
         plot = self.p_angles if d.get("principal") == "lumbar_flexion" else self.p_tilt
@@ -345,7 +360,7 @@ class ReviewView(QWidget):
                               f"{_fmt(x.get('duration_s'), ' s', 2)}"
                               + ("" if ok else f" — not counted: {x.get('reason', '')}"))
             label = pg.TextItem(name, color=COLORS["accent_dark"] if ok else COLORS["warn"], anchor=(0.5, 1.0))
-            label.setPos(float(t[k]), float(signal[k] * RAD2DEG))
+            label.setPos(float(t[k]), float(signal[k]))
             plot.addItem(region)
             plot.addItem(label)
             self.rep_regions.append((region, label, plot))
@@ -410,10 +425,10 @@ class ReviewView(QWidget):
             i = int(np.clip(np.searchsorted(p.time_s, t), 0, len(p.time_s) - 1))
             if p.lumbar_angles is not None:
                 parts.append(f"lumbar flexion <b>{p.lumbar_angles[i, 0] * RAD2DEG:.1f}°</b>")
-            if p.pelvic_tilt is not None:
-                parts.append(f"pelvic tilt <b>{p.pelvic_tilt[i] * RAD2DEG:.1f}°</b>")
-            if p.trunk_flexion is not None:
-                parts.append(f"trunk flexion <b>{p.trunk_flexion[i] * RAD2DEG:.1f}°</b>")
+            angles = self.angles_deg()
+            for sig, name, _ in SAGITTAL:
+                if sig in angles:
+                    parts.append(f"{name.split(' (')[0]} <b>{angles[sig][i]:.1f}°</b>")
         self.readout.setText("&nbsp;&nbsp;·&nbsp;&nbsp;".join(parts))
 
     def toggle_play(self) -> None:
@@ -478,10 +493,10 @@ class ReviewView(QWidget):
         if p.lumbar_angles is not None:
             cols.update(lumbar_flexion_deg=p.lumbar_angles[:, 0] * RAD2DEG, lumbar_lateral_deg=p.lumbar_angles[:, 1] * RAD2DEG,
                         lumbar_rotation_deg=p.lumbar_angles[:, 2] * RAD2DEG)
-        if p.pelvic_tilt is not None:
-            cols["pelvic_tilt_deg"] = p.pelvic_tilt * RAD2DEG
-        if p.trunk_flexion is not None:
-            cols["trunk_flexion_deg"] = p.trunk_flexion * RAD2DEG
+        angles = self.angles_deg()
+        for sig, _, _ in SAGITTAL:
+            if sig in angles:
+                cols[f"{sig}_deg"] = angles[sig]
         arr = np.column_stack(list(cols.values()))
         np.savetxt(dest, arr, delimiter=",", header=",".join(cols), comments="", fmt="%.5f")
         if self.analysis is not None:

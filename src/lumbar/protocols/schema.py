@@ -17,8 +17,8 @@ SCHEMA_VERSION = 1
 EVIDENCE = ("CONFIRMED", "FROM MEMORY – VERIFY", "PROJECT DEFAULT")
 OPS = ("<=", "<", ">=", ">", "between")
 AGGREGATES = ("mean", "median", "max", "min", "count")
-#: Signals an analysis plan may name (``lumbar.analysis``).
-SIGNALS = ("trunk_flexion", "pelvic_tilt", "lumbar_flexion")
+#: Angles an analysis plan may name (``lumbar.pipeline.Processed.signal``).
+SIGNALS = ("trunk_flexion", "pelvic_tilt", "lumbar_flexion", "hip_flexion")
 KINDS = ("test", "battery")
 SENSORS = ("lumbar", "sacrum", "thigh_left", "thigh_right", "shank_left", "shank_right")
 
@@ -78,7 +78,7 @@ _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": 
              "ratio_tolerance": (_NUM, False), "posture": (_STR, False),
              "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
              "rise_and_sit": (_BOOL, False), "opposite_direction": (_STR, False),
-             "first_direction": (_STR, False), "first_sign": (_INT, False)}
+             "first_direction": (_STR, False), "first_sign": (_INT, False), "with_thighs": (_DICT, False)}
 
 
 def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool]]) -> None:
@@ -101,6 +101,18 @@ def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool
                             f"must be one of {', '.join(repr(e) for e in EVIDENCE)}; got {d['evidence']!r}")
     if "aggregate" in d and d["aggregate"] not in AGGREGATES:
         raise ProtocolError(src, f"{where}.aggregate", f"must be one of {', '.join(AGGREGATES)}; got {d['aggregate']!r}")
+
+
+#: The plan fields that ``analysis.with_thighs`` may replace.
+_WITH_THIGHS = ("principal", "moving", "first_sign", "target_deg")
+
+
+def _plan_values(src: str, where: str, plan: dict[str, Any]) -> None:
+    for k in ("principal", "moving", "controlled"):
+        if k in plan and plan[k] not in SIGNALS:
+            raise ProtocolError(src, f"{where}.{k}", f"must be one of {', '.join(SIGNALS)}; got {plan[k]!r}")
+    if plan.get("first_sign", 1) not in (1, -1):
+        raise ProtocolError(src, f"{where}.first_sign", "must be +1 or -1 (the principal angle's sign)")
 
 
 def _str_list(src: str, name: str, v: list) -> None:
@@ -161,13 +173,13 @@ def validate_protocol(d: Any, source: str | Path) -> dict[str, Any]:
         _fields(src, f"mdc[{i}]", m, _MDC)
     if "analysis" in d:
         _fields(src, "analysis", d["analysis"], _ANALYSIS)
-        for k in ("principal", "moving", "controlled"):
-            if k in d["analysis"] and d["analysis"][k] not in SIGNALS:
-                raise ProtocolError(src, f"analysis.{k}", f"must be one of {', '.join(SIGNALS)}; got {d['analysis'][k]!r}")
+        _plan_values(src, "analysis", d["analysis"])
         if d["analysis"].get("forbidden_sign", 1) not in (1, -1):
             raise ProtocolError(src, "analysis.forbidden_sign", "must be +1 (flexion) or -1 (extension)")
-        if d["analysis"].get("first_sign", 1) not in (1, -1):
-            raise ProtocolError(src, "analysis.first_sign", "must be +1 or -1 (the principal angle's sign)")
+        # what changes when thigh sensors are worn (the hip angle replaces a stand-in for it)
+        thighs = d["analysis"].get("with_thighs", {})
+        _fields(src, "analysis.with_thighs", thighs, {k: _ANALYSIS[k] for k in _WITH_THIGHS})
+        _plan_values(src, "analysis.with_thighs", thighs)
     if d["kind"] == "battery":
         if not d.get("items"):
             raise ProtocolError(src, "items", "a battery lists the names of its tests")

@@ -12,7 +12,7 @@ __all__ = ["available", "angle_trace", "lumbar_vs_pelvis", "stabilogram", "repet
            "progress_panels", "MISSING"]
 
 MISSING = ("plots need matplotlib (pip install matplotlib); the report is written with tables only")
-BLUE, ORANGE, GREEN, RED, GREY = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
+BLUE, ORANGE, GREEN, RED, GREY, PURPLE = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f", "#9467bd"
 
 
 def available() -> bool:
@@ -40,13 +40,14 @@ def _png(fig: Any) -> str:
 
 
 def angle_trace(sig: Any, reps: Sequence[dict[str, Any]]) -> str:
-    """Lumbar, pelvic and trunk angles over time, repetitions shaded and numbered."""
+    """Lumbar, pelvic, trunk (and, with thigh sensors, hip) angles over time, repetitions shaded and numbered."""
     fig = _fig()
     ax = fig.add_subplot()
     t = sig.time_s
     for y, name, c in ((sig.trunk_flexion, "trunk (T12/L1 sensor) inclination", GREY),
                        (sig.pelvic_tilt, "pelvic tilt (anterior +)", ORANGE),
-                       (sig.lumbar_flexion, "lumbar flexion", BLUE)):
+                       (sig.lumbar_flexion, "lumbar flexion", BLUE),
+                       (sig.hip_flexion, "hip flexion (thigh sensors)", PURPLE)):
         if y is not None:
             ax.plot(t, y, color=c, lw=1.2, label=name)
     ax.axvspan(t[0], sig.static_end_s, color="#dddddd", alpha=0.6, lw=0)

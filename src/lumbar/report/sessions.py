@@ -33,6 +33,7 @@ class Signals:
     pelvic_tilt: np.ndarray | None
     trunk_flexion: np.ndarray | None
     static_end_s: float
+    hip_flexion: np.ndarray | None = None  # with thigh sensors
     sway_ap: np.ndarray | None = None  # m/s², tilt-corrected, filtered
     sway_ml: np.ndarray | None = None
 
@@ -121,6 +122,7 @@ def _signals_from_file(path: Path, session: Any) -> Signals | None:
         pelvic_tilt=arr["sacrum/sagittal_tilt_rad"] * DEG if "sacrum/sagittal_tilt_rad" in arr else None,
         trunk_flexion=arr["lumbar/sagittal_tilt_rad"] * DEG if "lumbar/sagittal_tilt_rad" in arr else None,
         static_end_s=float(st[-1]),
+        hip_flexion=arr["hip_flexion_rad"] * DEG if "hip_flexion_rad" in arr else None,
     )
 
 
@@ -132,6 +134,7 @@ def _signals_from_processed(p: Any) -> Signals:
         pelvic_tilt=None if p.pelvic_tilt is None else p.pelvic_tilt * DEG,
         trunk_flexion=None if p.trunk_flexion is None else p.trunk_flexion * DEG,
         static_end_s=float(t[p.static_window.stop - 1]),
+        hip_flexion=None if p.hip_flexion is None else p.hip_flexion * DEG,
     )
 
 

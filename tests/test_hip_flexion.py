@@ -1,0 +1,108 @@
+"""Hip flexion from thigh sensors: the angle against the emulated patient's truth, and the tests whose task is
+a hip movement (waiter's bow, rocking) measured on it when thighs are worn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lumbar.analysis import analyze, load_plans
+from lumbar.protocols import load_protocols, score
+from lumbar.simulate import simulate
+from lumbar.storage import read_session
+from lumbar.storage.writer import write_simulated
+
+FOUR = ("lumbar", "sacrum", "thigh_left", "thigh_right")
+DURATION = {"rocking": 75.0, "waiters-bow": 60.0}
+
+
+def _session(tmp_path, movement: str, quality: str = "good", sensors=FOUR, seed: int = 1):
+    sim = simulate(movement, duration_s=DURATION[movement], seed=seed, quality=quality, sensors=sensors)
+    path = tmp_path / f"{movement}-{quality}-{len(sensors)}-{seed}.h5"
+    write_simulated(path, sim, sim.session_info())  # through the file, as a user's data would go
+    return read_session(path)
+
+
+def _true_hip_deg(s, p) -> np.ndarray:
+    """(N, 2) left and right hip flexion of the emulated body, from the calibration posture, degrees."""
+    n = len(p.time_s)
+    hip = s.truth["pelvis_tilt_rad"][:n, None] - s.truth["thigh_inclination_rad"][:n]
+    return np.rad2deg(hip - hip[p.static_window].mean(axis=0))
+
+
+@pytest.mark.parametrize("movement", ["rocking", "waiters-bow"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_hip_flexion_follows_the_emulated_body(tmp_path, movement, seed):
+    s = _session(tmp_path, movement, seed=seed)
+    _, p = analyze(s)
+    truth = _true_hip_deg(s, p)
+    for i, side in enumerate(("thigh_left", "thigh_right")):
+        est = np.rad2deg(p.hip_flexion_of(side))
+        rmse = float(np.sqrt(np.nanmean((est - truth[:, i]) ** 2)))
+        assert rmse < 1.0, f"{side}: hip flexion RMSE {rmse:.2f}°"
+    # it is the hip that moves: far more than the pelvis's tilt rocking, as much as it in a hip hinge
+    span = float(np.ptp(truth.mean(axis=1)))
+    assert span > {"rocking": 45.0, "waiters-bow": 55.0}[movement]
+
+
+def test_without_thigh_sensors_there_is_no_hip_angle(tmp_path):
+    s = _session(tmp_path, "waiters-bow", sensors=("lumbar", "sacrum"))
+    a, p = analyze(s)
+    assert p.hip_flexion is None and p.signal("hip_flexion") is None
+    assert a.principal == "pelvic_tilt"  # the pelvis stands in for the hip
+    assert "hip_flexion_rad" not in p.to_arrays()
+
+
+def test_a_gap_on_one_thigh_takes_the_other_side(tmp_path):
+    s = _session(tmp_path, "waiters-bow")
+    _, p = analyze(s)
+    both = p.hip_flexion.copy()
+    p.tilt["thigh_left"] = p.tilt["thigh_left"].copy()
+    p.tilt["thigh_left"][1000:1200] = np.nan
+    h = p.hip_flexion
+    assert np.isfinite(h).all()
+    np.testing.assert_allclose(h[1000:1200], p.hip_flexion_of("thigh_right")[1000:1200])
+    np.testing.assert_allclose(h[:1000], both[:1000])
+
+
+def test_waiters_bow_measures_the_hip_with_thighs(tmp_path):
+    reg = load_protocols()
+    for quality, expect in (("good", "pass"), ("poor", "fail")):
+        s = _session(tmp_path, "waiters-bow", quality)
+        a, p = analyze(s)
+        assert a.principal == "hip_flexion"
+        assert any("thigh sensors" in n for n in a.notes)
+        d = a.to_dict(display=True)["results"]
+        truth = _true_hip_deg(s, p).mean(axis=1)[p.static_window.stop:]
+        assert d["dissociation"]["excursion_a"] == pytest.approx(float(np.max(truth)), abs=2.0)
+        assert score(reg["waiters-bow"], a.to_dict()).status == expect
+
+
+def test_rocking_is_counted_on_the_hips_both_ways(tmp_path):
+    reg = load_protocols()
+    plan = load_plans()["rocking"]
+    assert plan.with_thighs and plan.with_thighs["principal"] == "hip_flexion"
+    for quality, expect in (("good", "pass"), ("poor", "fail")):
+        s = _session(tmp_path, "rocking", quality)
+        a, p = analyze(s)
+        assert a.principal == "hip_flexion" and a.principal_sign == 1  # backward rocks flex the hips
+        r = a.to_dict(display=True)["results"]
+        assert (r["repetitions"]["count"], r["repetitions_forward"]["count"]) == (5, 5)
+        truth = _true_hip_deg(s, p).mean(axis=1)
+        # each direction's hip excursion, as the body made it
+        assert r["dissociation"]["excursion_a"] == pytest.approx(float(np.max(truth)), abs=2.0)
+        assert r["dissociation_forward"]["excursion_a"] == pytest.approx(float(-np.min(truth)), abs=2.0)
+        assert score(reg["rocking"], a.to_dict()).status == expect
+
+
+def test_the_report_reads_the_stored_hip_angle(tmp_path):
+    """``lumbar analyze`` stores hip flexion in the file (``derived/hip_flexion_rad``); the report's angle
+    trace reads it back, in degrees, equal to the analysis's own."""
+    from lumbar.analysis import analyze_file
+    from lumbar.report.sessions import load_record
+
+    s = _session(tmp_path, "waiters-bow")
+    analyze_file(s.path)
+    rec = load_record(s.path, load_protocols())
+    _, p = analyze(read_session(s.path, load_truth=False))
+    np.testing.assert_allclose(rec.signals.hip_flexion, np.degrees(p.hip_flexion), atol=1e-3)
+    assert np.nanmax(rec.signals.hip_flexion) > 50.0
