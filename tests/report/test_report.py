@@ -102,6 +102,18 @@ def test_tests_are_named_for_people_and_the_battery_keeps_its_order(report):
     for cells in counts:
         nums = re.findall(r"<td class=num>([^<]*)</td>", cells)
         assert nums and all(re.fullmatch(r"-?\d+|—", x) for x in nums), nums
+    # the progress table: each test's title once, as the heading of its measures, in the order of the rows
+    table = html[html.index('id="progress"'):html.index("Home biofeedback")]
+    heads = re.findall(r"<tr class=group><th colspan=\d+>([^<]*)</th></tr>", table)
+    titles = list(dict.fromkeys(escape(r.title) for r in rows))
+    assert heads[:len(titles)] == titles and len(set(heads)) == len(heads)
+    assert "<th>test</th>" not in table
+    # a row's change has its values' decimals ("0.1" beside "-3.3", not "0.125")
+    smooth = re.findall(r"<tr><td>Smoothness[^<]*</td>(.*?)</tr>", table)
+    assert smooth
+    for cells in smooth:
+        nums = [x for x in re.findall(r"<td class=num>([^<]*)</td>", cells)[:3] if x != "—"]
+        assert nums and {len(x.split(".")[-1]) for x in nums} == {1}, nums
 
 
 def test_progress_panels_put_judgeable_changes_first():

@@ -208,10 +208,16 @@ def format_value(v: float | None, unit: str = "", nd: int | None = None) -> str:
     size); "—" when not measured (None, NaN)."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
-    if nd is None:  # degrees: tenths are below the sensors' accuracy already (≈ 2° RMSE), never more
-        nd = 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or unit == "deg" else 3
+    if nd is None:
+        nd = shown_decimals(v, unit)
     u = {"deg": "°", "%": " %", "m/s^2": " m/s²", "": ""}.get(unit, f" {unit}")
     return f"{v:.{nd}f}{u}"
+
+
+def shown_decimals(v: float, unit: str = "") -> int:
+    """How many decimals :func:`format_value` shows ``v`` with by default: 0 from 100, 1 from 1 and for
+    degrees (tenths are below the sensors' accuracy already, ≈ 2° RMSE), else 3."""
+    return 0 if abs(v) >= 100 else 1 if abs(v) >= 1 or unit == "deg" else 3
 
 
 def threshold_words(op: str, th: Any, unit: str) -> str:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from lumbar.protocols.scoring import format_value, threshold_text
+from lumbar.protocols.scoring import format_value, shown_decimals, threshold_text
 from lumbar.report import plots
 from lumbar.report.sessions import Adherence, ProgressRow, SessionRecord, Visit
 
@@ -19,6 +20,7 @@ h1{font-size:1.5rem;margin:0 0 4px} h2{font-size:1.2rem;border-bottom:2px solid 
 h3{font-size:1.02rem;margin:22px 0 6px} .meta{color:#555;font-size:.9rem}
 table{border-collapse:collapse;width:100%;font-size:.86rem;margin:6px 0 10px}
 th,td{border-bottom:1px solid #e2e4e8;padding:4px 6px;text-align:left;vertical-align:top} th{background:#f0f2f5}
+tr.group th{background:#fff;border-bottom:1px solid #1f77b4;padding-top:12px;font-size:.9rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.8rem;font-weight:600;color:#fff}
 .pass{background:#2ca02c}.fail{background:#d62728}.incomplete{background:#e6a100}.notscored{background:#7f7f7f}
@@ -169,6 +171,13 @@ def _battery(v: Visit) -> str:
     return "\n".join(out)
 
 
+def _row_decimals(r: ProgressRow) -> int:
+    """Decimals for a progress row's values and change: those of its largest value, so a change of 0.125
+    beside values of −3.3 reads 0.1."""
+    vals = [abs(v) for v in r.values if v is not None and math.isfinite(v)]
+    return shown_decimals(max(vals), r.unit) if vals else 1
+
+
 def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[Adherence], romb: Sequence[float | None],
               with_plots: bool) -> str:
     out = ['<section id="progress"><h2>Progress across visits</h2>']
@@ -178,18 +187,26 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
         if with_plots:
             out.append(_img(plots.progress_plot(dates, rows), "progress across visits"))
         head = "".join(f"<th>{_e(d)}</th>" for d in dates)
-        out.append(f"<table><tr><th>test</th><th>measure</th>{head}<th>change</th><th>trend / week</th>"
+        width = len(dates) + 5
+        out.append(f"<table><tr><th>measure</th>{head}<th>change</th><th>trend / week</th>"
                    "<th>MDC</th><th>real change?</th></tr>")
-        for r in rows:
-            vals = "".join(f"<td class=num>{format_value(v, r.unit, r.decimals)}</td>" for v in r.values)
-            real = ("—" if r.beyond_mdc is None else '<span class="ok">yes, beyond MDC</span>' if r.beyond_mdc
-                    else "within MDC")
-            mdc = "unknown" if r.mdc is None else f'{format_value(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>'
-            out.append(f"<tr><td>{_e(r.title)}</td><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit, r.decimals)}</td>"
-                       f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td><td>{mdc}</td><td>{real}</td></tr>")
+        # one heading per test, its measures below: a long title is read once, not wrapped on every row
+        for title, group in itertools.groupby(rows, key=lambda r: r.title):
+            out.append(f'<tr class=group><th colspan={width}>{_e(title)}</th></tr>')
+            for r in group:
+                nd = r.decimals if r.decimals is not None else _row_decimals(r)
+                vals = "".join(f"<td class=num>{format_value(v, r.unit, nd)}</td>" for v in r.values)
+                real = ("—" if r.beyond_mdc is None else '<span class="ok">yes, beyond MDC</span>' if r.beyond_mdc
+                        else "within MDC")
+                mdc = ("unknown" if r.mdc is None else
+                       f'{format_value(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>')
+                out.append(f"<tr><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit, nd)}</td>"
+                           f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td><td>{mdc}</td>"
+                           f"<td>{real}</td></tr>")
         if any(x is not None for x in romb):
             vals = "".join(f"<td class=num>{format_value(x, '', 2)}</td>" for x in romb)
-            out.append(f"<tr><td>Quiet standing</td><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
+            out.append(f"<tr class=group><th colspan={width}>Quiet standing, eyes closed and open</th></tr>"
+                       f"<tr><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
                        "<td></td><td></td><td>unknown</td><td>—</td></tr>")
         out.append("</table>")
         out.append('<p class="small">MDC: minimal detectable change (90 %) where the literature gives one; a change '
@@ -212,10 +229,10 @@ def render_html(subject: str, visits: Sequence[Visit], rows: Sequence[ProgressRo
                 *, with_plots: bool = True, software: str = "") -> str:
     """The whole page. Only the pseudonymous subject code identifies the person."""
     dates = [v.date for v in visits]
-    protocols = sorted({s.title for v in visits for s in v.sessions})
+    protocols = sorted({s.title for v in visits for s in v.sessions})  # titles hold commas: joined by "; "
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     body = [f'<header><h1>Lumbar motor control — subject {_e(subject)}</h1>'
-            f'<p class="meta">Visits: {_e(", ".join(dates) or "—")} · protocols: {_e(", ".join(protocols) or "—")} · '
+            f'<p class="meta">Visits: {_e(", ".join(dates) or "—")} · tests: {_e("; ".join(protocols) or "—")} · '
             f"report made {now}{(' with lumbar ' + _e(software)) if software else ''}</p>"
             '<p class="small">Angles in degrees relative to the calibration posture; pass/fail thresholds and their '
             "evidence ([CONFIRMED], [FROM MEMORY – VERIFY], [PROJECT DEFAULT]) are given beside each result.</p></header>"]
