@@ -23,17 +23,18 @@ import numpy as np
 
 from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.errors import CalibrationError
-from lumbar.types import STANDARD_G
+from lumbar.types import STANDARD_G, Placement
 
 __all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL",
            "preload"]
 
 UPPER, LOWER = "lumbar", "sacrum"
+THIGHS = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
 DEG = math.pi / 180.0
 
 #: Columns of the derived live series (rad, m/s²).
 DERIVED_COLUMNS = ("lumbar_flexion", "lumbar_lateral", "lumbar_rotation", "pelvic_tilt", "trunk_flexion",
-                   "sway_ap", "sway_ml")
+                   "sway_ap", "sway_ml", "hip_flexion")
 COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 
 
@@ -131,6 +132,17 @@ class _SensorState:
         self.last_t = -math.inf
         self.boot: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # for provisional calibration
         self.cal_buf: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+
+def _nearest(ts: np.ndarray, t: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index into the sorted times ``ts`` of the sample nearest each time of ``t`` (n,), and whether it is
+    within 1.5 sample periods ``dt`` of it (a partner sensor's sample for a primary one's)."""
+    if len(ts) < 2:
+        j = np.zeros(len(t), int)
+    else:
+        j = np.clip(np.searchsorted(ts, t), 1, len(ts) - 1)
+        j = np.where(np.abs(ts[j - 1] - t) < np.abs(ts[j] - t), j - 1, j)
+    return j, np.abs(ts[j] - t) <= 1.5 * dt
 
 
 def _causal_lowpass(fc_hz: float, fs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -404,24 +416,23 @@ class LiveProcessor:
         return y
 
     def _emit_rows(self, cv: Any, kinematics: Any) -> None:
-        """Rows at the primary sensor's sample times; the partner sensor's nearest sample (or NaN)."""
+        """Rows at the primary sensor's sample times; each partner's (the sacrum's when the primary is the
+        upper sensor, the thighs') nearest sample, or NaN."""
         primary = UPPER if UPPER in self._states and self._states[UPPER].r_sb is not None else (
             LOWER if LOWER in self._states and self._states[LOWER].r_sb is not None else None)
         if primary is None:
             return
         p = self._states[primary]
-        other_id = LOWER if primary == UPPER else None
-        o = self._states.get(other_id) if other_id else None
-        if o is not None and o.r_sb is None:
-            o = None
         if len(p.t) == 0:
             return
+        partners = {sid: st for sid in ((LOWER,) if primary == UPPER else ()) + THIGHS
+                    if (st := self._states.get(sid)) is not None and st.r_sb is not None}
         n = len(p.t)
         dt = 1.0 / p.rate_hz
-        if o is not None:
+        for o in partners.values():  # wait for each partner that is sending
             stale = time.monotonic() - o.last_arrival > 0.3
             if not stale and len(o.t) and o.t[-1] < p.t[-1]:
-                n = int(np.searchsorted(p.t, o.t[-1] + 0.5 * dt, side="right"))  # wait for the partner
+                n = min(n, int(np.searchsorted(p.t, o.t[-1] + 0.5 * dt, side="right")))
             elif not stale and not len(o.t):
                 n = 0
         if n == 0:
@@ -432,30 +443,38 @@ class LiveProcessor:
         rows[:, COL["trunk_flexion" if primary == UPPER else "pelvic_tilt"]] = tilt_p
         sway_src = p
         sway_idx = np.arange(n)
-        if o is not None and len(o.t):
-            j = np.clip(np.searchsorted(o.t, t), 1, len(o.t) - 1) if len(o.t) > 1 else np.zeros(n, int)
-            if len(o.t) > 1:
-                j = np.where(np.abs(o.t[j - 1] - t) < np.abs(o.t[j] - t), j - 1, j)
-            ok = np.abs(o.t[j] - t) <= 1.5 * dt
-            if ok.any():
-                tilt_o = kinematics.sagittal_tilt(o.q[j[ok]], None) - o.tilt0
-                rows[ok, COL["pelvic_tilt"]] = tilt_o
-                up = cv.quat_multiply(np.broadcast_to(self._h, (int(ok.sum()), 4)), p.q[:n][ok])
-                r_lum = np.swapaxes(cv.quat_to_matrix(o.q[j[ok]]), -1, -2) @ cv.quat_to_matrix(up)
-                rows[ok, 0:3] = cv.lumbar_angles_from_matrix(self._r0.T @ r_lum)
-                sway_src, sway_idx = o, j  # the sacral sensor is the sway reference
-                sway_idx = np.where(ok, j, -1)
-            keep_from = int(j[-1]) if len(o.t) > 1 else 0
+        keep_from: dict[str, int] = {}
+        thigh_tilts = []
+        for sid, o in partners.items():
+            if not len(o.t):
+                continue
+            j, ok = _nearest(o.t, t, dt)
+            keep_from[sid] = int(j[-1]) if len(o.t) > 1 else 0
+            if not ok.any():
+                continue
+            tilt_o = np.full(n, np.nan)
+            tilt_o[ok] = kinematics.sagittal_tilt(o.q[j[ok]], None) - o.tilt0
+            if sid in THIGHS:
+                thigh_tilts.append(tilt_o)
+                continue
+            rows[:, COL["pelvic_tilt"]] = tilt_o
+            up = cv.quat_multiply(np.broadcast_to(self._h, (int(ok.sum()), 4)), p.q[:n][ok])
+            r_lum = np.swapaxes(cv.quat_to_matrix(o.q[j[ok]]), -1, -2) @ cv.quat_to_matrix(up)
+            rows[ok, 0:3] = cv.lumbar_angles_from_matrix(self._r0.T @ r_lum)
+            sway_src, sway_idx = o, np.where(ok, j, -1)  # the sacral sensor is the sway reference
+        if thigh_tilts:
+            rows[:, COL["hip_flexion"]] = kinematics.hip_flexion(rows[:, COL["pelvic_tilt"]], thigh_tilts)
         a = sway_src.a[np.maximum(sway_idx, 0)] - sway_src.acc0
-        if sway_src is o:
+        if sway_src is not p:
             a[sway_idx < 0] = np.nan
         rows[:, COL["sway_ap"]] = self._lowpass("ap", a[:, 0])
         rows[:, COL["sway_ml"]] = self._lowpass("ml", a[:, 2])
         self._publish(t, rows)
         p.t, p.q, p.a = p.t[n:], p.q[n:], p.a[n:]
-        if o is not None and len(o.t):
-            o.t, o.q, o.a = o.t[keep_from:], o.q[keep_from:], o.a[keep_from:]
-            # never keep more than 2 s of the partner
+        for sid, k in keep_from.items():
+            o = partners[sid]
+            o.t, o.q, o.a = o.t[k:], o.q[k:], o.a[k:]
+            # never keep more than 2 s of a partner
             cut = max(0, len(o.t) - int(2 * o.rate_hz))
             o.t, o.q, o.a = o.t[cut:], o.q[cut:], o.a[cut:]
         if len(p.t) > 2 * p.rate_hz:

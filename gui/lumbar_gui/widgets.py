@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -281,7 +282,8 @@ class StripChart(pg.PlotItem):
         self.buf = ScrollBuffer(int(window_s * rate_hz * 1.1) + 8, len(names))
         self._t_out = np.zeros(2 * self.buf.n + 2)
         self._y_out = np.zeros((2 * self.buf.n + 2, len(names)))
-        self.setTitle(title_with_legend(title, tuple(zip(names, colors)) if legend else (), size_pt=9))
+        self._title, self._named = title, tuple(zip(names, colors)) if legend else ()
+        self.setTitle(title_with_legend(title, self._named, size_pt=9))
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMenuEnabled(False)
         self.hideButtons()
@@ -316,6 +318,15 @@ class StripChart(pg.PlotItem):
             c.prepareGeometryChange()  # the bounds are the view rectangle: the scene must re-index them
             c._rect = QRectF(-self.window_s, lo, self.window_s, hi - lo)
 
+    def show_curves(self, visible: Sequence[bool]) -> None:
+        """Which curves are drawn (and named in the title): one whose signal the session lacks (hip flexion
+        without thigh sensors) is hidden rather than named over an empty plot."""
+        for c, v in zip(self.curves, visible):
+            c.setVisible(bool(v))
+        if self._named:
+            self.setTitle(title_with_legend(self._title, tuple(nc for nc, v in zip(self._named, visible) if v),
+                                            size_pt=9))
+
     def append(self, t: np.ndarray, x: np.ndarray) -> None:
         self.buf.extend(t, x)
 
@@ -337,7 +348,8 @@ class StripChart(pg.PlotItem):
         if self.scale != 1.0:
             ys *= self.scale
         for i, c in enumerate(self.curves):
-            c.set_strip(ts, ys[:, i])
+            if c.isVisible():
+                c.set_strip(ts, ys[:, i])
 
 
 class Stabilogram(pg.PlotWidget):

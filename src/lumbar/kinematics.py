@@ -26,6 +26,7 @@ from lumbar import conventions as cv
 from lumbar.errors import ValidationError
 
 __all__ = [
+    "hip_flexion",
     "segment_quat",
     "align_headings",
     "heading_axis",
@@ -212,3 +213,14 @@ def segment_angular_velocity(gyro: np.ndarray, r_sb: np.ndarray, bias_rads: np.n
     if bias_rads is not None:
         g = g - np.asarray(bias_rads, dtype=np.float64)
     return g @ np.asarray(r_sb, dtype=np.float64).T
+
+
+def hip_flexion(pelvic_tilt: np.ndarray, thigh_tilts: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean flexion of the hips, rad, (N,): the pelvis's anterior tilt minus each thigh's forward tilt (all
+    sagittal tilts, rad, (N,), relative to the same posture), averaged over the thighs given; where one side
+    has a gap (NaN) the other side's value stands, NaN where all have one (``docs/conventions.md``)."""
+    x = np.asarray(pelvic_tilt, dtype=np.float64) - np.stack([np.asarray(th, dtype=np.float64) for th in thigh_tilts])
+    ok = np.isfinite(x)
+    n = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=0) / n, np.nan)

@@ -115,14 +115,10 @@ class Processed:
     def hip_flexion(self) -> np.ndarray | None:
         """Mean flexion of the hips whose thigh sensors are worn, rad, (N,) (:meth:`hip_flexion_of`); a
         sample missing on one side (a gap) takes the other side's. None without a thigh or sacrum sensor."""
-        sides = [h for h in (self.hip_flexion_of(th) for th in THIGHS) if h is not None]
-        if not sides:
+        thighs = [self.tilt[th] for th in THIGHS if th in self.tilt]
+        if LOWER not in self.tilt or not thighs:
             return None
-        x = np.stack(sides)
-        ok = np.isfinite(x)
-        n = ok.sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=0) / n, np.nan)
+        return kinematics.hip_flexion(self.tilt[LOWER], thighs)
 
     def signal(self, name: str) -> np.ndarray | None:
         """A named angle (:data:`SIGNALS`), rad, (N,); None when its sensors are missing."""

@@ -228,6 +228,33 @@ def test_biofeedback_session_records_and_gives_feedback(qtbot, tmp_path, window)
     assert b.in_band == sum(v.startswith("In band") for v, _ in b.verdicts)
 
 
+@pytest.mark.parametrize("thighs", [False, True])
+def test_hip_hinge_biofeedback_needs_and_uses_the_thigh_sensors(qtbot, window, thighs):
+    """Hip flexion as the biofeedback angle: without thigh sensors the session is refused in words; with them the
+    demo patient's waiter's bows are counted on it and the recording is analysed as a waiter's bow."""
+    from lumbar.storage import read_session
+
+    win = window
+    connect_demo(qtbot, win, ("lumbar", "sacrum", "thigh_left", "thigh_right") if thighs else ("lumbar", "sacrum"))
+    b = win.biofeedback
+    win.show_view(b)
+    b.subject.setText("S017")
+    b.signal.setCurrentIndex(b.signal.findData("hip_flexion"))
+    b.lo.setValue(45)
+    b.hi.setValue(80)
+    path = b.start_session()
+    if not thighs:
+        assert path is None and "thigh sensors" in b.msg.text() and not b.recording
+        return
+    assert path is not None
+    win.engine.source.perform("waiters-bow", 40.0, reps=3)
+    qtbot.waitUntil(lambda: b.count >= 2, timeout=60000)
+    assert b.in_band >= 1  # the demo patient's bows reach about 60° of hip flexion
+    out = b.stop_session()
+    assert win.engine.wait_saved()
+    assert read_session(out).info.protocol == "waiters-bow"
+
+
 def test_sensor_dropout_shows_and_recording_continues(qtbot, window, tmp_path):
     from lumbar.storage import read_session
     from lumbar.types import SampleFlag, SessionInfo
@@ -314,18 +341,24 @@ def test_battery_results_are_the_protocol_scoring(qtbot, window):
     assert "Source: Luomajoki" in tip
 
 
-def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_rest(qtbot, window):
+@pytest.mark.parametrize("placements,angle,sign", [
+    (("lumbar", "sacrum"), "pelvic_tilt", -1),  # rocking backward tilts the pelvis back
+    (("lumbar", "sacrum", "thigh_left", "thigh_right"), "hip_flexion", 1),  # … and flexes the hips
+])
+def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_rest(qtbot, window, placements, angle,
+                                                                                  sign):
     """Rocking on all fours (Luomajoki): the demo patient takes the start position and holds it; the trial's still
     phase begins once the angles have settled there, so the file's calibration posture is the kneeling one (not
-    a mix of standing and kneeling, which the analysis rejects); the pelvic tilt is counted both ways from rest,
-    the direction the patient first moves (backwards) and then forwards, and the trial stops at the protocol's
-    ten repetitions (five each way), counted live as in the saved trial's analysis."""
+    a mix of standing and kneeling, which the analysis rejects); the pelvic tilt (with thigh sensors: the hips'
+    flexion) is counted both ways from rest, the direction the patient first moves (backwards) and then
+    forwards, and the trial stops at the protocol's ten repetitions (five each way), counted live as in the
+    saved trial's analysis, which counts on the same angle."""
     from lumbar.analysis import repetition_count
     from lumbar.storage import read_session
     from lumbar_gui.trials import protocols, result_rows, score_trial
 
     win = window
-    connect_demo(qtbot, win)
+    connect_demo(qtbot, win, placements)
     a = win.assessment
     win.show_view(a)
     a.subject.setText("S021")
@@ -341,7 +374,7 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     assert tr.reps == 10 and "10 repetitions are counted" in a.instruction.text()
     a.action()  # start: the demo patient gets into position; nothing recorded yet
     assert a._phase == "waiting_start" and "position" in a.countdown.text() and not a.files
-    assert a.monitor.mode == "repetitions" and a.monitor.angle == "pelvic_tilt" and a.monitor.target == 10
+    assert a.monitor.mode == "repetitions" and a.monitor.angle == angle and a.monitor.target == 10
     qtbot.waitUntil(lambda: a._phase == "still", timeout=40000)
     qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 30000)
     (_, path, d, err), = a.results
@@ -349,9 +382,11 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     ev = {e.label: e for e in read_session(path).events}
     assert ev["trial_end"].note == "10 repetitions counted"
     assert ev["trial_end"].time_s - ev["go"].time_s < tr.duration_s
-    # the rest the count started from is the kneeling posture: the pelvis about 90° from standing
-    assert a.monitor.counter is not None and a.monitor.counter.sign == -1
+    # the rest the count started from is the kneeling posture: the pelvis about 90° from standing (and the hips
+    # flexed about 90°)
+    assert a.monitor.counter is not None and a.monitor.counter.sign == sign
     assert 70 < np.degrees(a.monitor.counter.base) < 100
+    assert d["principal"] == angle
     # five backward rocks, then five forward: both counted, live (each direction's range learnt from its first
     # rock) and in the analysis (two sets), the total is the trial's count
     assert d["results"]["repetitions"]["count"] == d["results"]["repetitions_forward"]["count"] == 5
@@ -365,3 +400,23 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     # the file begins with the still phase: what came before (getting down on all fours) is not in it
     assert ev["calibration_start"].time_s == ev["trial_start"].time_s
     assert path in a.files and a.files == [path]
+
+
+def test_thigh_sensors_add_the_hip_angle_to_the_live_view(qtbot, window):
+    """With the two trunk sensors only, the Live view's sagittal chart names pelvic tilt and trunk flexion; with
+    both thighs worn too, it also draws hip flexion, which the live processing pairs from the thighs' samples:
+    about 0° standing at the provisional zero, and no gap."""
+    from lumbar_gui.engine import COL
+
+    live = window.live
+    assert [c.isVisible() for c in live.tilts.curves] == [True, True, False]
+    assert "hip flexion" not in live.tilts.titleLabel.text
+    connect_demo(qtbot, window, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    window.show_view(live)
+    # the rows of the last 2 s, once every sensor has streamed for a few seconds (a thigh's angle starts with its
+    # provisional zero, after its first second of data)
+    qtbot.waitUntil(lambda: live.tilts.curves[2].isVisible() and live.tilts.buf.total > 600, timeout=20000)
+    assert "hip flexion" in live.tilts.titleLabel.text
+    _, x = window.engine.processor.series.latest(200)
+    hip = np.degrees(x[:, COL["hip_flexion"]])
+    assert np.isfinite(hip).all() and np.abs(hip).max() < 5.0, hip

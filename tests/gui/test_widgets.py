@@ -193,6 +193,11 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
     # rocking: the pelvic tilt's repetitions both ways from rest
     assert monitor_mode({"principal": "pelvic_tilt", "opposite_direction": "forward"}).both_directions
     assert not monitor_mode({"principal": "pelvic_tilt"}).both_directions
+    # with thigh sensors the plan's with_thighs applies: a bow or a rock is counted on the hips' own angle
+    bow = {"principal": "pelvic_tilt", "target_deg": 50, "with_thighs": {"principal": "hip_flexion"}}
+    assert monitor_mode(bow).angle == "pelvic_tilt" and not monitor_mode(bow).hips
+    assert monitor_mode(bow, thighs=True) == Monitoring("repetitions", "hip_flexion", 1, BEND_RANGE_DEG, hips=True)
+    assert monitor_mode({"principal": "trunk_flexion"}, thighs=True).angle == "trunk_flexion"  # no with_thighs
     mon = window.assessment.monitor
     shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}
     for what, target, visible, caption, count_caption in (
@@ -200,8 +205,13 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
             (Monitoring("repetitions", "trunk_flexion", 1, BEND_RANGE_DEG), 4, {"count", "angle"},
              "trunk flexion now", "of 4 repetitions"),
             (Monitoring("repetitions", "pelvic_tilt"), 0, {"count", "angle"}, "pelvic tilt now", "repetitions"),
-            (Monitoring("angles", "trunk_flexion"), 10, {"angle"}, "trunk flexion now", None)):
+            (Monitoring("angles", "trunk_flexion"), 10, {"angle"}, "trunk flexion now", None),
+            (Monitoring("repetitions", "hip_flexion", 1, BEND_RANGE_DEG, hips=True), 5, {"count", "angle"},
+             "hip flexion now", "of 5 repetitions")):
         mon.start(what, target)
+        # the hip's curve is drawn and named only with thigh sensors
+        assert [c.isVisible() for c in mon.chart.curves] == [True, True, True, what.hips]
+        assert ("hip flexion" in mon.chart.titleLabel.text) == what.hips
         assert {k for k, w in shown.items() if w.isVisibleTo(mon)} == visible, what
         assert tuple(mon.chart.vb.viewRange()[1]) == what.y_range
         assert all(c.boundingRect().top() == what.y_range[0] and c.boundingRect().bottom() == what.y_range[1]

@@ -23,11 +23,11 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
                                QProgressBar, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
-from lumbar.types import SessionInfo, check_subject_code
+from lumbar.types import Placement, SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
 from lumbar_gui.trials import (DEFAULT_PROTOCOLS, Row, Trial, file_stems, outcome, protocols, registry,
                                registry_error, result_rows, score_trial, verdict)
-from lumbar_gui.views.trial_monitor import TrialMonitor, monitor_mode
+from lumbar_gui.views.trial_monitor import Monitoring, TrialMonitor, monitor_mode
 from lumbar_gui.widgets import COLORS, card
 
 STILL_S = 5.0
@@ -418,7 +418,7 @@ class AssessmentView(QWidget):
             kw = dict(tr.demo) | ({"reps": tr.reps} if self._counted(tr) else {})
             self._demo_job = src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, hold=True, **kw)
         self._counted_at = math.inf
-        self.monitor.start(monitor_mode(self.plans.get(tr.movement)), tr.reps if self._counted(tr) else 0)
+        self.monitor.start(self._monitoring(tr), tr.reps if self._counted(tr) else 0)
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self._show_buttons(None, abort=True)
@@ -452,7 +452,12 @@ class AssessmentView(QWidget):
 
     def _counted(self, trial: Trial) -> bool:
         """Whether the trial stops at its repetition count: it asks for some, and the monitor counts them."""
-        return bool(trial.reps) and monitor_mode(self.plans.get(trial.movement)).mode == "repetitions"
+        return bool(trial.reps) and self._monitoring(trial).mode == "repetitions"
+
+    def _monitoring(self, trial: Trial) -> Monitoring:
+        """What the monitor shows and counts for the trial, with the sensors worn now (thighs: the hips' angle)."""
+        thighs = any(sid in (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value) for sid in self.engine.bus.rings)
+        return monitor_mode(self.plans.get(trial.movement), thighs=thighs)
 
     def abort_trial(self) -> None:
         """Stop trial: a trial under way ends and is saved (marked as stopped); one still waiting for the patient

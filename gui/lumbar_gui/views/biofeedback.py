@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
 from lumbar.errors import LumbarError
 from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import COL, Engine, LiveRep
+from lumbar_gui.processing import THIGHS
 from lumbar_gui.widgets import COLORS, DegreeAxis, ScrollBuffer, card, degrees_text
 
 RAD2DEG = 180.0 / math.pi
@@ -33,6 +34,7 @@ SIGNALS = {
     "trunk_flexion": ("Trunk flexion", "flexion"),
     "lumbar_flexion": ("Lumbar flexion", "flexion"),
     "pelvic_tilt": ("Pelvic tilt", "pelvic-tilt"),
+    "hip_flexion": ("Hip flexion", "waiters-bow"),  # a hip hinge; needs the thigh sensors
 }
 
 
@@ -222,6 +224,10 @@ class BiofeedbackView(QWidget):
             self.msg.setText(str(e))
             return None
         key = self.signal.currentData()
+        if key == "hip_flexion" and not any(sid in THIGHS for sid in self.engine.bus.rings):
+            self.msg.setText("Hip flexion is measured with the thigh sensors: connect them (Devices), "
+                             "or choose another angle.")
+            return None
         lo, hi = sorted((self.lo.value(), self.hi.value()))
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.sessions_dir / code / f"{code}_{stamp}_biofeedback.h5"

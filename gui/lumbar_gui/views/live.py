@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, Q
                                QVBoxLayout, QWidget, QHeaderView)
 
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import (AXIS_COLORS, COLORS, TILT_COLORS, BigValue, Stabilogram, StripChart, card,
+from lumbar_gui.processing import THIGHS
+from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart, card,
                                 degrees_text, title_with_legend)
 
 RAD2DEG = 180.0 / math.pi
@@ -96,9 +97,11 @@ class LiveView(QWidget):
         self.angles = StripChart("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
                                  AXIS_COLORS, rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True,
                                  y_range=(-30, 70))
-        self.tilts = StripChart("Pelvic tilt and trunk flexion", ("pelvic tilt (anterior +)", "trunk flexion"),
-                                TILT_COLORS, rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True,
-                                y_range=(-20, 90))
+        # hip flexion is drawn (and named) when thigh sensors stream
+        self.tilts = StripChart("Sagittal angles", ("pelvic tilt (anterior +)", "trunk flexion", "hip flexion"),
+                                (*TILT_COLORS, HIP_COLOR), rate_hz=200.0, unit="angle (°)", scale=RAD2DEG,
+                                finite=True, y_range=(-20, 90))
+        self.tilts.show_curves((True, True, False))
         self.kin_plots.addItem(self.angles, row=0, col=0)
         self.kin_plots.addItem(self.tilts, row=1, col=0)
         kin_lay.addWidget(self.kin_plots, 1)
@@ -212,13 +215,14 @@ class LiveView(QWidget):
         proc = eng.processor
         t = np.empty(0)
         if proc is not None:
-            if self._series is not proc.series:
+            if self._series is not proc.series:  # (re)connected: the sensors worn may have changed
                 self._series, self._derived_cursor = proc.series, 0
                 self.stabilogram.set_rate(proc.rate_hz)
+                self.tilts.show_curves((True, True, any(sid in THIGHS for sid in eng.bus.rings)))
             t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
             if len(t):
                 self.angles.append(t, x[:, 0:3])
-                self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"]]])
+                self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"], COL["hip_flexion"]]])
                 self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
                                         posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
                 self._kin_due = self._sway_due = True

@@ -21,7 +21,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from lumbar.protocols.schema import SIGNALS
 from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, card, title_with_legend
 
 RAD2DEG = 180.0 / math.pi
@@ -278,6 +277,8 @@ class ReviewView(QWidget):
     def angles_deg(self) -> dict[str, np.ndarray]:
         """The session's named angles (``lumbar.protocols.schema.SIGNALS``) in degrees, (N,) each, computed
         once per processed session: for the plots, the repetitions' labels, the cursor's readout and the export."""
+        from lumbar.protocols.schema import SIGNALS  # not at start-up: the protocols package loads the metrics
+
         p = self.data["processed"] if self.data else None
         if p is None:
             return {}

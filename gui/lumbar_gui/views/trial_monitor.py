@@ -26,15 +26,17 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from lumbar_gui.engine import COL, Engine
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, TILT_COLORS, BigValue, Stabilogram, StripChart, degrees_text
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart, degrees_text
 
 if TYPE_CHECKING:
     from lumbar.metrics.live import LiveAnalyzer
 
 RAD2DEG = 180.0 / math.pi
 #: The angles drawn (live series columns) and their names.
-ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion")
-ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion")
+ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion", "hip_flexion")
+ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion", "hip flexion")
+#: The angle drawn only when thigh sensors are worn.
+HIP = "hip_flexion"
 #: The angle read out when the plan names none (the processing's default repetition signal).
 COUNTED = "trunk_flexion"
 #: An excursion of the principal angle smaller than this from the still phase's level is not the task's
@@ -80,23 +82,30 @@ class Monitoring(NamedTuple):
     #: repetitions go both ways from rest (rocking backward and forward, the plan's ``opposite_direction``):
     #: both are counted, each with the range of its own first excursion
     both_directions: bool = False
+    #: thigh sensors are worn: hip flexion is drawn (and counted, where the plan's ``with_thighs`` says so)
+    hips: bool = False
 
 
-def monitor_mode(plan: dict | None) -> Monitoring:
+def monitor_mode(plan: dict | None, thighs: bool = False) -> Monitoring:
     """What to show for a movement's analysis plan (``lumbar.protocols``' ``analysis`` table): a sway test,
     the stabilogram; a task with a principal angle, its repetitions counted on that angle; any other (a leg
     moves, the back keeps still), the trunk's angle now. The chart reaches 90° for a bend (trunk flexion,
     or a target beyond the small range: a waiter's bow tilts the pelvis 50°). A plan with an
-    ``opposite_direction`` (rocking) counts the repetitions both ways from rest."""
+    ``opposite_direction`` (rocking) counts the repetitions both ways from rest. With ``thighs`` (thigh sensors
+    worn) the plan's ``with_thighs`` applies, as in the offline analysis: the waiter's bow and rocking are
+    counted on the hips' own angle."""
     plan = plan or {}
+    if thighs:
+        plan = {**plan, **plan.get("with_thighs", {})}
     principal = plan.get("principal")
     if plan.get("sway"):
-        return Monitoring("sway", COUNTED)
+        return Monitoring("sway", COUNTED, hips=thighs)
     if principal in ANGLES:
         bend = principal == COUNTED or plan.get("target_deg", 0.0) > 0.75 * SMALL_RANGE_DEG[1]
         return Monitoring("repetitions", principal, 2 if plan.get("rise_and_sit") else 1,
-                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG, bool(plan.get("opposite_direction")))
-    return Monitoring("angles", COUNTED)
+                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG, bool(plan.get("opposite_direction")),
+                          hips=thighs)
+    return Monitoring("angles", COUNTED, hips=thighs)
 
 
 class TrialMonitor(QWidget):
@@ -119,7 +128,8 @@ class TrialMonitor(QWidget):
         self._go_s = math.inf  # data time of "go"
         self._rest = [0.0, 0]  # sum and count of the angle in the still phase, rad
         self.counter: LiveAnalyzer | None = None
-        self._recent = (np.empty(0), np.empty((0, len(ANGLES))))  # the angles of the last seconds (steady)
+        self._shown = [i for i, a in enumerate(ANGLES) if a != HIP]  # the angles drawn (the hip's with thighs)
+        self._recent = (np.empty(0), np.empty((0, len(self._shown))))  # the angles drawn, last seconds (steady)
         self._series = None
         self._cursor = 0
         self._last_labels = 0.0
@@ -129,7 +139,7 @@ class TrialMonitor(QWidget):
         lay.setContentsMargins(0, 4, 0, 4)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.ci.setContentsMargins(0, 0, 0, 0)
-        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS), rate_hz=200.0,
+        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS, HIP_COLOR), rate_hz=200.0,
                                 unit="angle (°)", scale=RAD2DEG, finite=True, y_range=BEND_RANGE_DEG)
         self.plots.addItem(self.chart)
         lay.addWidget(self.plots, 3)
@@ -161,7 +171,9 @@ class TrialMonitor(QWidget):
         self._still_s = self._go_s = math.inf
         self._rest = [0.0, 0]
         self.counter = None
-        self._recent = (np.empty(0), np.empty((0, len(ANGLES))))
+        self._shown = [i for i, a in enumerate(ANGLES) if a != HIP or what.hips]
+        self.chart.show_curves([i in self._shown for i in range(len(ANGLES))])
+        self._recent = (np.empty(0), np.empty((0, len(self._shown))))
         self.chart.clear_data()
         self.chart.set_y_range(*what.y_range)
         self.stabilogram.clear_data()
@@ -257,7 +269,8 @@ class TrialMonitor(QWidget):
             angles = x[:, [COL[c] for c in ANGLES]]
             self.chart.append(t, angles)
             keep = self._recent[0] > t[-1] - 2 * STEADY_S
-            self._recent = (np.concatenate([self._recent[0][keep], t]), np.concatenate([self._recent[1][keep], angles]))
+            self._recent = (np.concatenate([self._recent[0][keep], t]),
+                            np.concatenate([self._recent[1][keep], angles[:, self._shown]]))
             if self.mode == "repetitions":
                 self._count(t, x[:, COL[self.angle]], proc.rate_hz)
             if self.mode == "sway":
