@@ -151,6 +151,39 @@ def test_csv_export_header_and_round_trip(session_file: Path, tmp_path: Path) ->
         assert np.array_equal(x.seq, y.seq) and np.array_equal(x.flags, y.flags)
 
 
+def test_csv_export_of_the_analysed_angles(tmp_path: Path) -> None:
+    """An analysed file (here with thigh sensors) also gives its angles, on the analysis grid, in rad with the
+    unit in the header, equal to what ``lumbar analyze`` stored; a file not analysed says so in the metadata."""
+    import json
+
+    from lumbar.analysis import analyze_file
+    from lumbar.interop.export_csv import ANGLE_COLUMNS
+    from lumbar.simulate import simulate
+    from lumbar.storage.reader import open_h5, read_group
+    from lumbar.storage.writer import write_simulated
+
+    sim = simulate("waiters-bow", duration_s=20.0, seed=2, sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    f = write_simulated(tmp_path / "bow.h5", sim, sim.session_info())
+    files = export_csv(f, tmp_path / "before")
+    assert not any(p.name.endswith("_angles.csv") for p in files)
+    meta = json.loads(next(p for p in files if p.name.endswith("_session.json")).read_text())
+    assert "run `lumbar analyze`" in meta["angles"]
+    analyze_file(f)
+    files = export_csv(f, tmp_path / "after")
+    angles = next(p for p in files if p.name.endswith("_angles.csv"))
+    header = angles.read_text().splitlines()[0].split(",")
+    assert header == ["time_s [s]"] + [f"{name} [rad]" for name, _, _ in ANGLE_COLUMNS]  # all worn here
+    table = np.loadtxt(angles, delimiter=",", skiprows=1)
+    with open_h5(f) as (h, _):
+        stored, _ = read_group(h, "derived")
+    np.testing.assert_allclose(table[:, 0], stored["time_s"], atol=1e-9)
+    np.testing.assert_allclose(table[:, 1], stored["lumbar_angles_rad"][:, 0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(table[:, header.index("hip_flexion [rad]")], stored["hip_flexion_rad"], rtol=1e-6,
+                               atol=1e-9)
+    assert np.degrees(table[:, header.index("hip_flexion [rad]")]).max() > 50.0  # the bows
+    assert json.loads(next(p for p in files if p.name.endswith("_session.json")).read_text())["angles"] == angles.name
+
+
 def test_declared_csv_units_are_converted(session_file: Path, tmp_path: Path) -> None:
     """A lab's CSV in ms, g and deg/s, semicolon-separated, imports to the same SI numbers."""
     s = read_session(session_file)
