@@ -55,6 +55,11 @@ def test_report_sections_results_and_plots(report):
     rep, out = report
     html = out.read_text()
     assert rep.subject == "P017" and [v.date for v in rep.visits] == ["2025-03-04", "2025-04-15"]
+    # the summary accounts for every test of a visit: passed, failed, or without a pass/fail
+    summary = re.findall(r"<tr><td class=date>([^<]*)</td>" + r"<td class=num>(\d+)</td>" * 4, html)
+    assert [d for d, *_ in summary] == ["2025-03-04", "2025-04-15"]
+    for _, n, p, f, other in summary:
+        assert int(p) + int(f) + int(other) == int(n) and int(other) > 0  # quiet standing eyes closed: no criterion
     for section in ('id="summary"', 'id="progress"', 'id="visit-2025-03-04"', 'id="visit-2025-04-15"',
                     "Home biofeedback (adherence)", "Movement-control test battery", "Romberg ratio",
                     "Calibration", "Lumbar flexion ROM"):

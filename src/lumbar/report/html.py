@@ -21,7 +21,7 @@ h3{font-size:1.02rem;margin:22px 0 6px} .meta{color:#555;font-size:.9rem}
 table{border-collapse:collapse;width:100%;font-size:.86rem;margin:6px 0 10px}
 th,td{border-bottom:1px solid #e2e4e8;padding:4px 6px;text-align:left;vertical-align:top} th{background:#f0f2f5}
 tr.group th{background:#fff;border-bottom:1px solid #1f77b4;padding-top:12px;font-size:.9rem}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} .date{white-space:nowrap}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.8rem;font-weight:600;color:#fff}
 .pass{background:#2ca02c}.fail{background:#d62728}.incomplete{background:#e6a100}.notscored{background:#7f7f7f}
 .ok{color:#2ca02c;font-weight:600}.bad{color:#d62728;font-weight:600}.na{color:#888}
@@ -186,7 +186,7 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
     else:
         if with_plots:
             out.append(_img(plots.progress_plot(dates, rows), "progress across visits"))
-        head = "".join(f"<th>{_e(d)}</th>" for d in dates)
+        head = "".join(f"<th class=date>{_e(d)}</th>" for d in dates)
         width = len(dates) + 5
         out.append(f"<table><tr><th>measure</th>{head}<th>change</th><th>trend / week</th>"
                    "<th>MDC</th><th>real change?</th></tr>")
@@ -238,15 +238,18 @@ def render_html(subject: str, visits: Sequence[Visit], rows: Sequence[ProgressRo
             "evidence ([CONFIRMED], [FROM MEMORY – VERIFY], [PROJECT DEFAULT]) are given beside each result.</p></header>"]
     if not with_plots:
         body.append(f'<p class="small">{_e(plots.MISSING)}</p>')
+    other = "tests without a pass/fail criterion, or whose criteria could not all be measured"
     body.append('<section id="summary"><h2>Summary</h2><table><tr><th>visit</th><th>tests</th><th>passed</th>'
-                "<th>failed</th><th>battery</th><th>calibration</th></tr>")
+                f'<th>failed</th><th title="{other}">no pass/fail</th><th>battery</th><th>calibration</th></tr>')
     for v in visits:
         res = [s.result for s in v.sessions if s.result is not None]
         cal_ok = all(not _problems(c) for s in v.sessions for c in s.calibration.values())
         bat = "; ".join(b.statement for b in v.battery) or "—"
-        body.append(f"<tr><td>{_e(v.date)}</td><td class=num>{len(v.sessions)}</td>"
-                    f"<td class=num>{sum(r.status == 'pass' for r in res)}</td>"
-                    f"<td class=num>{sum(r.status == 'fail' for r in res)}</td><td>{_e(bat)}</td>"
+        passed, failed = sum(r.status == "pass" for r in res), sum(r.status == "fail" for r in res)
+        # the others: tests without a pass/fail criterion, or whose criteria could not all be measured
+        body.append(f"<tr><td class=date>{_e(v.date)}</td><td class=num>{len(v.sessions)}</td>"
+                    f"<td class=num>{passed}</td><td class=num>{failed}</td>"
+                    f"<td class=num>{len(v.sessions) - passed - failed}</td><td>{_e(bat)}</td>"
                     f"<td>{'good' if cal_ok else 'check'}</td></tr>")
     body.append("</table></section>")
     if len(visits) >= 2 or adh:
