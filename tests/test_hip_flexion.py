@@ -106,3 +106,9 @@ def test_the_report_reads_the_stored_hip_angle(tmp_path):
     _, p = analyze(read_session(s.path, load_truth=False))
     np.testing.assert_allclose(rec.signals.hip_flexion, np.degrees(p.hip_flexion), atol=1e-3)
     assert np.nanmax(rec.signals.hip_flexion) > 50.0
+    # the test's card: the lumbar spine plotted against the hips, the angle the analysis counted
+    assert rec.principal == "hip_flexion"
+    from lumbar.report import build_report, write_report
+
+    html = write_report(build_report([s.path], registry=load_protocols()), tmp_path / "r.html").read_text()
+    assert 'alt="lumbar flexion against hip flexion"' in html and "against pelvic tilt" not in html

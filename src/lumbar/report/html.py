@@ -126,12 +126,14 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         out.append('<p class="small">' + " · ".join(key) + "</p>")
     if with_plots and rec.signals is not None:
         sig = rec.signals
-        principal = (p.get("analysis", {}).get("principal") or "movement").replace("_", " ") if p else "movement"
+        principal = (rec.principal or "movement").replace("_", " ")
         figs = []
         if sig.sway_ap is not None:
             figs.append(_img(plots.stabilogram(sig.sway_ap, sig.sway_ml), "stabilogram with 95 % ellipse"))
         if reps or rec.results.get("dissociation"):
-            figs.append(_img(plots.lumbar_vs_pelvis(sig, reps), "lumbar flexion against pelvic tilt"))
+            hips = rec.principal == "hip_flexion"  # the hip moves in this test, measured with thigh sensors
+            figs.append(_img(plots.lumbar_vs_moving(sig, reps, hips=hips),
+                             f"lumbar flexion against {'hip flexion' if hips else 'pelvic tilt'}"))
         out.append(_img(plots.angle_trace(sig, reps), "angle traces with repetitions marked"))
         if figs:
             out.append('<div class="row">' + "".join(figs) + "</div>")

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["available", "angle_trace", "lumbar_vs_pelvis", "stabilogram", "repetition_bars", "progress_plot",
+__all__ = ["available", "angle_trace", "lumbar_vs_moving", "stabilogram", "repetition_bars", "progress_plot",
            "progress_panels", "MISSING"]
 
 MISSING = ("plots need matplotlib (pip install matplotlib); the report is written with tables only")
@@ -66,9 +66,11 @@ def angle_trace(sig: Any, reps: Sequence[dict[str, Any]]) -> str:
     return _png(fig)
 
 
-def lumbar_vs_pelvis(sig: Any, reps: Sequence[dict[str, Any]]) -> str | None:
-    """Angle–angle plot: lumbar flexion against pelvic tilt, one curve per repetition."""
-    if sig.lumbar_flexion is None or sig.pelvic_tilt is None:
+def lumbar_vs_moving(sig: Any, reps: Sequence[dict[str, Any]], *, hips: bool = False) -> str | None:
+    """Angle–angle plot: lumbar flexion against the moving segment's angle, pelvic tilt (or, with ``hips``, hip
+    flexion from thigh sensors), one curve per repetition."""
+    x = sig.hip_flexion if hips else sig.pelvic_tilt
+    if sig.lumbar_flexion is None or x is None:
         return None
     fig = _fig(4.2, 3.6)
     ax = fig.add_subplot()
@@ -79,19 +81,19 @@ def lumbar_vs_pelvis(sig: Any, reps: Sequence[dict[str, Any]]) -> str | None:
         cmap = matplotlib.colormaps["viridis"]
         for i, r in enumerate(reps):
             m = (t >= r["start_s"]) & (t <= r["end_s"])
-            ax.plot(sig.pelvic_tilt[m], sig.lumbar_flexion[m], color=cmap(i / max(1, len(reps) - 1)), lw=1.2,
+            ax.plot(x[m], sig.lumbar_flexion[m], color=cmap(i / max(1, len(reps) - 1)), lw=1.2,
                     label=f"rep {i + 1}" if i in (0, len(reps) - 1) else None)
     else:
         m = t > sig.static_end_s
-        ax.plot(sig.pelvic_tilt[m], sig.lumbar_flexion[m], color=BLUE, lw=0.8)
-    lim = np.nanmax(np.abs(np.r_[sig.pelvic_tilt, sig.lumbar_flexion, 5.0]))
+        ax.plot(x[m], sig.lumbar_flexion[m], color=BLUE, lw=0.8)
+    lim = np.nanmax(np.abs(np.r_[x, sig.lumbar_flexion, 5.0]))
     ax.plot([-lim, lim], [-lim, lim], color=GREY, lw=0.6, ls="--", label="equal motion")
     ax.axhspan(-10, 10, color=GREEN, alpha=0.08, lw=0)
-    ax.set_xlabel("pelvic tilt (°)")
+    ax.set_xlabel("hip flexion (°)" if hips else "pelvic tilt (°)")
     ax.set_ylabel("lumbar flexion (°)")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize=7)
-    ax.set_title("Lumbar vs pelvis (band: ±10° lumbar)", fontsize=9)
+    ax.set_title(f"Lumbar vs {'hips' if hips else 'pelvis'} (band: ±10° lumbar)", fontsize=9)
     return _png(fig)
 
 

@@ -50,6 +50,8 @@ class SessionRecord:
     home: bool
     signals: Signals | None
     notes: list[str] = field(default_factory=list)
+    #: the angle the analysis counted ("hip_flexion" where thigh sensors stood in for the plan's pelvic tilt)
+    principal: str | None = None
 
     @property
     def date(self) -> str:
@@ -170,11 +172,13 @@ def load_record(path: str | Path, registry: Registry, *, home: bool | None = Non
     if stored is None or sig is None:
         analysis, processed = analyze(session)
         results = display_results(analysis)
+        principal = analysis.principal
         sig = _signals_from_processed(processed)
         cal = {sid: {**c.attrs(), "kind": processed.calibration_kind[sid]} for sid, c in processed.calibration.items()}
         notes.append("analysed for this report (the file had no stored analysis; run 'lumbar analyze' to store it)")
     else:
         results = display_results(stored)
+        principal = stored.get("principal")
         cal = _calibration(p)
     try:
         start = datetime.fromisoformat(info.start_time_utc)
@@ -189,7 +193,7 @@ def load_record(path: str | Path, registry: Registry, *, home: bool | None = Non
     return SessionRecord(
         subject=info.subject_code, start_utc=start, movement=info.protocol, protocol=proto, result=result,
         results=results, calibration=cal, home=is_home_session(info.operator) if home is None else home,
-        signals=sig, notes=notes,
+        signals=sig, notes=notes, principal=principal,
     )
 
 
