@@ -19,6 +19,7 @@ from PySide6.QtCore import QTimer, Qt
 from PySide6.QtWidgets import (QApplication, QHBoxLayout, QLabel, QListWidget, QMainWindow, QStackedWidget, QWidget)
 
 from lumbar_gui.engine import Engine
+from lumbar_gui.sources import placement_name
 from lumbar_gui.views.assessment import AssessmentView
 from lumbar_gui.views.biofeedback import BiofeedbackView
 from lumbar_gui.views.devices import DevicesView
@@ -177,7 +178,7 @@ class MainWindow(QMainWindow):
         for sid, st in eng.bus.status.items():
             rate = eng.achieved_rate_hz.get(sid)
             state = "●" if st.connected else "○ LOST"
-            parts.append(f"{sid} {state} {'' if rate is None else f'{rate:.0f} Hz'}")
+            parts.append(f"{placement_name(sid)} {state} {'' if rate is None else f'{rate:.0f} Hz'}")
         self.status.setText("   ".join(parts))
         if eng.recorder is not None:
             r = eng.recorder

@@ -45,7 +45,7 @@ from lumbar.types import STANDARD_G, Event, ImuBatch, SensorInfo, SessionInfo
 from lumbar_gui.recording import Recording
 
 __all__ = ["Source", "DeviceEntry", "DemoPatient", "BleLink", "BleSource", "EmulatedSource", "RemoteProcessor", "NoAdapterError",
-           "PLACEMENTS", "DEMO_SENSORS", "sensor_info"]
+           "PLACEMENTS", "DEMO_SENSORS", "sensor_info", "placement_name"]
 
 #: Placements offered in the Devices view, with the label the operator sees.
 PLACEMENTS: dict[str, str] = {
@@ -54,6 +54,11 @@ PLACEMENTS: dict[str, str] = {
     "thigh_left": "Left thigh",
     "thigh_right": "Right thigh",
 }
+
+
+def placement_name(sensor_id: str) -> str:
+    """The short name a person reads for a placement: "L1", "S1", "Left thigh" (any other: as it is)."""
+    return PLACEMENTS.get(sensor_id, sensor_id).split(" (")[0]
 
 #: The emulated sensors: (family, where the demo patient wears it, advertised name, battery %).
 #: Names follow each family's naming, so the reader recognises the family as it would on hardware;

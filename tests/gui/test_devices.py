@@ -222,7 +222,7 @@ def test_link_loss_shows_and_recording_continues(qtbot, window, tmp_path):
     assert d.table.item(row, COL_STATUS).text() == "link lost — reconnecting"
     assert d.diagram.states == {"lumbar": "streaming", "sacrum": "lost"}  # the figure shows it too
     win._update_status()
-    assert "sacrum ○ LOST" in win.status.text()
+    assert "S1 ○ LOST" in win.status.text()
     qtbot.waitUntil(lambda: bus.rings["lumbar"].total > lumbar_at + 100, timeout=10000)  # L1 records on
     assert not bus.status["sacrum"].connected
     qtbot.waitUntil(lambda: bus.status["sacrum"].connected and bus.status["sacrum"].reconnects == 1, timeout=20000)

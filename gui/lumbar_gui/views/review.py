@@ -21,6 +21,7 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSlider, QTextBrowser,
                                QVBoxLayout, QWidget)
 
+from lumbar_gui.sources import placement_name
 from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, card, title_with_legend
 
 RAD2DEG = 180.0 / math.pi
@@ -298,8 +299,12 @@ class ReviewView(QWidget):
         self._marker_items = []
         dur = max((float(b.time_s[-1]) for b in s.data.values() if len(b)), default=0.0)
         self._t_range = (0.0, dur)
-        self.info.setText(f"{self.path.name} — subject {s.info.subject_code}, protocol {s.info.protocol or '–'}, "
-                          f"{dur:.0f} s, sensors: {', '.join(s.data)}" + ("" if s.complete else "  (recording interrupted)"))
+        # short enough to sit beside the buttons with four sensors; the test's title heads the results
+        worn = ", ".join(placement_name(sid) for sid in s.data)
+        self.info.setText(f"{self.path.name} — {s.info.subject_code}, {dur:.0f} s, {worn}"
+                          + ("" if s.complete else "  (recording interrupted)"))
+        self.info.setToolTip(f"subject {s.info.subject_code}, movement {s.info.protocol or '–'}, {dur:.1f} s, "
+                             f"sensors: {', '.join(s.data)}")
         if p is not None:
             t = p.time_s
             if p.lumbar_angles is not None:
