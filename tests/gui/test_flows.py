@@ -420,3 +420,25 @@ def test_thigh_sensors_add_the_hip_angle_to_the_live_view(qtbot, window):
     _, x = window.engine.processor.series.latest(200)
     hip = np.degrees(x[:, COL["hip_flexion"]])
     assert np.isfinite(hip).all() and np.abs(hip).max() < 5.0, hip
+
+
+@pytest.mark.parametrize("placements", [("lumbar", "sacrum"), ("lumbar", "sacrum", "thigh_left", "thigh_right")])
+def test_the_sensor_check_names_the_sensors_and_offers_the_thighs(qtbot, window, placements):
+    """The battery's sensor check lists the sensors by the names on the placement figure (L1, S1, Left thigh), and
+    without thigh sensors says they are optional and what they add (the hips measured in the waiter's bow and
+    rocking)."""
+    from lumbar_gui.trials import protocols
+
+    connect_demo(qtbot, window, placements)
+    a = window.assessment
+    window.show_view(a)
+    a.subject.setText("S021")
+    a.protocol.setCurrentText(next(name for name in protocols() if "Luomajoki" in name))
+    assert a.begin()
+    ok, rows, _ = a.sensor_check_ok()
+    assert [r[0] for r in rows] == ["L1", "S1", "Left thigh", "Right thigh"][:len(placements)]
+    text = a.instruction.text()
+    if len(placements) == 2:
+        assert "Thigh sensors are optional" in text and "waiter's bow" in text and "rocking" in text
+    else:
+        assert "optional" not in text

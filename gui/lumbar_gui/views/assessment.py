@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
                                QProgressBar, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
-from lumbar.types import Placement, SessionInfo, check_subject_code
+from lumbar.types import SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
+from lumbar_gui.processing import THIGHS
+from lumbar_gui.sources import placement_name
 from lumbar_gui.trials import (DEFAULT_PROTOCOLS, Row, Trial, file_stems, outcome, protocols, registry,
                                registry_error, result_rows, score_trial, verdict)
 from lumbar_gui.views.trial_monitor import Monitoring, TrialMonitor, monitor_mode
@@ -319,7 +321,12 @@ class AssessmentView(QWidget):
         self.step = "sensor_check"
         self._mark_step(0, "current")
         self.step_title.setText("1 · Sensor check")
-        self.instruction.setText("Check that the L1 and S1 sensors are connected and streaming at their full rate.")
+        text = "Check that the L1 and S1 sensors are connected and streaming at their full rate."
+        hips = [t.name for t in self.trials if (self.plans.get(t.movement) or {}).get("with_thighs")]
+        if hips and not any(sid in THIGHS for sid in self.engine.bus.status):
+            text += (f" Thigh sensors are optional: worn, they measure the hips themselves in the "
+                     f"{' and '.join(dict.fromkeys(hips)).lower()} (without them the pelvis's tilt stands in).")
+        self.instruction.setText(text)
         self._set_countdown("")
         self._show_buttons("Continue", enabled=False)
 
@@ -334,8 +341,8 @@ class AssessmentView(QWidget):
             good = st is not None and st.connected and rate >= 0.9 * nominal and st.loss_pct < 1.0
             if sid in need:
                 ok &= good
-            rows.append([sid, "connected" if st and st.connected else "missing", f"{rate:.0f} / {nominal:.0f} Hz",
-                         "OK" if good else ("check" if st else "required")])
+            rows.append([placement_name(sid), "connected" if st and st.connected else "missing",
+                         f"{rate:.0f} / {nominal:.0f} Hz", "OK" if good else ("check" if st else "required")])
             colors.append(COLORS["ok"] if good else COLORS["bad"])
         return ok, rows, colors
 
@@ -366,7 +373,7 @@ class AssessmentView(QWidget):
         self._phase = "done"
         rows, colors = [], []
         for sid, q in rep.per_sensor.items():
-            rows.append([sid, f"{q.get('acc_sd_mg', float('nan')):.1f} mg (limit {q.get('limit_mg', 10):.0f})",
+            rows.append([placement_name(sid), f"{q.get('acc_sd_mg', float('nan')):.1f} mg (limit {q.get('limit_mg', 10):.0f})",
                          f"{q.get('gyro_rms_dps', float('nan')):.2f} °/s", q.get("message", "")])
             colors.append(COLORS["ok"] if q.get("ok") else COLORS["bad"])
         self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], rows, colors)
@@ -456,7 +463,7 @@ class AssessmentView(QWidget):
 
     def _monitoring(self, trial: Trial) -> Monitoring:
         """What the monitor shows and counts for the trial, with the sensors worn now (thighs: the hips' angle)."""
-        thighs = any(sid in (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value) for sid in self.engine.bus.rings)
+        thighs = any(sid in THIGHS for sid in self.engine.bus.rings)
         return monitor_mode(self.plans.get(trial.movement), thighs=thighs)
 
     def abort_trial(self) -> None:
