@@ -112,3 +112,49 @@ def test_the_report_reads_the_stored_hip_angle(tmp_path):
 
     html = write_report(build_report([s.path], registry=load_protocols()), tmp_path / "r.html").read_text()
     assert 'alt="lumbar flexion against hip flexion"' in html and "against pelvic tilt" not in html
+
+
+#: A sensor turned 180° about its long axis (worn facing backward): its x and z axes read reversed.
+TURNED = np.array([-1.0, 1.0, -1.0])
+
+
+@pytest.mark.parametrize("turned", [("thigh_left",), ("thigh_left", "thigh_right")])
+def test_a_thigh_sensor_worn_turned_is_found_and_not_used(tmp_path, turned):
+    """A static calibration cannot tell a thigh sensor worn facing backward: its hip angle would run the wrong
+    way. Rocking backward tilts the pelvis back while it flexes the hips, so a hip angle that moves with the
+    pelvis's tilt is found; that thigh is left out, said so in words, and not stored; with neither thigh
+    usable the rocks are measured on the pelvis's tilt, as without thighs. The verdict stays right."""
+    import dataclasses
+
+    from lumbar.analysis import analyze_file
+    from lumbar.storage.reader import open_h5
+
+    sim = simulate("rocking", duration_s=75.0, seed=1, sensors=FOUR)
+    for th in turned:
+        b = sim.batches[th]
+        sim.batches[th] = dataclasses.replace(b, acc=b.acc * TURNED, gyro=b.gyro * TURNED)
+    path = write_simulated(tmp_path / "turned.h5", sim, sim.session_info())
+    a = analyze_file(path)
+    assert sum("worn turned" in n for n in a.notes) == len(turned)
+    assert all(any(n.startswith(f"{th.split('_')[1]} thigh sensor") for n in a.notes) for th in turned)
+    with open_h5(path) as (f, _):
+        stored = {name for name in ("hip_flexion_rad", "thigh_left/hip_flexion_rad", "thigh_right/hip_flexion_rad")
+                  if name in f["derived"]}
+    assert not any(f"{th}/hip_flexion_rad" in stored for th in turned)
+    r = a.to_dict(display=True)["results"]
+    assert (r["repetitions"]["count"], r["repetitions_forward"]["count"]) == (5, 5)
+    if len(turned) == 2:
+        assert a.principal == "pelvic_tilt" and "hip_flexion_rad" not in stored
+    else:  # the right thigh measures the hip
+        assert a.principal == "hip_flexion" and "thigh_right/hip_flexion_rad" in stored
+        assert r["dissociation"]["excursion_a"] > 25.0  # the hip's backward rock, not the pelvis's 13°
+    assert score(load_protocols()["rocking"], a.to_dict()).status == "pass"
+
+
+def test_correctly_worn_thighs_are_all_used(tmp_path):
+    """No false alarm: the emulated patient's thighs (worn as the guide says), good and poor control, rocking
+    and bowing."""
+    for movement in ("rocking", "waiters-bow"):
+        for quality in ("good", "poor"):
+            a, p = analyze(_session(tmp_path, movement, quality))
+            assert p.excluded_thighs == {} and a.principal == "hip_flexion", (movement, quality, a.notes)

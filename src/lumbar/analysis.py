@@ -26,8 +26,8 @@ from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
-__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "derived_arrays", "load_plans", "read_analysis",
-           "repetition_count", "repetition_sets"]
+__all__ = ["AnalysisPlan", "Analysis", "analyze", "analyze_file", "check_thighs", "derived_arrays", "load_plans",
+           "read_analysis", "repetition_count", "repetition_sets"]
 
 DEG = math.pi / 180.0
 
@@ -98,6 +98,45 @@ def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
     for movement, fields in load_protocols(protocol_dirs).analysis_plans().items():
         plans[movement] = AnalysisPlan(**fields)
     return plans
+
+
+#: A thigh's hip angle must follow the plan's stand-in for it (|r| at least this, with the expected sign) ...
+THIGH_AGREEMENT_R = 0.5
+
+
+def check_thighs(p: Processed, plan: AnalysisPlan) -> dict[str, str]:
+    """Thigh sensors whose hip angle moves against the plan's stand-in for it (``plan.principal``, the angle
+    ``with_thighs`` replaces) the wrong way round; they are added to ``p.excluded_thighs`` (not used) with a
+    note that says why, and returned. Rocking backward tilts the pelvis back while it flexes the hips, so
+    there the two must move in opposite directions (the signs ``first_sign`` of both plans say so); a thigh
+    sensor worn turned (its front facing back, as a static calibration cannot tell) makes them move
+    together. Only a clear relation (|r| ≥ :data:`THIGH_AGREEMENT_R` over the task) is judged; a still thigh
+    (the waiter's bow) is not. A thigh already excluded is not checked again."""
+    from lumbar.pipeline import THIGHS
+
+    standin = p.signal(plan.principal) if plan.with_thighs and plan.principal else None
+    if standin is None:
+        return {}
+    expected = (plan.first_sign or 1) * (plan.with_thighs.get("first_sign") or 1)
+    task = slice(p.static_window.stop, None)
+    found = {}
+    for th in THIGHS:
+        hip = p.hip_flexion_of(th)
+        if hip is None:
+            continue
+        a, b = hip[task], standin[task]
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 10 or np.ptp(a[ok]) < 5 * DEG or np.ptp(b[ok]) < 2 * DEG:
+            continue
+        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
+        if r * expected <= -THIGH_AGREEMENT_R:
+            side = th.replace("thigh_", "")
+            found[th] = (f"{side} thigh sensor: its hip angle moves the wrong way against the "
+                         f"{plan.principal.replace('_', ' ')} (r = {r:+.2f}; expected {'+' if expected > 0 else '−'}): "
+                         "the sensor is probably worn turned (its front facing back); its hip angle is not used")
+    p.excluded_thighs.update(found)
+    p.notes.extend(found.values())
+    return found
 
 
 #: Shortest task (after the calibration posture) that is analysed, s.
@@ -250,6 +289,7 @@ def analyze(session: Session, processed: Processed | None = None, *,
             _invalid_all(out, plan, f"the session could not be processed: {e}")
             return out, None
     p = processed
+    check_thighs(p, plan)  # a thigh already excluded is not checked again
     general, plan = plan, plan.for_session(p)
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
                    opposite_direction=plan.opposite_direction, first_direction=plan.first_direction)
@@ -449,8 +489,9 @@ def analyze_file(path: str | Path, *, store: bool = True, method: str = "offline
 
     session = read_session(path, load_truth=False)
     plans = load_plans(tuple(protocol_dirs))
-    posture = plans.get(session.info.protocol, AnalysisPlan()).posture
-    processed = process_session(session, method=method, posture=posture)
+    plan = plans.get(session.info.protocol, AnalysisPlan())
+    processed = process_session(session, method=method, posture=plan.posture)
+    check_thighs(processed, plan)  # before the derived signals are stored: a hip angle not used is not stored
     if not store:
         return analyze(session, processed, plans=plans)[0]
     # The derived signals are final once processed: they are compressed and written on other threads

@@ -93,6 +93,8 @@ class Processed:
     lumbar_angles: np.ndarray | None
     method: str
     notes: list[str] = field(default_factory=list)
+    #: thigh sensors whose hip angle is not used, with the reason (``lumbar.analysis.check_thighs``)
+    excluded_thighs: dict[str, str] = field(default_factory=dict)
 
     @property
     def pelvic_tilt(self) -> np.ndarray | None:
@@ -106,8 +108,9 @@ class Processed:
         """Flexion of one hip (``thigh``: ``thigh_left`` or ``thigh_right``), rad, (N,), relative to the
         calibration posture: the pelvis's anterior tilt minus the thigh's forward tilt, both in their own
         sagittal planes. A thigh whose top tilts forward (the knee goes back) extends the hip; a pelvis
-        tilting forward on still thighs flexes it. None without the sacrum or that thigh's sensor."""
-        if LOWER not in self.tilt or thigh not in self.tilt:
+        tilting forward on still thighs flexes it. None without the sacrum or that thigh's sensor, or when
+        the sensor is :attr:`excluded_thighs`."""
+        if LOWER not in self.tilt or thigh not in self.tilt or thigh in self.excluded_thighs:
             return None
         return self.tilt[LOWER] - self.tilt[thigh]
 
@@ -115,7 +118,7 @@ class Processed:
     def hip_flexion(self) -> np.ndarray | None:
         """Mean flexion of the hips whose thigh sensors are worn, rad, (N,) (:meth:`hip_flexion_of`); a
         sample missing on one side (a gap) takes the other side's. None without a thigh or sacrum sensor."""
-        thighs = [self.tilt[th] for th in THIGHS if th in self.tilt]
+        thighs = [self.tilt[th] for th in THIGHS if th in self.tilt and th not in self.excluded_thighs]
         if LOWER not in self.tilt or not thighs:
             return None
         return kinematics.hip_flexion(self.tilt[LOWER], thighs)
