@@ -100,7 +100,7 @@ def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
     return plans
 
 
-#: A thigh's hip angle must follow the plan's stand-in for it (|r| at least this, with the expected sign) ...
+#: A hip angle moving with the plan's stand-in for it this clearly (|r|) but with the sign the plans forbid: a turned thigh.
 THIGH_AGREEMENT_R = 0.5
 
 
