@@ -23,13 +23,12 @@ import numpy as np
 
 from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.errors import CalibrationError
-from lumbar.types import STANDARD_G, Placement
+from lumbar.types import STANDARD_G, THIGHS
 
 __all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL",
            "preload"]
 
 UPPER, LOWER = "lumbar", "sacrum"
-THIGHS = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
 DEG = math.pi / 180.0
 
 #: Columns of the derived live series (rad, m/s²).

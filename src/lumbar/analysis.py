@@ -112,7 +112,7 @@ def check_thighs(p: Processed, plan: AnalysisPlan) -> dict[str, str]:
     sensor worn turned (its front facing back, as a static calibration cannot tell) makes them move
     together. Only a clear relation (|r| ≥ :data:`THIGH_AGREEMENT_R` over the task) is judged; a still thigh
     (the waiter's bow) is not. A thigh already excluded is not checked again."""
-    from lumbar.pipeline import THIGHS
+    from lumbar.types import THIGHS
 
     standin = p.signal(plan.principal) if plan.with_thighs and plan.principal else None
     if standin is None:

@@ -29,7 +29,7 @@ from lumbar.errors import CalibrationError, ValidationError
 from lumbar.protocols.schema import SIGNALS
 from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
-from lumbar.types import Event, Placement
+from lumbar.types import THIGHS, Event
 
 __all__ = ["Processed", "SIGNALS", "process_session", "calibration_windows", "static_only_calibration"]
 
@@ -38,7 +38,6 @@ FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
 UPPER, LOWER = "lumbar", "sacrum"
 #: The sensors a forward bend turns about their mediolateral axis (the thighs stay vertical in it).
 FUNCTIONAL_SEGMENTS = (UPPER, LOWER)
-THIGHS = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
 #: Protocols that are quiet standing throughout: without a marker, the first QUIET_STATIC_S seconds
 #: are the static trial if the rest detector finds none (large sway).
 QUIET_PROTOCOLS = ("quiet-standing",)

@@ -23,6 +23,7 @@ from lumbar.errors import ValidationError
 
 __all__ = [
     "Placement",
+    "THIGHS",
     "SampleFlag",
     "ImuBatch",
     "SensorInfo",
@@ -58,6 +59,9 @@ class Placement(str, Enum):
             "thigh_right": "right thigh, lateral, mid-thigh",
         }[self.value]
 
+
+#: The thigh placements (hip flexion: ``docs/conventions.md``).
+THIGHS: tuple[str, ...] = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
 
 _PLACEMENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 

@@ -23,9 +23,8 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
                                QProgressBar, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
-from lumbar.types import SessionInfo, check_subject_code
+from lumbar.types import THIGHS, SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
-from lumbar_gui.processing import THIGHS
 from lumbar_gui.sources import placement_name
 from lumbar_gui.trials import (DEFAULT_PROTOCOLS, Row, Trial, file_stems, outcome, protocols, registry,
                                registry_error, result_rows, score_trial, verdict)

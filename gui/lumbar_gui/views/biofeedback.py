@@ -20,9 +20,8 @@ from PySide6.QtWidgets import (QApplication, QCheckBox, QComboBox, QDoubleSpinBo
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
-from lumbar.types import SessionInfo, check_subject_code
+from lumbar.types import THIGHS, SessionInfo, check_subject_code
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.processing import THIGHS
 from lumbar_gui.widgets import COLORS, DegreeAxis, ScrollBuffer, card, degrees_text
 
 RAD2DEG = 180.0 / math.pi

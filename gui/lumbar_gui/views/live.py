@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget, QHeaderView)
 
+from lumbar.types import THIGHS
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.processing import THIGHS
 from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart, card,
                                 degrees_text, title_with_legend)
 

@@ -31,9 +31,9 @@ import numpy as np
 
 from lumbar.acquisition.bus import LiveBus
 from lumbar.errors import LumbarError
-from lumbar.types import ImuBatch, SensorInfo
+from lumbar.types import THIGHS, ImuBatch, SensorInfo
 
-__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "LiveAngles", "LslBridge", "replay_file_to_lsl", "require_pylsl"]
+__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "HIP_CHANNEL", "LiveAngles", "LslBridge", "replay_file_to_lsl", "require_pylsl"]
 
 #: (label, unit, type) of each channel of a sensor outlet.
 IMU_CHANNELS: tuple[tuple[str, str, str], ...] = (
@@ -47,7 +47,11 @@ ANGLE_CHANNELS: tuple[tuple[str, str, str], ...] = (
     ("lumbar_axial_rotation_left", "rad", "JNTANG"), ("pelvic_tilt_anterior", "rad", "ORNT"),
     ("trunk_flexion", "rad", "ORNT"),
 )
+#: The channel added when thigh sensors stream: the mean hip flexion (docs/conventions.md).
+HIP_CHANNEL = ("hip_flexion", "rad", "JNTANG")
 UPPER, LOWER = "lumbar", "sacrum"
+#: A thigh sensor whose latest sample is this far behind the sacrum's has stopped: the angles go on without it, s.
+THIGH_STALE_S = 0.5
 
 
 def require_pylsl() -> Any:
@@ -60,25 +64,29 @@ def require_pylsl() -> Any:
 
 
 class LiveAngles:
-    """Causal lumbar angles from the upper (T12/L1) and lower (S1) sensors' sample streams.
+    """Causal lumbar angles from the upper (T12/L1) and lower (S1) sensors' sample streams, and hip flexion
+    when thigh sensors stream too.
 
     Each sensor runs the live orientation filter (``VQFFilter``, the ``"default"`` method) sample by
     sample. The first ``calib_s`` seconds are the standing calibration: the sensor-to-segment rotation
     from gravity (:func:`lumbar.pipeline.static_only_calibration`), the heading alignment and the zero
     posture (:func:`lumbar.kinematics.lumbar_angles`). Angles are produced at the upper sensor's sample
-    times, with the lower sensor's latest orientation at or before each time, from the calibration on
-    (the stream starts ``calib_s`` late and then covers every upper sample).
+    times, with each other sensor's latest orientation at or before each time, from the calibration on
+    (the stream starts ``calib_s`` late and then covers every upper sample). :attr:`channels` names them.
     """
 
     def __init__(self, rate_hz: Mapping[str, float], calib_s: float = 2.0) -> None:
         from lumbar.filters import VQFFilter
 
         self.calib_s = float(calib_s)
-        self._filters = {sid: VQFFilter(rate_hz[sid]) for sid in (UPPER, LOWER)}
-        self._t: dict[str, list[np.ndarray]] = {UPPER: [], LOWER: []}
-        self._q: dict[str, list[np.ndarray]] = {UPPER: [], LOWER: []}
-        self._acc: dict[str, list[np.ndarray]] = {UPPER: [], LOWER: []}
-        self._gyro: dict[str, list[np.ndarray]] = {UPPER: [], LOWER: []}
+        self.thighs = tuple(th for th in THIGHS if th in rate_hz)
+        self.channels = ANGLE_CHANNELS + ((HIP_CHANNEL,) if self.thighs else ())
+        self._ids = (UPPER, LOWER, *self.thighs)
+        self._filters = {sid: VQFFilter(rate_hz[sid]) for sid in self._ids}
+        self._t: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
+        self._q: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
+        self._acc: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
+        self._gyro: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
         self._r_sb: dict[str, np.ndarray] = {}
         self._cal: dict[str, np.ndarray] | None = None  # paired calibration segment quats
 
@@ -101,52 +109,74 @@ class LiveAngles:
         from lumbar import kinematics
         from lumbar.pipeline import static_only_calibration
 
-        t = {s: self._cat(self._t[s]) for s in (UPPER, LOWER)}
-        if any(len(t[s]) < 2 or t[s][-1] - t[s][0] < self.calib_s for s in t):
+        t = {s: self._cat(self._t[s]) for s in self._ids}
+        if any(len(t[s]) < 2 or t[s][-1] - t[s][0] < self.calib_s for s in (UPPER, LOWER)):
             return False
         t_end = max(t[UPPER][0], t[LOWER][0]) + self.calib_s
         seg = {}
-        for s in (UPPER, LOWER):
+        for s in self._ids:
             n = int(np.searchsorted(t[s], t_end, side="right"))
+            if s in THIGHS and (n < 2 or t[s][n - 1] - t[s][0] < 0.5 * self.calib_s):
+                continue  # a thigh not streaming through the calibration: no hip angle from it
             acc, gyro = self._cat(self._acc[s], (3,))[:n], self._cat(self._gyro[s], (3,))[:n]
-            self._r_sb[s] = static_only_calibration(acc, gyro, f"{s} sensor").r_sb
+            self._r_sb[s] = static_only_calibration(acc, gyro, f"{s} sensor",
+                                                    segment="thigh" if s in THIGHS else "trunk").r_sb
             seg[s] = kinematics.segment_quat(self._cat(self._q[s], (4,))[:n], self._r_sb[s])
         n_up = len(seg[UPPER])
-        idx = np.clip(np.searchsorted(t[LOWER][: len(seg[LOWER])], t[UPPER][:n_up], side="right") - 1, 0, None)
-        self._cal = {UPPER: seg[UPPER], LOWER: seg[LOWER][idx]}
-        self._acc = {UPPER: [], LOWER: []}
-        self._gyro = {UPPER: [], LOWER: []}
+        self._cal = {UPPER: seg[UPPER]}
+        for s in seg:  # each other sensor's latest sample at or before the upper one's
+            if s == UPPER:
+                continue
+            idx = np.clip(np.searchsorted(t[s][: len(seg[s])], t[UPPER][:n_up], side="right") - 1, 0, None)
+            self._cal[s] = seg[s][idx]
+        self._acc = {s: [] for s in self._ids}
+        self._gyro = {s: [] for s in self._ids}
         return True
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
-        """Angles ready so far: ``(time_s (M,), values (M, 5))`` in the order of :data:`ANGLE_CHANNELS`."""
+        """Angles ready so far: ``(time_s (M,), values (M, len(channels)))`` in the order of :attr:`channels`."""
         from lumbar import kinematics
 
-        empty = (np.zeros(0), np.zeros((0, len(ANGLE_CHANNELS))))
+        empty = (np.zeros(0), np.zeros((0, len(self.channels))))
         if self._cal is None and not self._calibrate():
             return empty
         assert self._cal is not None
-        t_up, t_low = self._cat(self._t[UPPER]), self._cat(self._t[LOWER])
+        cal = self._cal
+        t = {s: self._cat(self._t[s]) for s in cal}
+        t_up, t_low = t[UPPER], t[LOWER]
         if len(t_up) == 0 or len(t_low) == 0:
             return empty
         ready = int(np.searchsorted(t_up, t_low[-1], side="right"))
+        # a thigh that streams is waited for; one that stopped (THIGH_STALE_S behind the sacrum) is not, its
+        # hip angle is NaN past its last sample
+        live = [th for th in self.thighs if th in cal and len(t[th]) and t[th][-1] >= t_low[-1] - THIGH_STALE_S]
+        for th in live:
+            ready = min(ready, int(np.searchsorted(t_up, t[th][-1], side="right")))
         if ready == 0:
             return empty
-        q_up, q_low = self._cat(self._q[UPPER], (4,)), self._cat(self._q[LOWER], (4,))
-        idx = np.clip(np.searchsorted(t_low, t_up[:ready], side="right") - 1, 0, None)
-        up = kinematics.segment_quat(q_up[:ready], self._r_sb[UPPER])
-        low = kinematics.segment_quat(q_low[idx], self._r_sb[LOWER])
-        cal = self._cal
         n = len(cal[UPPER])
         cs = slice(0, n)
-        ang = kinematics.lumbar_angles(np.vstack([cal[UPPER], up]), np.vstack([cal[LOWER], low]), cs)[n:]
-        tilt_low = kinematics.sagittal_tilt(np.vstack([cal[LOWER], low]), cs)[n:]
-        tilt_up = kinematics.sagittal_tilt(np.vstack([cal[UPPER], up]), cs)[n:]
-        # keep what is not consumed: upper samples after `ready`, lower samples from the last one used
-        keep_low = int(idx[-1])
+        q_up = self._cat(self._q[UPPER], (4,))
+        seg = {UPPER: kinematics.segment_quat(q_up[:ready], self._r_sb[UPPER])}
+        fresh = {}
+        for s in cal:  # each other sensor's latest sample at or before each upper one
+            if s == UPPER or not len(t[s]):
+                continue
+            q = self._cat(self._q[s], (4,))
+            idx = np.clip(np.searchsorted(t[s], t_up[:ready], side="right") - 1, 0, None)
+            seg[s] = kinematics.segment_quat(q[idx], self._r_sb[s])
+            fresh[s] = t_up[:ready] - t[s][idx] <= THIGH_STALE_S
+            keep = int(idx[-1])  # what is not consumed: from the last sample used on
+            self._t[s], self._q[s] = [t[s][keep:]], [q[keep:]]
         self._t[UPPER], self._q[UPPER] = [t_up[ready:]], [q_up[ready:]]
-        self._t[LOWER], self._q[LOWER] = [t_low[keep_low:]], [q_low[keep_low:]]
-        return t_up[:ready], np.column_stack([ang, tilt_low, tilt_up])
+        tilt = {s: kinematics.sagittal_tilt(np.vstack([cal[s], seg[s]]), cs)[n:] for s in seg}
+        ang = kinematics.lumbar_angles(np.vstack([cal[UPPER], seg[UPPER]]), np.vstack([cal[LOWER], seg[LOWER]]),
+                                       cs)[n:]
+        cols = [ang, tilt[LOWER], tilt[UPPER]]
+        if self.thighs:
+            thighs = [np.where(fresh[th], tilt[th], np.nan) for th in self.thighs if th in tilt]
+            cols.append(kinematics.hip_flexion(tilt[LOWER], thighs) if thighs else np.full(ready, np.nan))
+        return t_up[:ready], np.column_stack(cols)
 
 
 def _stream_info(pylsl: Any, name: str, stype: str, channels: tuple[tuple[str, str, str], ...], rate_hz: float,
@@ -180,7 +210,8 @@ class LslBridge:
     source_id : str
         Stable id of this acquisition (e.g. the session id), so LabRecorder re-finds the streams.
     angles : bool
-        Also stream derived angles (needs a ``lumbar`` and a ``sacrum`` sensor).
+        Also stream derived angles (needs a ``lumbar`` and a ``sacrum`` sensor; with thigh sensors, hip flexion
+        too: :attr:`LiveAngles.channels`).
     time_offset : float, optional
         LSL time of session time zero; default: fixed at the first pushed sample (stamped "now").
     calib_s : float
@@ -218,7 +249,7 @@ class LslBridge:
             self._cursor[sid] = 0
         if self.angles and UPPER in rates and LOWER in rates:
             self._angles = LiveAngles(rates, self.calib_s)
-            info = _stream_info(pylsl, f"{self.prefix}-angles", "Angles", ANGLE_CHANNELS, rates[UPPER],
+            info = _stream_info(pylsl, f"{self.prefix}-angles", "Angles", self._angles.channels, rates[UPPER],
                                 f"{self.source_id}-angles",
                                 {"convention": "Cardan Z-X'-Y'' of the upper segment relative to the pelvis; "
                                                "flexion +, right bending +, left rotation +; relative to the "

@@ -1,0 +1,60 @@
+"""The LSL angle stream's computation (LiveAngles, no pylsl needed): hip flexion from thigh sensors."""
+from __future__ import annotations
+
+import numpy as np
+
+from lumbar.interop.lsl import ANGLE_CHANNELS, HIP_CHANNEL, LiveAngles
+from lumbar.simulate import simulate
+
+RATE = 100.0
+FOUR = ("lumbar", "sacrum", "thigh_left", "thigh_right")
+
+
+def _run(sim, stop_left_at_s: float = np.inf) -> tuple[LiveAngles, np.ndarray, np.ndarray]:
+    """Feed the sensors' samples in 0.1 s chunks, as a bus would hand them over; the left thigh may stop."""
+    live = LiveAngles({sid: RATE for sid in sim.batches})
+    ts, rows = [], []
+    n = len(next(iter(sim.batches.values())))
+    for i in range(0, n, 10):
+        for sid, b in sim.batches.items():
+            chunk = b[i:i + 10]
+            if sid == "thigh_left" and len(chunk) and chunk.time_s[0] >= stop_left_at_s:
+                continue
+            live.feed(chunk)
+        t, x = live.take()
+        ts.append(t)
+        rows.append(x)
+    return live, np.concatenate(ts), np.concatenate(rows)
+
+
+def _true_hip_deg(sim, t: np.ndarray, zero: slice) -> np.ndarray:
+    tr = sim.truth._arrays
+    hip = np.degrees(tr["pelvis_tilt_rad"][:, None] - tr["thigh_inclination_rad"]).mean(axis=1)
+    return np.interp(t, tr["time_s"], hip - hip[zero].mean())
+
+
+def test_thighs_add_a_hip_channel_that_follows_the_body():
+    sim = simulate("waiters-bow", duration_s=30.0, seed=3, rate_hz=RATE, sensors=FOUR)
+    live, t, x = _run(sim)
+    assert live.channels == ANGLE_CHANNELS + (HIP_CHANNEL,) and x.shape[1] == len(live.channels)
+    hip = np.degrees(x[:, -1])
+    ref = _true_hip_deg(sim, t, slice(0, int(2 * RATE)))  # zero: the first 2 s, the calibration
+    assert np.isfinite(hip).all() and ref.max() > 50.0
+    assert np.sqrt(np.mean((hip - ref) ** 2)) < 1.0
+
+
+def test_without_thighs_the_channels_are_unchanged():
+    sim = simulate("flexion", duration_s=15.0, seed=3, rate_hz=RATE, reps=1)
+    live, _, x = _run(sim)
+    assert live.channels == ANGLE_CHANNELS and x.shape[1] == len(ANGLE_CHANNELS)
+
+
+def test_a_thigh_that_stops_does_not_stop_the_stream():
+    """The left thigh's sensor stops at 15 s: the angles go on to the end, the hip from the right thigh."""
+    sim = simulate("waiters-bow", duration_s=30.0, seed=3, rate_hz=RATE, sensors=FOUR)
+    _, t, x = _run(sim, stop_left_at_s=15.0)
+    assert t[-1] > 29.0  # to the end of the recording
+    late = t > 16.0
+    hip = np.degrees(x[late, -1])
+    ref = _true_hip_deg(sim, t[late], slice(0, int(2 * RATE)))
+    assert np.isfinite(hip).all() and np.sqrt(np.mean((hip - ref) ** 2)) < 1.5
