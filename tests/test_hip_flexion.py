@@ -135,8 +135,10 @@ def test_a_thigh_sensor_worn_turned_is_found_and_not_used(tmp_path, turned):
         sim.batches[th] = dataclasses.replace(b, acc=b.acc * TURNED, gyro=b.gyro * TURNED)
     path = write_simulated(tmp_path / "turned.h5", sim, sim.session_info())
     a = analyze_file(path)
-    assert sum("worn turned" in n for n in a.notes) == len(turned)
-    assert all(any(n.startswith(f"{th.split('_')[1]} thigh sensor") for n in a.notes) for th in turned)
+    assert sum("worn turned" in n for n in a.notes) == len(turned)  # with the figures
+    # and what to do, in words, for each
+    assert sorted(w.split()[0] for w in a.warnings) == sorted(th.split("_")[1].capitalize() for th in turned)
+    assert all("back to front" in w and "Refit it facing forward" in w for w in a.warnings)
     with open_h5(path) as (f, _):
         stored = {name for name in ("hip_flexion_rad", "thigh_left/hip_flexion_rad", "thigh_right/hip_flexion_rad")
                   if name in f["derived"]}
@@ -149,6 +151,12 @@ def test_a_thigh_sensor_worn_turned_is_found_and_not_used(tmp_path, turned):
         assert a.principal == "hip_flexion" and "thigh_right/hip_flexion_rad" in stored
         assert r["dissociation"]["excursion_a"] > 25.0  # the hip's backward rock, not the pelvis's 13°
     assert score(load_protocols()["rocking"], a.to_dict()).status == "pass"
+    # the report says it on the test's card, before the numbers
+    from lumbar.report import build_report, write_report
+
+    html = write_report(build_report([path], registry=load_protocols()), tmp_path / "r.html").read_text()
+    card = html[html.index('data-protocol="rocking"'):]
+    assert card.index("back to front") < card.index("<table>")
 
 
 def test_correctly_worn_thighs_are_all_used(tmp_path):

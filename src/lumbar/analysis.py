@@ -106,8 +106,9 @@ THIGH_AGREEMENT_R = 0.5
 
 def check_thighs(p: Processed, plan: AnalysisPlan) -> dict[str, str]:
     """Thigh sensors whose hip angle moves against the plan's stand-in for it (``plan.principal``, the angle
-    ``with_thighs`` replaces) the wrong way round; they are added to ``p.excluded_thighs`` (not used) with a
-    note that says why, and returned. Rocking backward tilts the pelvis back while it flexes the hips, so
+    ``with_thighs`` replaces) the wrong way round; they are added to ``p.excluded_thighs`` (not used) with what
+    the operator should do (the analysis's warnings), a note with the figures goes to ``p.notes``, and they are
+    returned. Rocking backward tilts the pelvis back while it flexes the hips, so
     there the two must move in opposite directions (the signs ``first_sign`` of both plans say so); a thigh
     sensor worn turned (its front facing back, as a static calibration cannot tell) makes them move
     together. Only a clear relation (|r| ≥ :data:`THIGH_AGREEMENT_R` over the task) is judged; a still thigh
@@ -131,11 +132,12 @@ def check_thighs(p: Processed, plan: AnalysisPlan) -> dict[str, str]:
         r = float(np.corrcoef(a[ok], b[ok])[0, 1])
         if r * expected <= -THIGH_AGREEMENT_R:
             side = th.replace("thigh_", "")
-            found[th] = (f"{side} thigh sensor: its hip angle moves the wrong way against the "
-                         f"{plan.principal.replace('_', ' ')} (r = {r:+.2f}; expected {'+' if expected > 0 else '−'}): "
-                         "the sensor is probably worn turned (its front facing back); its hip angle is not used")
+            found[th] = (f"{side.capitalize()} thigh sensor seems worn back to front: its hip angle ran the wrong "
+                         "way, so it was not used. Refit it facing forward before the next trial.")
+            p.notes.append(f"{side} thigh sensor: its hip angle moves the wrong way against the "
+                           f"{plan.principal.replace('_', ' ')} (r = {r:+.2f}, expected sign "
+                           f"{'+' if expected > 0 else '−'}): probably worn turned; left out")
     p.excluded_thighs.update(found)
-    p.notes.extend(found.values())
     return found
 
 
@@ -159,6 +161,8 @@ class Analysis:
     protocol: str
     results: dict[str, Result] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: problems the operator can act on (a sensor worn turned), also among the notes; shown first
+    warnings: list[str] = field(default_factory=list)
     rate_hz: float = float("nan")
     principal_sign: int = 1
     principal: str | None = None
@@ -175,6 +179,7 @@ class Analysis:
             "first_direction": self.first_direction,
             "results": {k: v.to_dict(display=display) for k, v in self.results.items()},
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "units": "degrees and deg/s" if display else "SI (rad, rad/s, m/s^2, s)",
         }
 
@@ -292,7 +297,8 @@ def analyze(session: Session, processed: Processed | None = None, *,
     check_thighs(p, plan)  # a thigh already excluded is not checked again
     general, plan = plan, plan.for_session(p)
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
-                   opposite_direction=plan.opposite_direction, first_direction=plan.first_direction)
+                   opposite_direction=plan.opposite_direction, first_direction=plan.first_direction,
+                   warnings=list(p.excluded_thighs.values()))
     if plan is not general:
         out.notes.append("hip flexion measured with the thigh sensors (the pelvis's tilt relative to the thighs')")
     if protocol not in plans:
@@ -603,8 +609,11 @@ def format_analysis(a: Analysis) -> str:
                          f"95% ellipse {f(s['combined'].get('area_ce'), ' (m/s²)²', 5)}")
         else:
             lines.append(f"  Sway: not computed — {s.get('reason')}")
+    for w in a.warnings:
+        lines.append(f"  WARNING: {w}")
     for n in a.notes:
-        lines.append(f"  note: {n}")
+        if n not in a.warnings:
+            lines.append(f"  note: {n}")
     invalid = [k for k, v in every.items() if isinstance(v, dict) and v.get("valid") is False and k != "sway"]
     for k in invalid:
         lines.append(f"  {k}: not valid — {every[k].get('reason')}")

@@ -442,3 +442,36 @@ def test_the_sensor_check_names_the_sensors_and_offers_the_thighs(qtbot, window,
         assert "Thigh sensors are optional" in text and "waiter's bow" in text and "rocking" in text
     else:
         assert "optional" not in text
+
+
+def test_a_thigh_sensor_worn_turned_is_shown_in_the_results(window, tmp_path):
+    """A rocking trial whose left thigh sensor was worn facing backward: the assessment's results and Review
+    say so above the numbers, in the warning colour, so it is refitted before the next trial."""
+    import dataclasses
+
+    from lumbar.analysis import analyze_file
+    from lumbar.simulate import simulate
+    from lumbar.storage.writer import write_simulated
+    from lumbar_gui.trials import protocols
+    from lumbar_gui.views.review import _results_html
+    from lumbar_gui.widgets import COLORS
+
+    sim = simulate("rocking", duration_s=75.0, seed=1, sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    b = sim.batches["thigh_left"]
+    sim.batches["thigh_left"] = dataclasses.replace(b, acc=b.acc * [-1, 1, -1], gyro=b.gyro * [-1, 1, -1])
+    path = write_simulated(tmp_path / "rocking.h5", sim, sim.session_info())
+    d = analyze_file(path).to_dict(display=True)
+    assert len(d["warnings"]) == 1 and d["warnings"][0].startswith("Left thigh sensor seems worn back to front")
+    a = window.assessment
+    label = next(name for name in protocols() if name.startswith("Single test — Rocking"))
+    a.protocol.setCurrentText(label)
+    a.trials, a.code, a.folder = protocols()[label], "S021", tmp_path / "S021" / "visit"
+    a.files, a.results, a.previous = [path], [(a.trials[0], path, d, None)], {}
+    a.enter_results()
+    texts = [a.table.item(r, 0).text() for r in range(a.table.rowCount())]
+    row = next(i for i, t in enumerate(texts) if t.startswith("⚠ Left thigh sensor"))
+    assert row == 1  # right under the trial's heading, above its measures
+    assert a.table.item(row, 0).foreground().color().name() == COLORS["warn"]
+    assert a.table.columnSpan(row, 0) == a.table.columnCount()
+    html = _results_html(d, "Rocking")
+    assert html.index("⚠ Left thigh sensor") < html.index("<table")

@@ -570,6 +570,10 @@ class AssessmentView(QWidget):
             rows.append([f"{trial} — {said}"])  # a heading over the trial's measures
             colors.append(None if passed is None else (COLORS["ok"] if passed else COLORS["warn"]))
             tips.append(notes)
+            for w in d.get("warnings") or []:  # e.g. a thigh sensor worn turned: to refit before the next trial
+                rows.append([f"⚠ {w}"])
+                colors.append(COLORS["warn"])
+                tips.append("")
             for row in trial_rows:
                 last = [before.get(tr.key, {}).get(row.measure, "–")] if dates else []
                 rows.append([row.measure, row.value] + last + [row.against, row.outcome])

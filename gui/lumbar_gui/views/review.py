@@ -551,7 +551,10 @@ def _results_html(d: dict[str, Any], title: str | None = None) -> str:
         c = r["sway"]["combined"]
         rows += [("Sway RMS", _fmt(c["rms"], " m/s²", 4)), ("Sway 95 % ellipse", _fmt(c.get("area_ce"), " (m/s²)²", 5))]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
-    return (f"<h3 style='margin-bottom:4px'>{html.escape(title or d.get('protocol') or 'Session')}</h3>"
+    # what the operator must act on (a sensor worn turned) first, where it cannot be missed
+    warn = "".join(f"<p style='color:{COLORS['warn']};margin:2px 0'><b>⚠ {html.escape(w)}</b></p>"
+                   for w in d.get("warnings") or [])
+    return (f"<h3 style='margin-bottom:4px'>{html.escape(title or d.get('protocol') or 'Session')}</h3>{warn}"
             f"<table cellspacing=0 cellpadding=4 width='100%'>{body}</table>")
 
 

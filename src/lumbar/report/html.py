@@ -87,6 +87,8 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
     out.append(f"<h3>{head} {_e(rec.title)}</h3>")
     if p is not None:
         out.append(f'<p class="small">{_e(p.purpose)} Time (UTC): {rec.start_utc.strftime("%H:%M")}.</p>')
+    for w in rec.warnings:  # what the operator could act on, before the numbers
+        out.append(f'<p class="bad">⚠ {_e(w)}</p>')
     if r is not None and r.criteria:
         out.append("<table><tr><th>criterion</th><th>measured</th><th>needed</th><th>result</th><th>what it means</th>"
                    "<th>source</th></tr>")

@@ -52,6 +52,8 @@ class SessionRecord:
     notes: list[str] = field(default_factory=list)
     #: the angle the analysis counted ("hip_flexion" where thigh sensors stood in for the plan's pelvic tilt)
     principal: str | None = None
+    #: the analysis's warnings: problems the operator could act on (a thigh sensor worn back to front)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def date(self) -> str:
@@ -172,13 +174,13 @@ def load_record(path: str | Path, registry: Registry, *, home: bool | None = Non
     if stored is None or sig is None:
         analysis, processed = analyze(session)
         results = display_results(analysis)
-        principal = analysis.principal
+        principal, warnings = analysis.principal, list(analysis.warnings)
         sig = _signals_from_processed(processed)
         cal = {sid: {**c.attrs(), "kind": processed.calibration_kind[sid]} for sid, c in processed.calibration.items()}
         notes.append("analysed for this report (the file had no stored analysis; run 'lumbar analyze' to store it)")
     else:
         results = display_results(stored)
-        principal = stored.get("principal")
+        principal, warnings = stored.get("principal"), list(stored.get("warnings") or [])
         cal = _calibration(p)
     try:
         start = datetime.fromisoformat(info.start_time_utc)
@@ -193,7 +195,7 @@ def load_record(path: str | Path, registry: Registry, *, home: bool | None = Non
     return SessionRecord(
         subject=info.subject_code, start_utc=start, movement=info.protocol, protocol=proto, result=result,
         results=results, calibration=cal, home=is_home_session(info.operator) if home is None else home,
-        signals=sig, notes=notes, principal=principal,
+        signals=sig, notes=notes, principal=principal, warnings=warnings,
     )
 
 
