@@ -21,7 +21,8 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 __all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
-           "AXIS_COLORS", "TILT_COLORS", "HIP_COLOR", "degrees_text", "title_with_legend", "PlacementDiagram", "DegreeAxis"]
+           "AXIS_COLORS", "TILT_COLORS", "HIP_COLOR", "degrees_text", "title_with_legend", "PlacementDiagram",
+           "DegreeAxis"]
 
 COLORS = {
     "bg": "#f4f6f8", "panel": "#ffffff", "text": "#1f2a33", "muted": "#5f6b76", "accent": "#00796b",

@@ -100,7 +100,8 @@ def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
     return plans
 
 
-#: A hip angle moving with the plan's stand-in for it this clearly (|r|) but with the sign the plans forbid: a turned thigh.
+#: A hip angle that moves with the plan's stand-in for it this clearly (|r|), with the sign the plans forbid,
+#: comes from a thigh sensor worn turned.
 THIGH_AGREEMENT_R = 0.5
 
 
@@ -161,7 +162,8 @@ class Analysis:
     protocol: str
     results: dict[str, Result] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    #: problems the operator can act on (a sensor worn turned), also among the notes; shown first
+    #: problems the operator can act on (a thigh sensor worn back to front), in their words and with what to do;
+    #: shown before the numbers (the notes hold the figures behind them)
     warnings: list[str] = field(default_factory=list)
     rate_hz: float = float("nan")
     principal_sign: int = 1
@@ -612,8 +614,7 @@ def format_analysis(a: Analysis) -> str:
     for w in a.warnings:
         lines.append(f"  WARNING: {w}")
     for n in a.notes:
-        if n not in a.warnings:
-            lines.append(f"  note: {n}")
+        lines.append(f"  note: {n}")
     invalid = [k for k, v in every.items() if isinstance(v, dict) and v.get("valid") is False and k != "sway"]
     for k in invalid:
         lines.append(f"  {k}: not valid — {every[k].get('reason')}")

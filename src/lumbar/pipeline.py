@@ -31,7 +31,7 @@ from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
 from lumbar.types import THIGHS, Event
 
-__all__ = ["Processed", "SIGNALS", "process_session", "calibration_windows", "static_only_calibration"]
+__all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
 
 #: Movements whose repetitions double as a functional calibration (forward bends).
 FUNCTIONAL_MOVEMENTS = ("flexion", "waiters-bow")
@@ -123,7 +123,7 @@ class Processed:
         return kinematics.hip_flexion(self.tilt[LOWER], thighs)
 
     def signal(self, name: str) -> np.ndarray | None:
-        """A named angle (:data:`SIGNALS`), rad, (N,); None when its sensors are missing."""
+        """A named angle (``lumbar.protocols.schema.SIGNALS``), rad, (N,); None when its sensors are missing."""
         if name == "trunk_flexion":
             return self.trunk_flexion
         if name == "pelvic_tilt":

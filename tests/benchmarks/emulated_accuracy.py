@@ -24,7 +24,8 @@ from lumbar.storage.writer import write_simulated
 MISALIGNED = {"lumbar": (0.0, 10.0, 0.0), "sacrum": tuple(10.0 * np.ones(3) / np.sqrt(3.0))}
 #: Thigh sensors turned 10° about the thigh's long axis (the vertical, standing), the error static calibration
 #: cannot see, and the other thigh about an oblique axis.
-THIGHS_MISALIGNED = {**MISALIGNED, "thigh_left": (0.0, 10.0, 0.0), "thigh_right": tuple(10.0 * np.ones(3) / np.sqrt(3.0))}
+THIGHS_MISALIGNED = {**MISALIGNED, "thigh_left": (0.0, 10.0, 0.0),
+                     "thigh_right": tuple(10.0 * np.ones(3) / np.sqrt(3.0))}
 FOUR = ("lumbar", "sacrum", "thigh_left", "thigh_right")
 OUT = Path(__file__).resolve().parents[2] / "docs" / "accuracy-emulated.md"
 

@@ -372,7 +372,8 @@ class AssessmentView(QWidget):
         self._phase = "done"
         rows, colors = [], []
         for sid, q in rep.per_sensor.items():
-            rows.append([placement_name(sid), f"{q.get('acc_sd_mg', float('nan')):.1f} mg (limit {q.get('limit_mg', 10):.0f})",
+            rows.append([placement_name(sid),
+                         f"{q.get('acc_sd_mg', float('nan')):.1f} mg (limit {q.get('limit_mg', 10):.0f})",
                          f"{q.get('gyro_rms_dps', float('nan')):.2f} °/s", q.get("message", "")])
             colors.append(COLORS["ok"] if q.get("ok") else COLORS["bad"])
         self._set_table(["sensor", "movement (acc SD)", "gyro RMS", "quality"], rows, colors)

@@ -30,7 +30,8 @@ SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
 ANGLE_CURVES = (("flexion +", AXIS_COLORS[0]), ("lateral bend (right +)", AXIS_COLORS[1]),
                 ("rotation (left +)", AXIS_COLORS[2]))
 #: The sagittal angles of the middle plot: (signal, name, colour); hip flexion only with thigh sensors.
-SAGITTAL = (("pelvic_tilt", "pelvic tilt (anterior +)", TILT_COLORS[0]), ("trunk_flexion", "trunk flexion", TILT_COLORS[1]),
+SAGITTAL = (("pelvic_tilt", "pelvic tilt (anterior +)", TILT_COLORS[0]),
+            ("trunk_flexion", "trunk flexion", TILT_COLORS[1]),
             ("hip_flexion", "hip flexion", HIP_COLOR))
 TILT_CURVES = tuple((name, colour) for _, name, colour in SAGITTAL[:2])
 RAW_CURVES = (("x", AXIS_COLORS[0]), ("y", AXIS_COLORS[1]), ("z", AXIS_COLORS[2]))

@@ -26,7 +26,8 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from lumbar_gui.engine import COL, Engine
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart, degrees_text
+from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart,
+                                degrees_text)
 
 if TYPE_CHECKING:
     from lumbar.metrics.live import LiveAnalyzer
@@ -139,8 +140,8 @@ class TrialMonitor(QWidget):
         lay.setContentsMargins(0, 4, 0, 4)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.ci.setContentsMargins(0, 0, 0, 0)
-        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS, HIP_COLOR), rate_hz=200.0,
-                                unit="angle (°)", scale=RAD2DEG, finite=True, y_range=BEND_RANGE_DEG)
+        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS, HIP_COLOR),
+                                rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True, y_range=BEND_RANGE_DEG)
         self.plots.addItem(self.chart)
         lay.addWidget(self.plots, 3)
         side = QVBoxLayout()

@@ -33,7 +33,8 @@ from lumbar.acquisition.bus import LiveBus
 from lumbar.errors import LumbarError
 from lumbar.types import THIGHS, ImuBatch, SensorInfo
 
-__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "HIP_CHANNEL", "LiveAngles", "LslBridge", "replay_file_to_lsl", "require_pylsl"]
+__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "HIP_CHANNEL", "LiveAngles", "LslBridge", "replay_file_to_lsl",
+           "require_pylsl"]
 
 #: (label, unit, type) of each channel of a sensor outlet.
 IMU_CHANNELS: tuple[tuple[str, str, str], ...] = (
