@@ -279,3 +279,18 @@ def test_the_patient_is_steady_only_when_no_worn_sensor_turns(qtbot):
     # in the trunk's angles alone the patient looks steady: the thigh is what tells
     bus.rings.pop("thigh_right")
     assert m.steady(0.0)
+
+
+def test_biofeedback_angles_start_with_their_own_band(window):
+    """Choosing another angle gives its starting band (a hip hinge: the waiter's bow's 50-70°; a pelvic tilt:
+    5-15°), but a band the therapist set is kept."""
+    b = window.biofeedback
+    band = lambda: (b.lo.value(), b.hi.value())  # noqa: E731
+    assert b.signal.currentData() == "trunk_flexion" and band() == (30.0, 45.0)
+    b.signal.setCurrentIndex(b.signal.findData("hip_flexion"))
+    assert band() == (50.0, 70.0) and b.band.getRegion() == (50.0, 70.0)
+    b.signal.setCurrentIndex(b.signal.findData("pelvic_tilt"))
+    assert band() == (5.0, 15.0)
+    b.hi.setValue(12)  # the therapist's own
+    b.signal.setCurrentIndex(b.signal.findData("lumbar_flexion"))
+    assert band() == (5.0, 12.0)

@@ -35,6 +35,11 @@ SIGNALS = {
     "pelvic_tilt": ("Pelvic tilt", "pelvic-tilt"),
     "hip_flexion": ("Hip flexion", "waiters-bow"),  # a hip hinge; needs the thigh sensors
 }
+#: The target band each angle starts with, degrees; the therapist sets the patient's own. A hip hinge: the waiter's
+#: bow's 50-70° of hip flexion (Luomajoki et al. 2007); a pelvic tilt: from the pelvic-tilt test's 5° target;
+#: a bend: 30-45°.
+DEFAULT_BANDS = {"trunk_flexion": (30.0, 45.0), "lumbar_flexion": (30.0, 45.0), "pelvic_tilt": (5.0, 15.0),
+                 "hip_flexion": (50.0, 70.0)}
 
 
 #: Repetitions shown as dots under the verdict (the most recent; more would wrap at a readable size).
@@ -81,8 +86,9 @@ class BiofeedbackView(QWidget):
         self.signal = QComboBox()
         for key, (label, _p) in SIGNALS.items():
             self.signal.addItem(label, key)
-        self.lo = QDoubleSpinBox(minimum=-60, maximum=120, value=30, suffix=" °", decimals=0)
-        self.hi = QDoubleSpinBox(minimum=-60, maximum=120, value=45, suffix=" °", decimals=0)
+        band = DEFAULT_BANDS[self.signal.currentData()]
+        self.lo = QDoubleSpinBox(minimum=-60, maximum=120, value=band[0], suffix=" °", decimals=0)
+        self.hi = QDoubleSpinBox(minimum=-60, maximum=120, value=band[1], suffix=" °", decimals=0)
         self.speed = QDoubleSpinBox(minimum=5, maximum=300, value=60, suffix=" °/s", decimals=0)
         self.goal = QSpinBox(minimum=1, maximum=200, value=10)
         self.goal.setToolTip("Repetitions in the session")
@@ -106,8 +112,10 @@ class BiofeedbackView(QWidget):
         self.msg.setObjectName("subtitle")
         ctl.addWidget(self.msg)
         outer.addWidget(ctl_card)
-        for w in (self.signal, self.lo, self.hi):
-            (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(self.apply_settings)
+        self._angle = self.signal.currentData()
+        self.signal.currentIndexChanged.connect(self._angle_changed)
+        for w in (self.lo, self.hi):
+            w.valueChanged.connect(self.apply_settings)
 
         # patient area
         patient = QHBoxLayout()
@@ -195,6 +203,18 @@ class BiofeedbackView(QWidget):
     def _reset_stream(self) -> None:
         self._series, self._cursor = None, 0
         self.buf.clear()
+
+    def _angle_changed(self) -> None:
+        """Another angle: its own starting band, unless the therapist had set one (a band that is not the
+        previous angle's default is theirs, and kept)."""
+        before, self._angle = self._angle, self.signal.currentData()
+        if (self.lo.value(), self.hi.value()) == DEFAULT_BANDS[before]:
+            lo, hi = DEFAULT_BANDS[self._angle]
+            for w, v in ((self.lo, lo), (self.hi, hi)):
+                w.blockSignals(True)  # one apply below, not one per field
+                w.setValue(v)
+                w.blockSignals(False)
+        self.apply_settings()
 
     def apply_settings(self) -> None:
         lo, hi = sorted((self.lo.value(), self.hi.value()))
