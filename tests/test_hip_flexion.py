@@ -139,6 +139,9 @@ def test_a_thigh_sensor_worn_turned_is_found_and_not_used(tmp_path, turned):
     # and what to do, in words, for each
     assert sorted(w.split()[0] for w in a.warnings) == sorted(th.split("_")[1].capitalize() for th in turned)
     assert all("back to front" in w and "Refit it facing forward" in w for w in a.warnings)
+    from lumbar.analysis import format_analysis
+
+    assert "  WARNING: Left thigh sensor seems worn back to front" in format_analysis(a)  # lumbar analyze's text
     with open_h5(path) as (f, _):
         stored = {name for name in ("hip_flexion_rad", "thigh_left/hip_flexion_rad", "thigh_right/hip_flexion_rad")
                   if name in f["derived"]}
