@@ -10,15 +10,17 @@ RATE = 100.0
 FOUR = ("lumbar", "sacrum", "thigh_left", "thigh_right")
 
 
-def _run(sim, stop_left_at_s: float = np.inf) -> tuple[LiveAngles, np.ndarray, np.ndarray]:
-    """Feed the sensors' samples in 0.1 s chunks, as a bus would hand them over; the left thigh may stop."""
+def _run(sim, stop_left_at_s: float = np.inf, start_left_at_s: float = 0.0) -> tuple[LiveAngles, np.ndarray,
+                                                                                      np.ndarray]:
+    """Feed the sensors' samples in 0.1 s chunks, as a bus would hand them over; the left thigh may stop, or
+    start late."""
     live = LiveAngles({sid: RATE for sid in sim.batches})
     ts, rows = [], []
     n = len(next(iter(sim.batches.values())))
     for i in range(0, n, 10):
         for sid, b in sim.batches.items():
             chunk = b[i:i + 10]
-            if sid == "thigh_left" and len(chunk) and chunk.time_s[0] >= stop_left_at_s:
+            if sid == "thigh_left" and len(chunk) and not start_left_at_s <= chunk.time_s[0] < stop_left_at_s:
                 continue
             live.feed(chunk)
         t, x = live.take()
@@ -58,3 +60,14 @@ def test_a_thigh_that_stops_does_not_stop_the_stream():
     hip = np.degrees(x[late, -1])
     ref = _true_hip_deg(sim, t[late], slice(0, int(2 * RATE)))
     assert np.isfinite(hip).all() and np.sqrt(np.mean((hip - ref) ** 2)) < 1.5
+
+
+def test_a_thigh_that_starts_after_the_calibration_is_left_out():
+    """The left thigh's sensor starts streaming at 10 s, after the calibration: it has no zero posture, so no
+    hip angle comes from it (the right thigh's is used) and nothing of it is kept."""
+    sim = simulate("waiters-bow", duration_s=30.0, seed=3, rate_hz=RATE, sensors=FOUR)
+    live, t, x = _run(sim, start_left_at_s=10.0)
+    assert "thigh_left" not in live._cal and sum(len(a) for a in live._t["thigh_left"]) == 0
+    hip = np.degrees(x[:, -1])
+    ref = _true_hip_deg(sim, t, slice(0, int(2 * RATE)))
+    assert t[-1] > 29.0 and np.isfinite(hip).all() and np.sqrt(np.mean((hip - ref) ** 2)) < 1.0

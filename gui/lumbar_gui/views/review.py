@@ -474,7 +474,8 @@ class ReviewView(QWidget):
         body = (f"<html><head><meta charset='utf-8'><title>{html.escape(self.path.name)}</title>"
                 "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#1f2a33}"
                 "td,th{padding:3px 8px;border-bottom:1px solid #e0e0e0}</style></head><body>"
-                + head + _results_html(self.analysis.to_dict(display=True), self._test_title()) + f"<img src='{img.name}' width='100%'>"
+                + head + _results_html(self.analysis.to_dict(display=True), self._test_title())
+                + f"<img src='{img.name}' width='100%'>"
                 + "<pre>" + html.escape(format_analysis(self.analysis)) + "</pre></body></html>")
         out.write_text(body, encoding="utf-8")
         return out

@@ -95,6 +95,8 @@ class LiveAngles:
         sid = batch.sensor_id
         if sid not in self._filters or len(batch) == 0:
             return
+        if self._cal is not None and sid not in self._cal:
+            return  # a thigh that was not streaming through the calibration has no angle: nothing to keep
         q, _ = self._filters[sid].process(batch.acc, batch.gyro)
         self._t[sid].append(batch.time_s.copy())
         self._q[sid].append(q)
