@@ -7,7 +7,6 @@ import json
 import math
 
 import numpy as np
-import pytest
 
 from lumbar.analysis import analyze, analyze_file, format_analysis, read_analysis, repetition_count
 from lumbar.cli import main

@@ -206,6 +206,13 @@ def outcome(result: Any) -> tuple[str, bool | None, str]:
     return STATUS_WORDS[result.status], result.passed, "\n".join(result.notes)
 
 
+def _source(source: str, evidence: str) -> str:
+    """Where a threshold or reference value comes from, and how firm it is, in the clinician's words."""
+    from lumbar.protocols.schema import EVIDENCE_WORDS
+
+    return f"Source ({EVIDENCE_WORDS.get(evidence, evidence)}): {source}"
+
+
 def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> list[Row]:
     """The measures of one trial: each criterion, each reference value (its groups one per line), and the
     repetitions counted (what the trial monitor showed)."""
@@ -216,7 +223,7 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
         for c in result.criteria:
             said = "not measured" if c.passed is None else ("met" if c.passed else "not met")
             rows.append(Row(c.label, _value_text(c.value, c.unit), threshold_text(c.op, c.threshold, c.unit),
-                            said, c.passed, f"{c.explanation}\n\nSource: {c.source} [{c.evidence}]"))
+                            said, c.passed, f"{c.explanation}\n\n{_source(c.source, c.evidence)}"))
         for r in result.references:
             groups = [(_population(g["population"]), f"{_value_text(g['low'], r.unit)}–{_value_text(g['high'], r.unit)}"
                        if "low" in g else _value_text(g.get("value"), r.unit)) for g in r.groups]
@@ -224,7 +231,7 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
                             f"nearest: {_population(r.nearest)}" if r.nearest else "–", None,
                             "Reference values: " + "; ".join(f"{g['population']}: {v}"
                                                              for g, (_, v) in zip(r.groups, groups))
-                            + f"\n\nSource: {r.source} [{r.evidence}]"))
+                            + f"\n\n{_source(r.source, r.evidence)}"))
     reps = ((analysis or {}).get("results") or {}).get("repetitions")
     if reps is not None:
         from lumbar.analysis import repetition_count, repetition_sets  # both ways when the task goes both (rocking)

@@ -338,7 +338,7 @@ def test_battery_results_are_the_protocol_scoring(qtbot, window):
     assert a.countdown.text().startswith("2 of 6 tests positive")
     # each criterion row says where its threshold comes from
     tip = next(t.item(r, 0).toolTip() for r in range(t.rowCount()) if t.item(r, 0).text() == "Hips bend to 50°")
-    assert "Source: Luomajoki" in tip
+    assert "Source (published value): Luomajoki" in tip
 
 
 @pytest.mark.parametrize("placements,angle,sign", [

@@ -160,6 +160,37 @@ def test_progress_rows_with_mdc(report):
 
 
 @pytest.mark.slow
+def test_evidence_is_said_in_words(report):
+    """How firm each threshold is, in the clinician's words; the project's labels only in the tooltips."""
+    _, out = report
+    html = out.read_text()
+    shown = re.sub(r'title="[^"]*"', "", html)
+    for label in ("[CONFIRMED]", "[PROJECT DEFAULT]", "[FROM MEMORY", "METRICS.md", "θ_tol"):
+        assert label not in shown, label
+    assert shown.count(">published value</span>") > 3  # the header's legend, the criteria, the battery
+    assert ">project default: no published value</span>" in shown  # the 10° low-back limit
+    assert 'title="PROJECT DEFAULT"' in html
+
+
+def test_trend_column_from_three_visits():
+    """Two visits: the change only (a slope through two points says nothing more); three: the trend too.
+    A measure without a published MDC shows a dash, explained under the table."""
+    from lumbar.report.html import _progress
+    from lumbar.report.sessions import ProgressRow
+
+    def table(n):
+        rows = [ProgressRow("t", "Waiter's bow", "criterion", "Low back stays still", "deg",
+                            [10.0 - i for i in range(n)], -(n - 1.0), None, "", 1.0 if n > 2 else None, None)]
+        return _progress([f"2025-0{i + 1}-01" for i in range(n)], rows, [], [None] * n, with_plots=False)
+
+    two, three = table(2), table(3)
+    assert "trend / week" not in two and "from three visits on" in two
+    assert "trend / week" in three and "least-squares slope" in three
+    assert two.count("<td") + 2 == three.count("<td")  # the row gains the third value and the slope
+    assert "unknown" not in two and "none published" in two
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed (Debian: apt-get install chromium)")
 def test_report_renders_in_headless_chromium(report, tmp_path):
     rep, out = report

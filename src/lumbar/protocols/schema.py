@@ -10,11 +10,15 @@ from typing import Any
 
 from lumbar.errors import ValidationError
 
-__all__ = ["ProtocolError", "validate_protocol", "SCHEMA_VERSION", "EVIDENCE", "OPS", "AGGREGATES", "SIGNALS"]
+__all__ = ["ProtocolError", "validate_protocol", "SCHEMA_VERSION", "EVIDENCE", "EVIDENCE_WORDS", "OPS", "AGGREGATES", "SIGNALS"]
 
 SCHEMA_VERSION = 1
 #: Evidence labels, as METRICS.md uses them.
 EVIDENCE = ("CONFIRMED", "FROM MEMORY – VERIFY", "PROJECT DEFAULT")
+#: The labels as a clinician reads them beside a threshold (reports, tooltips).
+EVIDENCE_WORDS = {"CONFIRMED": "published value",
+                  "FROM MEMORY – VERIFY": "published value, citation still to be checked",
+                  "PROJECT DEFAULT": "project default: no published value"}
 OPS = ("<=", "<", ">=", ">", "between")
 AGGREGATES = ("mean", "median", "max", "min", "count")
 #: Angles an analysis plan may name (``lumbar.pipeline.Processed.signal``).

@@ -7,6 +7,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from lumbar.protocols.schema import EVIDENCE_WORDS
 from lumbar.protocols.scoring import format_value, shown_decimals, threshold_text
 from lumbar.report import plots
 from lumbar.report.sessions import Adherence, ProgressRow, SessionRecord, Visit
@@ -25,7 +26,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap} .d
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.8rem;font-weight:600;color:#fff}
 .pass{background:#2ca02c}.fail{background:#d62728}.incomplete{background:#e6a100}.notscored{background:#7f7f7f}
 .ok{color:#2ca02c;font-weight:600}.bad{color:#d62728;font-weight:600}.na{color:#888}
-.ev{font-size:.72rem;color:#666;white-space:nowrap} .src{font-size:.75rem;color:#666}
+.src{font-size:.75rem;color:#666}
+.ev{display:inline-block;font-size:.7rem;padding:0 5px;border-radius:3px;border:1px solid;white-space:nowrap}
+.ev-published{color:#1b6e1b;border-color:#9ccc9c}.ev-unchecked{color:#8a5a00;border-color:#e0c080}
+.ev-default{color:#555;border-color:#bbb}
 figure{margin:8px 0} figure img{max-width:100%} .row{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #e2e4e8;border-radius:6px;padding:10px 14px;margin:10px 0}
 .summary{font-size:1.05rem;font-weight:600} .small{font-size:.8rem;color:#555}
@@ -38,6 +42,15 @@ _BADGE = {"pass": ("pass", "PASS"), "fail": ("fail", "FAIL"), "incomplete": ("in
 
 def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
+
+
+_EV_CLASS = {"CONFIRMED": "ev-published", "FROM MEMORY – VERIFY": "ev-unchecked", "PROJECT DEFAULT": "ev-default"}
+
+
+def _evidence(label: str) -> str:
+    """An evidence label in the clinician's words (its project label in the tooltip)."""
+    return (f'<span class="ev {_EV_CLASS.get(label, "ev-default")}" title="{_e(label)}">'
+            f"{_e(EVIDENCE_WORDS.get(label, label))}</span>")
 
 
 def _threshold(op: str, th: Any, unit: str) -> str:
@@ -97,7 +110,7 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
                    if c.passed is False else '<span class="na">not measured</span>')
             out.append(f"<tr><td>{_e(c.label)}</td><td class=num>{format_value(c.value, c.unit)}</td>"
                        f"<td class=num>{_threshold(c.op, c.threshold, c.unit)}</td><td>{res}</td>"
-                       f"<td>{_e(c.explanation)}</td><td class=src>{_e(c.source)} <span class=ev>[{_e(c.evidence)}]</span></td></tr>")
+                       f"<td>{_e(c.explanation)}</td><td class=src>{_evidence(c.evidence)} {_e(c.source)}</td></tr>")
         out.append("</table>")
         if p is not None and p.get("published_criterion"):
             out.append(f'<p class="small">Published (observational) criterion: {_e(p.published_criterion)}</p>')
@@ -107,7 +120,7 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         for ref in r.references:
             groups = "; ".join(f"{_e(g['population'])}: {format_value(g.get('value'), ref.unit)}" for g in ref.groups)
             out.append(f"<tr><td>{_e(ref.label)}</td><td class=num>{format_value(ref.value, ref.unit)}</td><td>{groups}</td>"
-                       f"<td>{_e(ref.nearest or '—')}</td><td class=src>{_e(ref.source)} <span class=ev>[{_e(ref.evidence)}]</span></td></tr>")
+                       f"<td>{_e(ref.nearest or '—')}</td><td class=src>{_evidence(ref.evidence)} {_e(ref.source)}</td></tr>")
         out.append("</table>")
     reps = rec.repetitions()
     key = []
@@ -167,10 +180,10 @@ def _battery(v: Visit) -> str:
                        for i, (title, r) in enumerate(b.rows(), 1))
         refs = "; ".join(
             f"{_e(ref['label'])}: " + ", ".join(f"{_e(g['population'])} {g.get('value')}" for g in ref["groups"])
-            + f" ({_e(ref['source'])} [{_e(ref['evidence'])}])" for ref in b.references)
+            + f" ({_e(ref['source'])} {_evidence(ref['evidence'])})" for ref in b.references)
         cls = "bad" if b.impaired else "ok" if b.impaired is False else "na"
         out.append(f'<div class="card battery"><h3>{_e(b.title)}</h3><p class="summary"><span class="{cls}">'
-                   f"{_e(b.statement)}</span></p><p class=small>Rule: {_e(b.source)} [{_e(b.evidence)}]</p>"
+                   f"{_e(b.statement)}</span></p><p class=small>Rule: {_e(b.source)} {_evidence(b.evidence)}</p>"
                    f"<table><tr><th>test</th><th>result</th></tr>{rows}</table><p class=small>Reference: {refs}</p></div>")
     return "\n".join(out)
 
@@ -191,8 +204,9 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
         if with_plots:
             out.append(_img(plots.progress_plot(dates, rows), "progress across visits"))
         head = "".join(f"<th class=date>{_e(d)}</th>" for d in dates)
-        width = len(dates) + 5
-        out.append(f"<table><tr><th>measure</th>{head}<th>change</th><th>trend / week</th>"
+        trend = len(dates) >= 3  # a slope from two visits is only their change again
+        width = len(dates) + 4 + trend
+        out.append(f"<table><tr><th>measure</th>{head}<th>change</th>{'<th>trend / week</th>' if trend else ''}"
                    "<th>MDC</th><th>real change?</th></tr>")
         # one heading per test, its measures below: a long title is read once, not wrapped on every row
         for title, group in itertools.groupby(rows, key=lambda r: r.title):
@@ -202,19 +216,22 @@ def _progress(dates: Sequence[str], rows: Sequence[ProgressRow], adh: Sequence[A
                 vals = "".join(f"<td class=num>{format_value(v, r.unit, nd)}</td>" for v in r.values)
                 real = ("—" if r.beyond_mdc is None else '<span class="ok">yes, beyond MDC</span>' if r.beyond_mdc
                         else "within MDC")
-                mdc = ("unknown" if r.mdc is None else
-                       f'{format_value(r.mdc, r.unit)} <span class=src>{_e(r.mdc_source)}</span>')
+                mdc = ('<span class=na>—</span>' if r.mdc is None else
+                       f'{format_value(r.mdc, r.unit)} <span class=src>{_evidence(r.mdc_evidence)} {_e(r.mdc_source)}</span>')
+                slope = f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td>" if trend else ""
                 out.append(f"<tr><td>{_e(r.label)}</td>{vals}<td class=num>{format_value(r.change, r.unit, nd)}</td>"
-                           f"<td class=num>{format_value(r.slope_per_week, r.unit)}</td><td>{mdc}</td>"
-                           f"<td>{real}</td></tr>")
+                           f"{slope}<td>{mdc}</td><td>{real}</td></tr>")
         if any(x is not None for x in romb):
             vals = "".join(f"<td class=num>{format_value(x, '', 2)}</td>" for x in romb)
             out.append(f"<tr class=group><th colspan={width}>Quiet standing, eyes closed and open</th></tr>"
                        f"<tr><td>Romberg ratio (eyes closed / open, RMS AP)</td>{vals}"
-                       "<td></td><td></td><td>unknown</td><td>—</td></tr>")
+                       f"<td></td>{'<td></td>' if trend else ''}<td><span class=na>—</span></td><td>—</td></tr>")
         out.append("</table>")
-        out.append('<p class="small">MDC: minimal detectable change (90 %) where the literature gives one; a change '
-                   "within it may be measurement noise. Trend: least-squares slope over three or more visits.</p>")
+        out.append('<p class="small">MDC: minimal detectable change (90 %) where the literature gives one (—: none '
+                   "published); a change within it may be measurement noise, and without one, whether a change is real "
+                   "cannot be said."
+                   + (" Trend: least-squares slope over the visits." if trend else
+                      " A trend per week is given from three visits on.") + "</p>")
     out.append('<h3>Home biofeedback (adherence)</h3>')
     if not adh:
         out.append('<p class="small">No home sessions among the files.</p>')
@@ -238,8 +255,9 @@ def render_html(subject: str, visits: Sequence[Visit], rows: Sequence[ProgressRo
     body = [f'<header><h1>Lumbar motor control — subject {_e(subject)}</h1>'
             f'<p class="meta">Visits: {_e(", ".join(dates) or "—")} · tests: {_e("; ".join(protocols) or "—")} · '
             f"report made {now}{(' with lumbar ' + _e(software)) if software else ''}</p>"
-            '<p class="small">Angles in degrees relative to the calibration posture; pass/fail thresholds and their '
-            "evidence ([CONFIRMED], [FROM MEMORY – VERIFY], [PROJECT DEFAULT]) are given beside each result.</p></header>"]
+            '<p class="small">Angles in degrees relative to the calibration posture. Beside each pass/fail threshold '
+            "and reference value: its source and how firm it is — "
+            + ", ".join(_evidence(k) for k in EVIDENCE_WORDS) + ".</p></header>"]
     if not with_plots:
         body.append(f'<p class="small">{_e(plots.MISSING)}</p>')
     other = "tests without a pass/fail criterion, or whose criteria could not all be measured"
@@ -265,8 +283,8 @@ def render_html(subject: str, visits: Sequence[Visit], rows: Sequence[ProgressRo
         rb = v.romberg()
         if rb is not None:
             body.append(f"<p>Romberg ratio (eyes closed / eyes open, forward–backward sway RMS): <b>{rb:.2f}</b> "
-                        '<span class="small">(force-plate COP reference EC/EO ≈ 6.3/5.0 mm = 1.26, METRICS.md §1.5; '
-                        "not an accelerometer norm)</span></p>")
+                        '<span class="small">(healthy adults on a force plate: centre-of-pressure RMS eyes closed / open '
+                        "≈ 6.3 / 5.0 mm = 1.26, PMC3966255 Table 3; not an accelerometer norm)</span></p>")
         body.append(_battery(v))
         for s in v.sessions:
             body.append(_test_card(s, with_plots))

@@ -258,6 +258,7 @@ class ProgressRow:
     slope_per_week: float | None
     beyond_mdc: bool | None
     decimals: int | None = None  # shown with this many decimals (0: a count); None: format_value's choice
+    mdc_evidence: str = ""  # how firm the MDC is (``lumbar.protocols.schema.EVIDENCE``)
 
 
 def _series(visits: Sequence[Visit], name: str, path: str, agg: str | None) -> list[float | None]:
@@ -309,9 +310,9 @@ def progress(visits: Sequence[Visit], registry: Registry) -> list[ProgressRow]:
                 if np.ptp(x) > 0:
                     slope = float(np.polyfit(x, y, 1)[0])
             rows.append(ProgressRow(name, p.title, kind, label, unit, vals, change, None if mdc is None else float(mdc["value"]),
-                                    "" if mdc is None else f"{mdc['source']} [{mdc['evidence']}]", slope,
+                                    "" if mdc is None else mdc["source"], slope,
                                     None if mdc is None else abs(change) > float(mdc["value"]),
-                                    0 if path.endswith(".count") else None))
+                                    0 if path.endswith(".count") else None, "" if mdc is None else mdc["evidence"]))
     return rows
 
 
