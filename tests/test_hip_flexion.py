@@ -169,3 +169,30 @@ def test_correctly_worn_thighs_are_all_used(tmp_path):
         for quality in ("good", "poor"):
             a, p = analyze(_session(tmp_path, movement, quality))
             assert p.excluded_thighs == {} and a.principal == "hip_flexion", (movement, quality, a.notes)
+
+
+def test_the_turned_thigh_judgement():
+    """The judgement the analysis and the live monitor share: a hip angle moving with its stand-in against the
+    plan's sign is a turned sensor (r returned); the right sign, a weak relation, or a hardly moving angle is
+    not judged so. Rocking's plans imply −1 (the pelvis tilts back as the hips flex); the bow's +1."""
+    from lumbar.sensor_fit import THIGH_AGREEMENT_R, thigh_expected_sign, thigh_turned
+
+    plans = load_plans()
+    assert thigh_expected_sign(plans["rocking"].first_sign, plans["rocking"].with_thighs) == -1
+    assert thigh_expected_sign(plans["waiters-bow"].first_sign, plans["waiters-bow"].with_thighs) == 1
+    t = np.linspace(0.0, 20.0, 2001)
+    pelvis = np.radians(10.0) * np.sin(2 * np.pi * t / 5.0)
+    hip = -3.0 * pelvis  # rocking, worn right: the hip flexes as the pelvis tilts back
+    assert thigh_turned(hip, pelvis, -1) is None
+    r = thigh_turned(-hip, pelvis, -1)  # worn turned: the two move together
+    assert r is not None and r > 0.99
+    assert thigh_turned(-hip, pelvis, 1) is None  # as the bow expects
+    gappy = -hip.copy()
+    gappy[::3] = np.nan  # gaps are left out, not judged as values
+    assert thigh_turned(gappy, pelvis, -1) == pytest.approx(r)
+    assert thigh_turned(np.radians(2.0) * np.sin(2 * np.pi * t / 5.0), pelvis, -1) is None  # the hip hardly moves
+    assert thigh_turned(-hip, pelvis * 0.05, -1) is None  # nor the pelvis
+    rng = np.random.default_rng(0)
+    weak = -hip + rng.normal(0.0, 6 * np.std(hip), t.size)  # a relation too weak to say
+    assert abs(np.corrcoef(weak, pelvis)[0, 1]) < THIGH_AGREEMENT_R
+    assert thigh_turned(weak, pelvis, -1) is None

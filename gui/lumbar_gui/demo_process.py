@@ -13,8 +13,8 @@ Control, one JSON object per line:
 
 * parent → child (stdin): ``{"op": "perform", "movement": .., "duration_s": .., "kwargs": {..}}``
   (``kwargs`` may hold ``"hold": true``), ``{"op": "go"}``, ``{"op": "tap", "placement": ..}``,
-  ``{"op": "drop", "address": .., "away_s": ..}``; end of input (the application closed or died) stops the
-  child.
+  ``{"op": "turn", "placement": .., "turned": true}``, ``{"op": "drop", "address": .., "away_s": ..}``; end
+  of input (the application closed or died) stops the child.
 * child → parent (stdout): first ``{"ready": {"port": .., "sensors": [..]}}`` (or ``{"error": ..}``),
   then ``{"state": {"movement": .., "started": .., "last_error": .., "connected": [addresses]}}`` whenever it
   changes (``started``: how many ``perform`` requests have begun; both sides number them 1, 2, … in order).
@@ -165,6 +165,10 @@ class DemoSensors:
         """Tap the sensor at ``placement``."""
         self._send({"op": "tap", "placement": placement})
 
+    def turn(self, placement: str, turned: bool = True) -> None:
+        """The sensor at ``placement`` is worn back to front (see :meth:`DemoPatient.turn`)."""
+        self._send({"op": "turn", "placement": placement, "turned": bool(turned)})
+
     def drop_link(self, address: str, away_s: float) -> None:
         """The sensor's link drops on the virtual radio; it returns after ``away_s`` s."""
         self._send({"op": "drop", "address": address, "away_s": float(away_s)})
@@ -310,6 +314,8 @@ async def _serve(rate_hz: float, seed: int) -> None:
             patient.go()
         elif op == "tap":
             patient.tap(msg["placement"])
+        elif op == "turn":
+            patient.turn(msg["placement"], bool(msg.get("turned", True)))
         elif op == "drop":
             task = loop.create_task(emu.drop_link(emu.sensor(msg["address"]), float(msg["away_s"])))
             drops.add(task)

@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -31,9 +31,10 @@ __all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIV
 UPPER, LOWER = "lumbar", "sacrum"
 DEG = math.pi / 180.0
 
-#: Columns of the derived live series (rad, m/s²).
+#: Columns of the derived live series (rad, m/s²): ``hip_flexion`` is the mean of the thighs worn and not
+#: left out (:meth:`LiveProcessor.exclude_thighs`), ``hip_flexion_<side>`` each thigh's own (NaN: not worn).
 DERIVED_COLUMNS = ("lumbar_flexion", "lumbar_lateral", "lumbar_rotation", "pelvic_tilt", "trunk_flexion",
-                   "sway_ap", "sway_ml", "hip_flexion")
+                   "sway_ap", "sway_ml", "hip_flexion", *(f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS))
 COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 
 
@@ -183,6 +184,7 @@ class LiveProcessor:
         self._r0 = np.eye(3)  # lumbar rotation at calibration
         self._rep_signal = "trunk_flexion"
         self._rep_thresholds = (10 * DEG, 25 * DEG)
+        self._excluded: frozenset[str] = frozenset()  # thighs left out of the mean hip angle
         self._seg: Any = None
         self._rep_index = 0
         self._lp_sos: Any = None  # the 5 Hz low-pass: designed in the worker when first used (no scipy at start)
@@ -210,6 +212,13 @@ class LiveProcessor:
         with self._lock:
             self._seg = None
             self._rep_index = 0
+
+    def exclude_thighs(self, thighs: Sequence[str]) -> None:
+        """Leave these thighs (``thigh_left``…) out of the mean hip angle, from the next rows on (a sensor found
+        worn back to front); their own columns go on. The next calibration takes them back (a refitted sensor
+        needs a new zero posture)."""
+        with self._lock:
+            self._excluded = frozenset(thighs)
 
     def stop(self) -> None:
         self._stop.set()
@@ -376,6 +385,8 @@ class LiveProcessor:
             rep.per_sensor[sid] = info
             new[sid] = (cal.r_sb, float(np.mean(kinematics.sagittal_tilt(qs, None))), (acc @ cal.r_sb.T).mean(0), qs)
         if rep.ok and new:
+            with self._lock:
+                self._excluded = frozenset()  # a new zero posture: every thigh worn counts again
             for sid, (r_sb, tilt0, acc0, _qs) in new.items():
                 st = self._states[sid]
                 # re-express what is pending in the new segment frame
@@ -443,7 +454,7 @@ class LiveProcessor:
         sway_src = p
         sway_idx = np.arange(n)
         keep_from: dict[str, int] = {}
-        thigh_tilts = []
+        thigh_tilts: dict[str, np.ndarray] = {}
         for sid, o in partners.items():
             if not len(o.t):
                 continue
@@ -454,15 +465,19 @@ class LiveProcessor:
             tilt_o = np.full(n, np.nan)
             tilt_o[ok] = kinematics.sagittal_tilt(o.q[j[ok]], None) - o.tilt0
             if sid in THIGHS:
-                thigh_tilts.append(tilt_o)
+                thigh_tilts[sid] = tilt_o
                 continue
             rows[:, COL["pelvic_tilt"]] = tilt_o
             up = cv.quat_multiply(np.broadcast_to(self._h, (int(ok.sum()), 4)), p.q[:n][ok])
             r_lum = np.swapaxes(cv.quat_to_matrix(o.q[j[ok]]), -1, -2) @ cv.quat_to_matrix(up)
             rows[ok, 0:3] = cv.lumbar_angles_from_matrix(self._r0.T @ r_lum)
             sway_src, sway_idx = o, np.where(ok, j, -1)  # the sacral sensor is the sway reference
-        if thigh_tilts:
-            rows[:, COL["hip_flexion"]] = kinematics.hip_flexion(rows[:, COL["pelvic_tilt"]], thigh_tilts)
+        pelvis = rows[:, COL["pelvic_tilt"]]
+        for sid, tilt in thigh_tilts.items():
+            rows[:, COL[f"hip_flexion_{sid.replace('thigh_', '')}"]] = kinematics.hip_flexion(pelvis, [tilt])
+        kept = [tilt for sid, tilt in thigh_tilts.items() if sid not in self._excluded]
+        if kept:
+            rows[:, COL["hip_flexion"]] = kinematics.hip_flexion(pelvis, kept)
         a = sway_src.a[np.maximum(sway_idx, 0)] - sway_src.acc0
         if sway_src is not p:
             a[sway_idx < 0] = np.nan

@@ -24,8 +24,8 @@ application → child
     origin_s, options, targets, rates)`` (options: a ``ReaderOptions`` or a dict of its fields; rates: the
     sensors' nominal rates, Hz, to process the source's samples here, or None), ``("add", name, target,
     rate_hz)``, ``("remove", name, sensor_id)``, ``("process", name, method, args)`` (``calibrate``,
-    ``set_repetitions``, ``reset_repetitions`` of the source's processing); ``("record", name, recording,
-    path, info, sensors)`` (record the source's sensors to the session file ``path`` from their next
+    ``set_repetitions``, ``reset_repetitions``, ``exclude_thighs`` of the source's processing); ``("record",
+    name, recording, path, info, sensors)`` (record the source's sensors to the session file ``path`` from their next
     sample; ``recording`` names it in the answers), ``("mark", recording, time_s, label, note)`` (bus
     time), ``("finish", recording)`` (stop it: the rest is written and the file closed there); ``None``:
     stop (after every recording is saved).
@@ -545,7 +545,7 @@ def _adapter_problem(e: BaseException) -> str:
     return f"no usable Bluetooth adapter ({text})"
 
 
-_PROCESS_CONTROLS = frozenset({"calibrate", "set_repetitions", "reset_repetitions"})
+_PROCESS_CONTROLS = frozenset({"calibrate", "set_repetitions", "reset_repetitions", "exclude_thighs"})
 
 
 class _Source:

@@ -225,6 +225,7 @@ class DemoPatient:
         self._held: _Segment | None = None  # the rest of a held movement, waiting for go()
         self._taps: list[tuple[str, float]] = []  # (placement, patient time of the tap)
         self._tap_request: list[str] = []
+        self._turned: set[str] = set()  # placements whose sensor is worn back to front (turn())
         self._served_t = 0.0  # latest patient time handed to any sensor, s
         self._job = 0
         #: Number of the latest :meth:`perform` request whose movement has begun (0: none yet).
@@ -311,6 +312,15 @@ class DemoPatient:
         with self._lock:
             self._tap_request.append(placement)
 
+    def turn(self, placement: str, turned: bool = True) -> None:
+        """Wear the sensor at ``placement`` back to front (``turned``) or facing forward again, from the next
+        sample: turned 180° about its long axis, which a static calibration cannot tell (its x and z axes
+        point the other way). What a sensor fitted that way does to the measures can be shown and tested."""
+        if placement not in self.placements:
+            raise ValueError(f"the demo patient wears no sensor at {placement!r}")
+        with self._lock:
+            (self._turned.add if turned else self._turned.discard)(placement)
+
     @property
     def current_movement(self) -> str:
         """What the patient is doing at the latest sample handed out."""
@@ -341,6 +351,9 @@ class DemoPatient:
             for j, tj in enumerate(t):
                 acc[j], gyro[j] = self._sample_at(placement, float(tj))
             self._add_taps(placement, t, acc, gyro)
+            if placement in self._turned:
+                acc[:, [0, 2]] *= -1.0
+                gyro[:, [0, 2]] *= -1.0
             self._prune()
         return acc, gyro
 
@@ -496,7 +509,8 @@ class BleLink:
 
     @property
     def patient(self) -> Any:
-        """The demo patient's controls (``perform``, ``tap``, ``current_movement``): the emulated sensors' process."""
+        """The demo patient's controls (``perform``, ``tap``, ``turn``, ``current_movement``): the emulated sensors'
+        process."""
         return self.emulator
 
     async def start(self) -> None:
@@ -778,6 +792,10 @@ class RemoteProcessor:
     def reset_repetitions(self) -> None:
         self._source._control("reset_repetitions")
 
+    def exclude_thighs(self, thighs: Sequence[str]) -> None:
+        """Leave these thighs out of the mean hip angle (:meth:`LiveProcessor.exclude_thighs`)."""
+        self._source._control("exclude_thighs", tuple(thighs))
+
     def stop(self) -> None:
         """Nothing to do here: the processing ends with its source's readers (``end``)."""
 
@@ -911,6 +929,11 @@ class EmulatedSource(BleSource):
         """Tap the emulated sensor with ``address`` (it need not be connected here)."""
         assert self.link.patient is not None
         self.link.patient.tap(self.link.placement_of(address))
+
+    def turn(self, placement: str, turned: bool = True) -> None:
+        """The demo patient wears the sensor at ``placement`` back to front (see :meth:`DemoPatient.turn`)."""
+        assert self.link.patient is not None
+        self.link.patient.turn(placement, turned)
 
 
 def loss_text(st: SensorStatus) -> str:

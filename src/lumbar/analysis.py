@@ -23,6 +23,7 @@ from lumbar.metrics import segmental, sway
 from lumbar.errors import CalibrationError, ValidationError
 from lumbar.metrics.results import FrontalControl, Result, RhythmSummary
 from lumbar.pipeline import LOWER, UPPER, Processed, process_session
+from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_warning
 from lumbar.storage.reader import Session, read_session
 from lumbar.types import software_version
 
@@ -100,42 +101,29 @@ def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
     return plans
 
 
-#: A hip angle that moves with the plan's stand-in for it this clearly (|r|), with the sign the plans forbid,
-#: comes from a thigh sensor worn turned.
-THIGH_AGREEMENT_R = 0.5
-
-
 def check_thighs(p: Processed, plan: AnalysisPlan) -> dict[str, str]:
     """Thigh sensors whose hip angle moves against the plan's stand-in for it (``plan.principal``, the angle
-    ``with_thighs`` replaces) the wrong way round; they are added to ``p.excluded_thighs`` (not used) with what
-    the operator should do (the analysis's warnings), a note with the figures goes to ``p.notes``, and they are
-    returned. Rocking backward tilts the pelvis back while it flexes the hips, so
-    there the two must move in opposite directions (the signs ``first_sign`` of both plans say so); a thigh
-    sensor worn turned (its front facing back, as a static calibration cannot tell) makes them move
-    together. Only a clear relation (|r| ≥ :data:`THIGH_AGREEMENT_R` over the task) is judged; a still thigh
-    (the waiter's bow) is not. A thigh already excluded is not checked again."""
+    ``with_thighs`` replaces) the wrong way round (:func:`lumbar.sensor_fit.thigh_turned`); they are added to
+    ``p.excluded_thighs`` (not used) with what the operator should do (the analysis's warnings), a note with
+    the figures goes to ``p.notes``, and they are returned. Rocking backward tilts the pelvis back while it
+    flexes the hips, so there the two must move in opposite directions; a thigh sensor worn turned makes them
+    move together. A thigh already excluded is not checked again."""
     from lumbar.types import THIGHS
 
     standin = p.signal(plan.principal) if plan.with_thighs and plan.principal else None
     if standin is None:
         return {}
-    expected = (plan.first_sign or 1) * (plan.with_thighs.get("first_sign") or 1)
+    expected = thigh_expected_sign(plan.first_sign, plan.with_thighs)
     task = slice(p.static_window.stop, None)
     found = {}
     for th in THIGHS:
         hip = p.hip_flexion_of(th)
         if hip is None:
             continue
-        a, b = hip[task], standin[task]
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < 10 or np.ptp(a[ok]) < 5 * DEG or np.ptp(b[ok]) < 2 * DEG:
-            continue
-        r = float(np.corrcoef(a[ok], b[ok])[0, 1])
-        if r * expected <= -THIGH_AGREEMENT_R:
-            side = th.replace("thigh_", "")
-            found[th] = (f"{side.capitalize()} thigh sensor seems worn back to front: its hip angle ran the wrong "
-                         "way, so it was not used. Refit it facing forward before the next trial.")
-            p.notes.append(f"{side} thigh sensor: its hip angle moves the wrong way against the "
+        r = thigh_turned(hip[task], standin[task], expected)
+        if r is not None:
+            found[th] = turned_thigh_warning(th)
+            p.notes.append(f"{th.replace('thigh_', '')} thigh sensor: its hip angle moves the wrong way against the "
                            f"{plan.principal.replace('_', ' ')} (r = {r:+.2f}, expected sign "
                            f"{'+' if expected > 0 else '−'}): probably worn turned; left out")
     p.excluded_thighs.update(found)

@@ -475,3 +475,51 @@ def test_a_thigh_sensor_worn_turned_is_shown_in_the_results(window, tmp_path):
     assert a.table.columnSpan(row, 0) == a.table.columnCount()
     html = _results_html(d, "Rocking")
     assert html.index("⚠ Left thigh sensor") < html.index("<table")
+
+
+def test_a_thigh_sensor_worn_turned_is_found_during_the_trial(qtbot, window):
+    """The demo patient wears the left thigh sensor back to front (turned about its long axis: the calibration
+    standing still cannot tell). Rocking on all fours, the trial monitor finds it from the first rocks, while the
+    patient is still moving, as the offline analysis does: the operator reads it above the countdown, the trial's
+    file holds it as a note, the live hip angle leaves that thigh out, and the trial is counted on the right
+    hip, stopping at its ten repetitions; the saved trial's analysis finds the same thigh and counts the same."""
+    from lumbar.analysis import repetition_count
+    from lumbar.storage import read_session
+    from lumbar_gui.engine import COL
+    from lumbar_gui.trials import protocols
+
+    win = window
+    connect_demo(qtbot, win, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    src = win.engine.source
+    src.turn("thigh_left")
+    a = win.assessment
+    win.show_view(a)
+    a.subject.setText("S021")
+    a.protocol.setCurrentText(next(name for name in protocols() if name.startswith("Single test — Rocking")))
+    assert a.begin()
+    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
+    a.action()  # → calibration
+    a.action()
+    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    assert a.calibration.ok  # standing still, a turned thigh sensor calibrates as well as one worn right
+    a.action()  # → the trial
+    tr = a.trials[0]
+    a.action()
+    assert a.monitor.angle == "hip_flexion" and a.monitor._thigh_sign == -1 and not a.alert.isVisible()
+    qtbot.waitUntil(lambda: "thigh_left" in a.turned_thighs, timeout=tr.duration_s * 1000 + 30000)
+    assert a._phase == "moving" and a.monitor.repetitions <= 2  # found live, within the first rocks (1 seen)
+    assert list(a.turned_thighs) == ["thigh_left"] and set(a.monitor.turned) == {"thigh_left"}
+    assert a.alert.isVisible() and a.alert.text().startswith("⚠ Left thigh sensor seems worn back to front")
+    assert a.monitor.angle == "hip_flexion"  # the right thigh is left to count on
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 30000)
+    (_, path, d, err), = a.results
+    assert err is None, err
+    # the live hip angle is the right thigh's alone from the request on
+    _, x = win.engine.processor.series.latest(200)
+    np.testing.assert_allclose(x[:, COL["hip_flexion"]], x[:, COL["hip_flexion_right"]], atol=1e-9)
+    # the offline analysis finds the same thigh and counts the same repetitions on the right hip
+    assert [w.split(" thigh")[0] for w in d["warnings"]] == ["Left"]
+    assert d["principal"] == "hip_flexion"
+    assert a.monitor.repetitions == repetition_count(d) == 10
+    notes = [e.note for e in read_session(path).events if e.label == "note"]
+    assert a.turned_thighs["thigh_left"] in notes

@@ -113,3 +113,48 @@ def test_the_live_hip_angle_follows_the_emulated_body(qtbot):
         assert ref.max() > 50.0 and rmse < 1.0, rmse  # the bows, and how closely they are followed (0.2° seen)
     finally:
         eng.shutdown()
+
+
+def test_each_thigh_has_its_own_hip_angle_and_one_can_be_left_out(qtbot):
+    """The live processing gives each thigh's hip angle a column of its own (what the trial monitor judges a
+    thigh sensor worn back to front by), each following the emulated body's hip on that side; a thigh left out
+    (:meth:`exclude_thighs`) no longer counts in the mean hip angle, from the next rows on, while its own column
+    goes on."""
+    from lumbar.acquisition.replay import ReplaySource
+    from lumbar.simulate import simulate
+    from lumbar_gui.engine import Engine
+    from lumbar_gui.processing import COL
+
+    sim = simulate("waiters-bow", duration_s=24.0, seed=2, rate_hz=RATE,
+                   sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    truth = sim.truth._arrays
+    eng = Engine()
+    try:
+        eng.connect_source(ReplaySource(dict(sim.batches), {sid: RATE for sid in sim.batches}, speed=3.0))
+
+        def latest() -> float:
+            return float(eng.processor.series.latest(1)[0][-1]) if eng.processor.series.total else 0.0
+
+        qtbot.waitUntil(lambda: latest() > 12.0, timeout=30000)
+        eng.processor.exclude_thighs(["thigh_left"])
+        t_left_out = latest()
+        qtbot.waitUntil(lambda: latest() > 23.0, timeout=30000)
+        t, x = eng.processor.series.latest(eng.processor.series.total)
+    finally:
+        eng.shutdown()
+    late = t > 2.0
+    sides = {}
+    for k, side in enumerate(("left", "right")):
+        true = np.degrees(truth["pelvis_tilt_rad"] - truth["thigh_inclination_rad"][:, k])
+        true -= true[: int(RATE)].mean()  # the provisional zero: the first second, standing
+        sides[side] = col = np.degrees(x[:, COL[f"hip_flexion_{side}"]])
+        assert np.isfinite(col[late]).all()
+        ref = np.interp(t[late], truth["time_s"], true)
+        assert ref.max() > 50.0 and np.sqrt(np.mean((col[late] - ref) ** 2)) < 1.0
+    hip = np.degrees(x[:, COL["hip_flexion"]])
+    both = late & (t < t_left_out - 0.5)
+    right_only = t > t_left_out + 1.0  # the rows computed after the request
+    assert both.sum() > 500 and right_only.sum() > 500
+    np.testing.assert_allclose(hip[both], (sides["left"][both] + sides["right"][both]) / 2, atol=1e-9)
+    np.testing.assert_allclose(hip[right_only], sides["right"][right_only], atol=1e-9)
+    assert np.abs(sides["left"][right_only] - sides["right"][right_only]).max() > 0.01  # a different column

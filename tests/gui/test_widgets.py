@@ -196,7 +196,13 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
     # with thigh sensors the plan's with_thighs applies: a bow or a rock is counted on the hips' own angle
     bow = {"principal": "pelvic_tilt", "target_deg": 50, "with_thighs": {"principal": "hip_flexion"}}
     assert monitor_mode(bow).angle == "pelvic_tilt" and not monitor_mode(bow).hips
-    assert monitor_mode(bow, thighs=True) == Monitoring("repetitions", "hip_flexion", 1, BEND_RANGE_DEG, hips=True)
+    # … and each thigh is judged against the angle it replaces, with the sign the plans imply (the bow's +1,
+    # rocking's −1: the pelvis tilts back as the hips flex)
+    assert monitor_mode(bow, thighs=True) == Monitoring("repetitions", "hip_flexion", 1, BEND_RANGE_DEG, hips=True,
+                                                        standin="pelvic_tilt", thigh_sign=1)
+    rocking = {"principal": "pelvic_tilt", "first_sign": -1, "opposite_direction": "forward",
+               "with_thighs": {"principal": "hip_flexion", "first_sign": 1}}
+    assert monitor_mode(rocking, thighs=True).thigh_sign == -1 and monitor_mode(rocking).thigh_sign == 0
     assert monitor_mode({"principal": "trunk_flexion"}, thighs=True).angle == "trunk_flexion"  # no with_thighs
     mon = window.assessment.monitor
     shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}

@@ -72,6 +72,9 @@ class AssessmentView(QWidget):
         self.previous: dict[str, tuple[Path, dict[str, Any] | None]] = {}
         #: movement → its analysis plan (``lumbar.protocols``), read when an assessment begins
         self.plans: dict[str, dict[str, Any]] = {}
+        #: thigh sensors found worn back to front during a trial, with what the operator reads: left out of the
+        #: live hip angle until the next calibration
+        self.turned_thighs: dict[str, str] = {}
         self._phase = ""
         self._t0 = 0.0
         self._counted_at = math.inf  # when the trial's repetitions were all counted (engine time)
@@ -135,6 +138,11 @@ class AssessmentView(QWidget):
         self.instruction = QLabel("")
         self.instruction.setWordWrap(True)
         self.instruction.setStyleSheet("font-size: 13pt;")
+        # a problem found live that the operator should act on (a thigh sensor worn back to front)
+        self.alert = QLabel("")
+        self.alert.setWordWrap(True)
+        self.alert.setStyleSheet(f"font-size: 12pt; font-weight: 600; color: {COLORS['warn']};")
+        self.alert.setVisible(False)
         self.countdown = QLabel("")
         self.countdown.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.countdown.setStyleSheet(f"font-size: 48pt; font-weight: 800; color: {COLORS['accent']};")
@@ -177,7 +185,8 @@ class AssessmentView(QWidget):
         btns.addWidget(self.action_btn)
         # what the patient is doing while a trial runs (hidden in the other steps)
         self.monitor = TrialMonitor(engine)
-        for w in (self.step_title, self.instruction, self.countdown, self.progress):
+        self.monitor.on_thigh_turned = self._thigh_turned
+        for w in (self.step_title, self.instruction, self.alert, self.countdown, self.progress):
             st.addWidget(w)
         st.addWidget(self.monitor, 10)
         st.addWidget(self.table)
@@ -299,6 +308,7 @@ class AssessmentView(QWidget):
         self.folder = self.sessions_dir / code / datetime.now().strftime("%Y%m%d-%H%M%S")
         self.files, self.results, self.notes, self.previous = [], [], [], {}
         self.calibration = None
+        self.turned_thighs = {}
         self.plans = self._analysis_plans()
         self._build_steps()
         unread = registry_error()
@@ -347,6 +357,7 @@ class AssessmentView(QWidget):
 
     def enter_calibration(self) -> None:
         self.step = "calibration"
+        self._show_alert()
         self._mark_step(0, "done")
         self._mark_step(1, "current")
         self.step_title.setText("2 · Calibration")
@@ -381,6 +392,8 @@ class AssessmentView(QWidget):
         self.progress.setVisible(False)
         self.instruction.setText("Calibration quality is shown below." if rep.ok else rep.message)
         self._mark_step(1, "current" if not rep.ok else "done")
+        if rep.ok:
+            self.turned_thighs = {}  # a new zero posture (a refitted sensor): every thigh worn counts again
         self._show_buttons("Continue to the first trial", redo=True, enabled=rep.ok)
 
     def enter_trial(self, i: int) -> None:
@@ -399,6 +412,7 @@ class AssessmentView(QWidget):
                                  f"then {stop}.")
         self._set_countdown("")
         self._set_table([], [])  # the calibration's or the last trial's table belongs to its own step
+        self._show_alert()
         self.monitor.stop()
         self.progress.setValue(0)
         self.progress.setVisible(False)
@@ -425,7 +439,7 @@ class AssessmentView(QWidget):
             kw = dict(tr.demo) | ({"reps": tr.reps} if self._counted(tr) else {})
             self._demo_job = src.perform(tr.movement, STILL_S + tr.duration_s + 3.0, hold=True, **kw)
         self._counted_at = math.inf
-        self.monitor.start(self._monitoring(tr), tr.reps if self._counted(tr) else 0)
+        self.monitor.start(self._monitoring(tr), tr.reps if self._counted(tr) else 0, self.turned_thighs)
         self.progress.setValue(0)
         self.progress.setVisible(True)
         self._show_buttons(None, abort=True)
@@ -462,9 +476,26 @@ class AssessmentView(QWidget):
         return bool(trial.reps) and self._monitoring(trial).mode == "repetitions"
 
     def _monitoring(self, trial: Trial) -> Monitoring:
-        """What the monitor shows and counts for the trial, with the sensors worn now (thighs: the hips' angle)."""
-        thighs = any(sid in THIGHS for sid in self.engine.bus.rings)
+        """What the monitor shows and counts for the trial, with the sensors worn now (thighs: the hips' angle;
+        not those found worn back to front)."""
+        thighs = any(sid in THIGHS and sid not in self.turned_thighs for sid in self.engine.bus.rings)
         return monitor_mode(self.plans.get(trial.movement), thighs=thighs)
+
+    def _thigh_turned(self, thigh: str, words: str) -> None:
+        """The trial monitor found a thigh sensor worn back to front: say so now, mark it in the trial's file,
+        and leave it out of the live hip angle (the monitor counts without it)."""
+        self.turned_thighs[thigh] = words
+        self.engine.mark("note", words)
+        proc = self.engine.processor
+        if proc is not None:
+            proc.exclude_thighs(list(self.turned_thighs))
+        self._show_alert()
+
+    def _show_alert(self) -> None:
+        """The live warnings of this calibration, above the trial's countdown."""
+        text = " ".join(f"⚠ {w}" for w in self.turned_thighs.values())
+        self.alert.setText(text)
+        self.alert.setVisible(bool(text) and self.step == "trial")
 
     def abort_trial(self) -> None:
         """Stop trial: a trial under way ends and is saved (marked as stopped); one still waiting for the patient
@@ -541,6 +572,7 @@ class AssessmentView(QWidget):
 
     def enter_results(self) -> None:
         self.step = "results"
+        self._show_alert()  # the results say it per trial
         self._mark_step(len(self.trials) + 2, "current")
         self.step_title.setText(f"{len(self.trials) + 3} · Results")
         before = {}  # trial key → measure → the value at the last visit

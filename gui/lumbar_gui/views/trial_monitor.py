@@ -19,12 +19,14 @@ import importlib
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_warning
+from lumbar.types import THIGHS
 from lumbar_gui.engine import COL, Engine
 from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart,
                                 degrees_text)
@@ -57,6 +59,10 @@ BEND_RANGE_DEG = (-20.0, 90.0)
 SMALL_RANGE_DEG = (-40.0, 40.0)
 #: Read-outs change at most this often, s (as in the Live view).
 LABEL_PERIOD_S = 0.2
+#: How often the thighs are judged during a trial (from its first repetition on), s.
+THIGH_CHECK_PERIOD_S = 1.0
+#: Each thigh's own hip angle (live series columns).
+SIDE_HIP = {th: f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS}
 
 
 _counter_loading = threading.Lock()  # held once the live counter is being imported: once per process
@@ -85,6 +91,11 @@ class Monitoring(NamedTuple):
     both_directions: bool = False
     #: thigh sensors are worn: hip flexion is drawn (and counted, where the plan's ``with_thighs`` says so)
     hips: bool = False
+    #: the angle the hips' stands in for without thighs (the pelvic tilt), against which a thigh worn back to
+    #: front is found live (:func:`lumbar.sensor_fit.thigh_turned`), and the sign the plan gives the two;
+    #: "" and 0: the thighs are not judged (no hip angle counted)
+    standin: str = ""
+    thigh_sign: int = 0
 
 
 def monitor_mode(plan: dict | None, thighs: bool = False) -> Monitoring:
@@ -95,17 +106,19 @@ def monitor_mode(plan: dict | None, thighs: bool = False) -> Monitoring:
     ``opposite_direction`` (rocking) counts the repetitions both ways from rest. With ``thighs`` (thigh sensors
     worn) the plan's ``with_thighs`` applies, as in the offline analysis: the waiter's bow and rocking are
     counted on the hips' own angle."""
-    plan = plan or {}
-    if thighs:
-        plan = {**plan, **plan.get("with_thighs", {})}
+    base = plan or {}
+    plan = {**base, **base.get("with_thighs", {})} if thighs else base
     principal = plan.get("principal")
     if plan.get("sway"):
         return Monitoring("sway", COUNTED, hips=thighs)
     if principal in ANGLES:
         bend = principal == COUNTED or plan.get("target_deg", 0.0) > 0.75 * SMALL_RANGE_DEG[1]
+        judged = principal == HIP and base.get("principal") in ANGLES and base["principal"] != HIP
         return Monitoring("repetitions", principal, 2 if plan.get("rise_and_sit") else 1,
                           BEND_RANGE_DEG if bend else SMALL_RANGE_DEG, bool(plan.get("opposite_direction")),
-                          hips=thighs)
+                          hips=thighs, standin=base["principal"] if judged else "",
+                          thigh_sign=thigh_expected_sign(base.get("first_sign"), base.get("with_thighs")) if judged
+                          else 0)
     return Monitoring("angles", COUNTED, hips=thighs)
 
 
@@ -129,6 +142,15 @@ class TrialMonitor(QWidget):
         self._go_s = math.inf  # data time of "go"
         self._rest = [0.0, 0]  # sum and count of the angle in the still phase, rad
         self.counter: LiveAnalyzer | None = None
+        self._rate_hz = 100.0
+        #: Thigh sensors left out of the counted hip angle: worn back to front (found earlier, or in this trial),
+        #: with what the operator reads about it; :attr:`on_thigh_turned` is called (thigh, words) for each
+        #: found during a trial.
+        self.turned: dict[str, str] = {}
+        self.on_thigh_turned: Callable[[str, str], None] | None = None
+        self._standin, self._thigh_sign = "", 0
+        self._last_check = 0.0
+        self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # the trial's rows from the still phase on
         self._shown = [i for i, a in enumerate(ANGLES) if a != HIP]  # the angles drawn (the hip's with thighs)
         self._recent = (np.empty(0), np.empty((0, len(self._shown))))  # the angles drawn, last seconds (steady)
         self._series = None
@@ -159,10 +181,15 @@ class TrialMonitor(QWidget):
         lay.addLayout(side, 1)
         self.setVisible(False)
 
-    def start(self, what: Monitoring, target: int = 0) -> None:
+    def start(self, what: Monitoring, target: int = 0, turned: dict[str, str] | None = None) -> None:
         """A trial begins: clear, and show ``what`` (:func:`monitor_mode`); ``target`` repetitions asked for
-        (0: none, or not counted)."""
+        (0: none, or not counted); ``turned``: thigh sensors already found worn back to front, left out of the
+        counted hip angle (:attr:`turned`)."""
         mode, angle = self.mode, self.angle = what.mode, what.angle
+        self.turned = dict(turned or {})
+        self._standin, self._thigh_sign = what.standin, what.thigh_sign
+        self._rows = []
+        self._last_check = 0.0
         self.repetitions = 0
         self.target = int(target) if mode == "repetitions" else 0
         self._per_rep = what.per_rep
@@ -235,14 +262,30 @@ class TrialMonitor(QWidget):
                 return False
         return True
 
-    def _count(self, t: np.ndarray, x: np.ndarray, rate_hz: float) -> None:
-        """Feed the principal angle (rad) at data times ``t`` (s): the still phase (:meth:`hold_still` to
-        :meth:`go`) to the rest level, what follows ``go`` to the counter."""
+    def _signal(self, x: np.ndarray) -> np.ndarray:
+        """The counted angle of live rows ``x`` (rad): with a thigh found worn back to front, the hips' angle of
+        the others (where one has a gap the other's value stands)."""
+        if self.angle != HIP or not self.turned:
+            return x[:, COL[self.angle]]
+        kept = np.stack([x[:, COL[SIDE_HIP[th]]] for th in THIGHS if th not in self.turned])
+        ok = np.isfinite(kept)
+        n = ok.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, np.where(ok, kept, 0.0).sum(axis=0) / n, np.nan)
+
+    def _count(self, t: np.ndarray, x: np.ndarray, rate_hz: float, keep: bool = True) -> None:
+        """Feed the counted angle of live rows ``x`` at data times ``t`` (s): the still phase (:meth:`hold_still`
+        to :meth:`go`) to the rest level, what follows ``go`` to the counter; the rows from the still phase on
+        are kept (``keep``) for :meth:`_recount`."""
+        self._rate_hz = rate_hz
+        if keep and (since := t >= self._still_s).any():
+            self._rows.append((t[since], x[since]))
+        v = self._signal(x)
         still = (t >= self._still_s) & (t < self._go_s)
         if still.any():
-            v = x[still][np.isfinite(x[still])]
-            self._rest[0] += float(v.sum())
-            self._rest[1] += v.size
+            w = v[still][np.isfinite(v[still])]
+            self._rest[0] += float(w.sum())
+            self._rest[1] += w.size
         task = t >= self._go_s
         if not task.any():
             return
@@ -252,11 +295,49 @@ class TrialMonitor(QWidget):
             base = self._rest[0] / self._rest[1] if self._rest[1] else 0.0
             self.counter = LiveAnalyzer(rate_hz, base=base, rom_floor=math.radians(REP_FLOOR_DEG),
                                         both_directions=self._both)
-        self.counter.update(x[task])
+        self.counter.update(v[task])
         n = self.counter.rep_count // self._per_rep
         if n != self.repetitions:
             self.repetitions = n
             self.count.set(str(n))
+
+    def _recount(self) -> None:
+        """Count the trial again from its still phase on, on the counted angle as it is now (a thigh left out)."""
+        if not self._rows:
+            return
+        t = np.concatenate([r[0] for r in self._rows])
+        x = np.concatenate([r[1] for r in self._rows])
+        self.counter, self._rest = None, [0.0, 0]
+        self._count(t, x, self._rate_hz, keep=False)
+
+    def _check_thighs(self) -> None:
+        """From the first repetition on (a whole excursion: the relation is clear), about once a second: is a
+        thigh sensor worn back to front (:func:`lumbar.sensor_fit.thigh_turned`, as the offline analysis judges)?
+        One found is left out of the counted angle (with none left, the stand-in is counted), the trial is
+        counted again on it, and :attr:`on_thigh_turned` says so."""
+        if not self._thigh_sign or self.counter is None or self.counter.rep_count < 1 or not self._rows:
+            return
+        now = time.monotonic()
+        if now - self._last_check < THIGH_CHECK_PERIOD_S:
+            return
+        self._last_check = now
+        t = np.concatenate([r[0] for r in self._rows])
+        x = np.concatenate([r[1] for r in self._rows])
+        task = t >= self._go_s
+        standin = x[task, COL[self._standin]]
+        found = [th for th in THIGHS if th not in self.turned
+                 and thigh_turned(x[task, COL[SIDE_HIP[th]]], standin, self._thigh_sign) is not None]
+        if not found:
+            return
+        for th in found:
+            self.turned[th] = turned_thigh_warning(th)
+        if all(th in self.turned for th in THIGHS if np.isfinite(x[:, COL[SIDE_HIP[th]]]).any()):
+            self.angle, self._thigh_sign = self._standin, 0  # no thigh left: the plan's angle without thighs
+            self.angle_now.caption.setText(f"{ANGLE_NAMES[ANGLES.index(self.angle)].split(' (')[0]} now")
+        self._recount()
+        for th in found:
+            if self.on_thigh_turned is not None:
+                self.on_thigh_turned(th, self.turned[th])
 
     def refresh(self) -> None:
         """Pull the live series' new rows; draw them when on screen (GUI timer)."""
@@ -273,7 +354,8 @@ class TrialMonitor(QWidget):
             self._recent = (np.concatenate([self._recent[0][keep], t]),
                             np.concatenate([self._recent[1][keep], angles[:, self._shown]]))
             if self.mode == "repetitions":
-                self._count(t, x[:, COL[self.angle]], proc.rate_hz)
+                self._count(t, x, proc.rate_hz)
+                self._check_thighs()
             if self.mode == "sway":
                 self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
                                         posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
@@ -291,4 +373,4 @@ class TrialMonitor(QWidget):
             if np.isfinite(self.stabilogram.area):
                 self.sway_label.setText(f"95 % ellipse: {self.stabilogram.area:.4f} (m/s²)²")
         else:
-            self.angle_now.set(degrees_text(float(x[-1, COL[self.angle]]) * RAD2DEG))
+            self.angle_now.set(degrees_text(float(self._signal(x[-1:])[0]) * RAD2DEG))
