@@ -397,6 +397,8 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     assert rows["Low back stays flat rocking backward"].outcome == rows["Low back does not sag rocking forward"].outcome == "met"
     assert rows["Repetitions counted"].value == "10"
     assert rows["Repetitions counted"].tip == "Both directions: 5 backward, 5 forward"
+    # thighs worn facing forward are judged so, live and offline: no warning
+    assert not a.turned_thighs and not a.monitor.turned and not a.alert.isVisible() and not d["warnings"]
     # the file begins with the still phase: what came before (getting down on all fours) is not in it
     assert ev["calibration_start"].time_s == ev["trial_start"].time_s
     assert path in a.files and a.files == [path]
