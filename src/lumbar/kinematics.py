@@ -27,6 +27,7 @@ from lumbar.errors import ValidationError
 
 __all__ = [
     "hip_flexion",
+    "side_mean",
     "segment_quat",
     "align_headings",
     "heading_axis",
@@ -219,7 +220,14 @@ def hip_flexion(pelvic_tilt: np.ndarray, thigh_tilts: Sequence[np.ndarray]) -> n
     """Mean flexion of the hips, rad, (N,): the pelvis's anterior tilt minus each thigh's forward tilt (all
     sagittal tilts, rad, (N,), relative to the same posture), averaged over the thighs given; where one side
     has a gap (NaN) the other side's value stands, NaN where all have one (``docs/conventions.md``)."""
-    x = np.asarray(pelvic_tilt, dtype=np.float64) - np.stack([np.asarray(th, dtype=np.float64) for th in thigh_tilts])
+    return side_mean([np.asarray(pelvic_tilt, dtype=np.float64) - np.asarray(th, dtype=np.float64)
+                      for th in thigh_tilts])
+
+
+def side_mean(sides: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean of one angle over the body's sides (each (N,), rad): where one side has a gap (NaN) the other
+    side's value stands; NaN where all have one."""
+    x = np.stack([np.asarray(v, dtype=np.float64) for v in sides])
     ok = np.isfinite(x)
     n = ok.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -267,11 +267,9 @@ class TrialMonitor(QWidget):
         the others (where one has a gap the other's value stands)."""
         if self.angle != HIP or not self.turned:
             return x[:, COL[self.angle]]
-        kept = np.stack([x[:, COL[SIDE_HIP[th]]] for th in THIGHS if th not in self.turned])
-        ok = np.isfinite(kept)
-        n = ok.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(n > 0, np.where(ok, kept, 0.0).sum(axis=0) / n, np.nan)
+        from lumbar.kinematics import side_mean
+
+        return side_mean([x[:, COL[SIDE_HIP[th]]] for th in THIGHS if th not in self.turned])
 
     def _count(self, t: np.ndarray, x: np.ndarray, rate_hz: float, keep: bool = True) -> None:
         """Feed the counted angle of live rows ``x`` at data times ``t`` (s): the still phase (:meth:`hold_still`
