@@ -12,7 +12,7 @@ from lumbar.storage import read_session
 from lumbar.storage.writer import write_simulated
 
 FOUR = ("lumbar", "sacrum", "thigh_left", "thigh_right")
-DURATION = {"rocking": 75.0, "waiters-bow": 60.0}
+DURATION = {"rocking": 75.0, "waiters-bow": 60.0, "one-leg-stance": 70.0}
 
 
 def _session(tmp_path, movement: str, quality: str = "good", sensors=FOUR, seed: int = 1):
@@ -196,3 +196,82 @@ def test_the_turned_thigh_judgement():
     weak = -hip + rng.normal(0.0, 6 * np.std(hip), t.size)  # a relation too weak to say
     assert abs(np.corrcoef(weak, pelvis)[0, 1]) < THIGH_AGREEMENT_R
     assert thigh_turned(weak, pelvis, -1) is None
+
+
+@pytest.mark.parametrize("quality", ["good", "poor"])
+def test_one_leg_stance_is_measured_per_leg_with_thighs(tmp_path, quality):
+    """One-leg stance, each side: the thigh sensors tell which leg is lifted (its hip flexes), so the low back's
+    sideways bend and the pelvis's drop are measured standing on each leg, and the legs compared. The stances
+    found are the emulated patient's (right, left, right) and each leg's bend is the body's; without thigh
+    sensors the legs are not told apart (the tilt's sides only)."""
+    from lumbar.analysis import stance_legs
+    from lumbar.pipeline import process_session
+
+    s = _session(tmp_path, "one-leg-stance", quality)
+    p = process_session(s)
+    a, _ = analyze(s)
+    fc = a.results["frontal_control"]
+    # the body's repetitions, each on the leg whose hip does not flex (the other is lifted)
+    true_hips = _true_hip_deg(s, p)
+    reps = []
+    for t0, _, t1 in s.truth["rep_bounds_s"]:
+        during = (p.time_s >= t0) & (p.time_s <= t1)
+        reps.append((t0, t1, "right" if true_hips[during, 0].max() > true_hips[during, 1].max() else "left"))
+    assert [leg for *_, leg in reps][:2] == ["right", "left"]  # the patient alternates, right leg first
+    assert fc.sides_from == "thighs"
+    assert (fc.stances_left, fc.stances_right) == tuple(sum(lg == leg for *_, lg in reps) for leg in ("left", "right"))
+    # each stance found lies inside one of the patient's repetitions on that leg
+    task = slice(p.static_window.stop, None)
+    t = p.time_s[task]
+    hips = {th: p.hip_flexion_of(th)[task] for th in ("thigh_left", "thigh_right")}
+    legs = stance_legs(hips["thigh_left"], hips["thigh_right"], p.rate_hz)
+    for leg, (on, count) in legs.items():
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+        for a0, b0 in zip(edges[::2], edges[1::2]):
+            inside = [lg for t0, t1, lg in reps if t0 <= t[a0] and t[b0 - 1] <= t1]
+            assert inside == [leg], (leg, t[a0], t[b0 - 1])
+    # each leg's largest sideways bend of the low back, against the body's in the same samples
+    lat_true = np.degrees(s.truth["lumbar_angles_rad"][: len(p.time_s), 1][task])
+    for leg, (on, _) in legs.items():
+        true = float(np.max(np.abs(lat_true[on])))
+        got = np.degrees(getattr(fc, f"lean_on_{leg}"))
+        assert abs(got - true) < 1.0, (leg, got, true)
+        assert (got > 4.0) if quality == "poor" else (got < 3.0)  # the patient leans 6° (poor) or 1° (good)
+        assert np.degrees(getattr(fc, f"drop_on_{leg}")) > (4.0 if quality == "poor" else 0.3)
+    assert fc.lean_difference == pytest.approx(abs(fc.lean_on_left - fc.lean_on_right))
+    # said where people read it: lumbar analyze's text, the assessment's result rows, the report's card
+    from lumbar.analysis import format_analysis
+    from lumbar_gui.trials import _stance_rows
+
+    d = a.to_dict(display=True)
+    left = f"{d['results']['frontal_control']['lean_on_left']:.1f}°"
+    assert f"standing on the left leg ({fc.stances_left}×): low back sideways {left}" in format_analysis(a)
+    rows = {r.measure: r for r in _stance_rows(d["results"]["frontal_control"])}
+    assert rows["Standing on the left leg: low back bends sideways"].value == left
+    assert "Difference between the legs" in rows
+    if quality == "good":
+        from lumbar.report import build_report, write_report
+
+        rep = build_report([tmp_path / "one-leg-stance-good-4-1.h5"], registry=load_protocols())
+        html = write_report(rep, tmp_path / "r.html").read_text()
+        assert f"standing on the left leg ({fc.stances_left}×): low back sideways {left}" in html
+    # without thigh sensors: the sides of the tilt only
+    a2, _ = analyze(_session(tmp_path, "one-leg-stance", quality, sensors=("lumbar", "sacrum")))
+    fc2 = a2.results["frontal_control"]
+    assert fc2.sides_from == "tilt" and np.isnan(fc2.lean_on_left) and fc2.stances_left == 0
+    assert [r.value for r in _stance_rows(a2.to_dict(display=True)["results"]["frontal_control"])] == ["not told apart"]
+    assert fc2.pelvic_drop == pytest.approx(fc.pelvic_drop, abs=np.radians(1.0))
+
+
+def test_a_leg_lifted_by_the_knee_alone_leaves_the_legs_untold():
+    """A foot lifted by bending the knee only leaves the thigh (and the hip) still: the legs are not told apart
+    (None), rather than every sample counted as standing on both."""
+    from lumbar.analysis import stance_legs
+
+    fs = 100.0
+    t = np.arange(0.0, 30.0, 1 / fs)
+    lift = np.radians(40.0) * ((t % 10.0) > 5.0)
+    assert stance_legs(lift * (t < 10), lift * (t >= 10), fs) is not None
+    legs = stance_legs(lift * (t < 10), lift * (t >= 10), fs)
+    assert legs["right"][1] == 1 and legs["left"][1] == 2  # left lifted once; right lifted twice
+    assert stance_legs(lift, np.radians(3.0) * np.sin(t), fs) is None  # the right hip hardly moves

@@ -241,6 +241,30 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
         ways = ", ".join(f"{(analysis['results'].get(key) or {}).get('count', '–')} {way}" for key, way in sets)
         rows.append(Row("Repetitions counted", "–" if n is None else str(n), "", "–", None,
                         f"Both directions: {ways}" if len(sets) > 1 else ""))
+    rows += _stance_rows(((analysis or {}).get("results") or {}).get("frontal_control"))
+    return rows
+
+
+def _stance_rows(fc: dict[str, Any] | None) -> list[Row]:
+    """One-leg stance, each leg (``frontal_control`` in display units): the low back's sideways bend standing on
+    each leg and their difference, where thigh sensors told the legs apart; else a row that says they were not."""
+    if not fc or not fc.get("valid", True):
+        return []
+    if fc.get("sides_from") != "thighs":
+        return [Row("Each leg on its own", "not told apart", "", "–", None,
+                    "Thigh sensors tell which leg is lifted (its hip flexes), so each leg's stance can be measured. "
+                    "Without them the low back's sideways bend is one range for the whole trial.")]
+    rows = []
+    for leg in ("left", "right"):
+        n = fc.get(f"stances_{leg}") or 0
+        rows.append(Row(f"Standing on the {leg} leg: low back bends sideways",
+                        _value_text(fc.get(f"lean_on_{leg}"), "deg"), "", "–", None,
+                        f"The low back's largest sideways bend from upright over {n} stance{'s' * (n != 1)} on the "
+                        f"{leg} leg; the pelvis tilted {_value_text(fc.get(f'drop_on_{leg}'), 'deg')} sideways. The "
+                        "thigh sensors tell the legs apart (the lifted leg's hip flexes)."))
+    rows.append(Row("Difference between the legs", _value_text(fc.get("lean_difference"), "deg"), "", "–", None,
+                    "The difference of the low back's sideways bends standing on each leg. The published criterion "
+                    "compares the legs' navel shift (< 2 cm); no limit in degrees is published."))
     return rows
 
 

@@ -241,7 +241,50 @@ def _frontal_control(p: Processed, after: slice) -> FrontalControl:
     pr, pl = float(np.nanmax(pel)), float(-np.nanmin(pel))
     tr, tl = float(np.nanmax(lat)), float(-np.nanmin(lat))
     si = reps_mod.symmetry_index(pl, pr)
-    return FrontalControl(pr, pl, tr, tl, max(pr, pl), max(tr, tl), si.si_pct)
+    out = FrontalControl(pr, pl, tr, tl, max(pr, pl), max(tr, tl), si.si_pct)
+    hips = {th: h[after] for th in ("thigh_left", "thigh_right") if (h := p.hip_flexion_of(th)) is not None}
+    stances = stance_legs(hips["thigh_left"], hips["thigh_right"], p.rate_hz) if len(hips) == 2 else None
+    if stances is None:
+        return out
+    per_leg = {}
+    for leg, (on, count) in stances.items():
+        lean = float(np.nanmax(np.abs(lat[on]))) if np.isfinite(lat[on]).any() else math.nan
+        drop = float(np.nanmax(np.abs(pel[on]))) if np.isfinite(pel[on]).any() else math.nan
+        per_leg.update({f"lean_on_{leg}": lean, f"drop_on_{leg}": drop, f"stances_{leg}": count})
+    return replace(out, sides_from="thighs", lean_difference=abs(per_leg["lean_on_left"] - per_leg["lean_on_right"]),
+                   **per_leg)
+
+
+#: A leg is lifted when its hip flexes this much from standing, or half its largest flexion if that is more, rad.
+LIFT_MIN = 15.0 * DEG
+#: Shortest stance on one leg that counts, s (a stumble is not a stance).
+MIN_STANCE_S = 0.5
+
+
+def stance_legs(hip_left: np.ndarray, hip_right: np.ndarray, fs: float) -> dict[str, tuple[np.ndarray, int]] | None:
+    """The samples standing on each leg, told apart by the thigh sensors: a leg stands while the other one's
+    hip is flexed (lifted: above :data:`LIFT_MIN`, or half that hip's largest flexion) and its own is not.
+    ``hip_*``: flexion of each hip from the standing calibration posture, rad, (N,); ``fs``, Hz. Returns
+    ``{"left": (mask (N,), stances), "right": …}``, stances of at least :data:`MIN_STANCE_S`; None when a hip
+    never flexes that much (a foot lifted by bending the knee only leaves the thigh still: the legs cannot be
+    told apart this way)."""
+    lifted = {}
+    for side, h in (("left", hip_left), ("right", hip_right)):
+        top = float(np.nanmax(h)) if np.isfinite(h).any() else math.nan
+        if not top >= LIFT_MIN:
+            return None
+        lifted[side] = np.nan_to_num(h, nan=-np.inf) > max(LIFT_MIN, 0.5 * top)
+    out = {}
+    shortest = int(round(MIN_STANCE_S * fs))
+    for leg, other in (("left", "right"), ("right", "left")):
+        on = lifted[other] & ~lifted[leg]
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
+        runs = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= shortest]
+        mask = np.zeros_like(on)
+        for a, b in runs:
+            mask[a:b] = True
+        out[leg] = (mask, len(runs))
+    return out
 
 
 def _invalid_all(out: Analysis, plan: AnalysisPlan, reason: str) -> None:
@@ -578,6 +621,11 @@ def format_analysis(a: Analysis) -> str:
         r = d["frontal_control"]
         lines.append(f"  One-leg stance: pelvic drop {f(r['pelvic_drop'], '°')} (right {f(r['pelvic_tilt_right'], '°')}, "
                      f"left {f(r['pelvic_tilt_left'], '°')}), trunk lean {f(r['trunk_lean'], '°')}")
+        if r.get("sides_from") == "thighs":
+            lines.append("    " + "; ".join(
+                f"standing on the {leg} leg ({r[f'stances_{leg}']}×): low back sideways {f(r[f'lean_on_{leg}'], '°')}, "
+                f"pelvis {f(r[f'drop_on_{leg}'], '°')}" for leg in ("left", "right"))
+                + f"; difference between the legs {f(r['lean_difference'], '°')} (legs told apart by the thigh sensors)")
     if "rhythm_first_rep" in d:
         r = d["rhythm_first_rep"]
         lines.append(f"  Lumbo-pelvic rhythm (first repetition): lumbar contribution {f(r.get('lumbar_contribution_pct'), '%', 0)}, "

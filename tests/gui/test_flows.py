@@ -525,3 +525,37 @@ def test_a_thigh_sensor_worn_turned_is_found_during_the_trial(qtbot, window):
     assert a.monitor.repetitions == repetition_count(d) == 10
     notes = [e.note for e in read_session(path).events if e.label == "note"]
     assert a.turned_thighs["thigh_left"] in notes
+
+
+def test_one_leg_stance_with_thigh_sensors_shows_each_leg(qtbot, window):
+    """One-leg stance with four demo sensors: the trial runs its time, and its results show each leg on its own
+    (the low back's sideways bend standing on the left leg and on the right, and their difference), the same
+    numbers as the saved trial's analysis."""
+    from lumbar_gui.trials import protocols, result_rows, score_trial
+
+    win = window
+    connect_demo(qtbot, win, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    a = win.assessment
+    win.show_view(a)
+    a.subject.setText("S021")
+    a.protocol.setCurrentText(next(name for name in protocols() if name.startswith("Single test — One-leg")))
+    assert a.begin()
+    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
+    a.action()  # → calibration
+    a.action()
+    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    a.action()  # → the trial
+    tr = a.trials[0]
+    a.action()
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 40000)
+    (_, _, d, err), = a.results
+    assert err is None, err
+    fc = d["results"]["frontal_control"]
+    assert fc["sides_from"] == "thighs" and fc["stances_left"] >= 1 and fc["stances_right"] >= 1
+    shown = {a.table.item(r, 0).text(): a.table.item(r, 1).text() for r in range(a.table.rowCount())
+             if a.table.item(r, 1) is not None}
+    rows = {r.measure: r.value for r in result_rows(tr, score_trial(tr, d), d)}
+    for leg in ("left", "right"):
+        label = f"Standing on the {leg} leg: low back bends sideways"
+        assert shown[label] == rows[label] == f"{fc[f'lean_on_{leg}']:.1f}°"
+    assert shown["Difference between the legs"] == f"{fc['lean_difference']:.1f}°"

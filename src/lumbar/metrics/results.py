@@ -368,10 +368,25 @@ class FrontalControl(Result):
     drop_symmetry_pct: float
     valid: bool = True
     reason: str = ""
+    #: how the legs were told apart: "thighs" (the lifted leg's hip flexes; the fields below are filled) or
+    #: "tilt" (the side of each tilt only: the fields above)
+    sides_from: str = "tilt"
+    #: standing on each leg (the other one lifted): the low back's largest sideways bend and the pelvis's
+    #: largest frontal tilt from the calibration posture, the number of stances, and the difference between
+    #: the legs' bends
+    lean_on_left: float = math.nan
+    lean_on_right: float = math.nan
+    drop_on_left: float = math.nan
+    drop_on_right: float = math.nan
+    stances_left: int = 0
+    stances_right: int = 0
+    lean_difference: float = math.nan
 
     UNITS: ClassVar[dict[str, str]] = {"pelvic_tilt_right": "rad", "pelvic_tilt_left": "rad",
                                        "trunk_lean_right": "rad", "trunk_lean_left": "rad", "pelvic_drop": "rad",
-                                       "trunk_lean": "rad", "drop_symmetry_pct": "%"}
+                                       "trunk_lean": "rad", "drop_symmetry_pct": "%", "lean_on_left": "rad",
+                                       "lean_on_right": "rad", "drop_on_left": "rad", "drop_on_right": "rad",
+                                       "lean_difference": "rad"}
 
 
 @dataclass(frozen=True)

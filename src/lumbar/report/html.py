@@ -137,6 +137,13 @@ def _test_card(rec: SessionRecord, with_plots: bool) -> str:
         rom = rec.results["lumbar_rom"]["rom"]
         key.append("lumbar range: flexion–extension {}, lateral bending {}, axial rotation {}".format(
             *(format_value(x, "deg") for x in rom)))
+    fc = rec.results.get("frontal_control")
+    if isinstance(fc, dict) and fc.get("sides_from") == "thighs":  # one-leg stance, the legs told apart
+        key.append("; ".join(f"standing on the {leg} leg ({fc.get(f'stances_{leg}', 0)}×): low back sideways "
+                             f"{format_value(fc.get(f'lean_on_{leg}'), 'deg')}, pelvis "
+                             f"{format_value(fc.get(f'drop_on_{leg}'), 'deg')}" for leg in ("left", "right"))
+                   + f"; difference between the legs {format_value(fc.get('lean_difference'), 'deg')} "
+                     "(the legs told apart by the thigh sensors)")
     if key:
         out.append('<p class="small">' + " · ".join(key) + "</p>")
     if with_plots and rec.signals is not None:
