@@ -263,8 +263,8 @@ def render_html(subject: str, visits: Sequence[Visit], rows: Sequence[ProgressRo
             f'<p class="meta">Visits: {_e(", ".join(dates) or "—")} · tests: {_e("; ".join(protocols) or "—")} · '
             f"report made {now}{(' with lumbar ' + _e(software)) if software else ''}</p>"
             '<p class="small">Angles in degrees relative to the calibration posture. Beside each pass/fail threshold '
-            "and reference value: its source and how firm it is — "
-            + ", ".join(_evidence(k) for k in EVIDENCE_WORDS) + ".</p></header>"]
+            "and reference value: its source, and how firm it is: "
+            + " ".join(_evidence(k) for k in EVIDENCE_WORDS) + "</p></header>"]
     if not with_plots:
         body.append(f'<p class="small">{_e(plots.MISSING)}</p>')
     other = "tests without a pass/fail criterion, or whose criteria could not all be measured"
