@@ -241,12 +241,12 @@ def test_one_leg_stance_is_measured_per_leg_with_thighs(tmp_path, quality):
     assert fc.lean_difference == pytest.approx(abs(fc.lean_on_left - fc.lean_on_right))
     # said where people read it: lumbar analyze's text, the assessment's result rows, the report's card
     from lumbar.analysis import format_analysis
-    from lumbar_gui.trials import _stance_rows
+    from lumbar_gui.trials import stance_rows
 
     d = a.to_dict(display=True)
     left = f"{d['results']['frontal_control']['lean_on_left']:.1f}°"
     assert f"standing on the left leg ({fc.stances_left}×): low back sideways {left}" in format_analysis(a)
-    rows = {r.measure: r for r in _stance_rows(d["results"]["frontal_control"])}
+    rows = {r.measure: r for r in stance_rows(d["results"]["frontal_control"])}
     assert rows["Standing on the left leg: low back bends sideways"].value == left
     assert "Difference between the legs" in rows
     if quality == "good":
@@ -259,7 +259,7 @@ def test_one_leg_stance_is_measured_per_leg_with_thighs(tmp_path, quality):
     a2, _ = analyze(_session(tmp_path, "one-leg-stance", quality, sensors=("lumbar", "sacrum")))
     fc2 = a2.results["frontal_control"]
     assert fc2.sides_from == "tilt" and np.isnan(fc2.lean_on_left) and fc2.stances_left == 0
-    assert [r.value for r in _stance_rows(a2.to_dict(display=True)["results"]["frontal_control"])] == ["not told apart"]
+    assert [r.value for r in stance_rows(a2.to_dict(display=True)["results"]["frontal_control"])] == ["not told apart"]
     assert fc2.pelvic_drop == pytest.approx(fc.pelvic_drop, abs=np.radians(1.0))
 
 

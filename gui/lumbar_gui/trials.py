@@ -241,11 +241,11 @@ def result_rows(trial: Trial, result: Any, analysis: dict[str, Any] | None) -> l
         ways = ", ".join(f"{(analysis['results'].get(key) or {}).get('count', '–')} {way}" for key, way in sets)
         rows.append(Row("Repetitions counted", "–" if n is None else str(n), "", "–", None,
                         f"Both directions: {ways}" if len(sets) > 1 else ""))
-    rows += _stance_rows(((analysis or {}).get("results") or {}).get("frontal_control"))
+    rows += stance_rows(((analysis or {}).get("results") or {}).get("frontal_control"))
     return rows
 
 
-def _stance_rows(fc: dict[str, Any] | None) -> list[Row]:
+def stance_rows(fc: dict[str, Any] | None) -> list[Row]:
     """One-leg stance, each leg (``frontal_control`` in display units): the low back's sideways bend standing on
     each leg and their difference, where thigh sensors told the legs apart; else a row that says they were not."""
     if not fc or not fc.get("valid", True):

@@ -56,6 +56,22 @@ def test_results_name_the_repeated_angle():
     assert "lumbar %" in _repetitions_html(d) and ">60</td>" in _repetitions_html(d)
 
 
+def test_one_leg_stance_results_show_each_leg_where_the_thighs_told_them_apart():
+    """One-leg stance in Review: the largest pelvic drop and trunk lean; each leg's sideways bend of the low
+    back and their difference when thigh sensors told the legs apart, else that they were not."""
+    from lumbar_gui.views.review import _results_html
+
+    fc = {"pelvic_drop": 6.1, "trunk_lean": 6.4, "sides_from": "thighs", "lean_on_left": 6.4, "lean_on_right": 5.9,
+          "drop_on_left": 6.0, "drop_on_right": 6.1, "stances_left": 1, "stances_right": 2, "lean_difference": 0.5}
+    text = _results_html({"protocol": "one-leg-stance", "results": {"frontal_control": fc}})
+    for words in ("Pelvic drop, largest", "<b>6.1°</b>", "Standing on the left leg: low back bends sideways",
+                  "<b>6.4°</b>", "Standing on the right leg", "<b>5.9°</b>", "Difference between the legs", "<b>0.5°</b>"):
+        assert words in text, words
+    fc.update(sides_from="tilt", lean_on_left=None, lean_on_right=None, lean_difference=None)
+    text = _results_html({"protocol": "one-leg-stance", "results": {"frontal_control": fc}})
+    assert "Standing on the left leg" not in text and "not told apart" in text
+
+
 def test_repetitions_are_shaded_with_the_numbers_of_the_results_table(window):
     """Counted repetitions carry their number in the table; one not counted, between them, is marked × in
     orange and says why — it does not shift the numbers of the ones after it."""

@@ -552,6 +552,13 @@ def _results_html(d: dict[str, Any], title: str | None = None) -> str:
     if "sway" in r and r["sway"].get("valid", True):
         c = r["sway"]["combined"]
         rows += [("Sway RMS", _fmt(c["rms"], " m/s²", 4)), ("Sway 95 % ellipse", _fmt(c.get("area_ce"), " (m/s²)²", 5))]
+    fc = r.get("frontal_control")
+    if fc is not None and fc.get("valid", True):  # one-leg stance
+        from lumbar_gui.trials import stance_rows
+
+        rows += [("Pelvic drop, largest", _fmt(fc.get("pelvic_drop"), "°")),
+                 ("Trunk lean, largest", _fmt(fc.get("trunk_lean"), "°"))]
+        rows += [(row.measure, row.value) for row in stance_rows(fc)]
     body = "".join(f"<tr><td>{html.escape(k)}</td><td align=right><b>{html.escape(v)}</b></td></tr>" for k, v in rows)
     # what the operator must act on (a sensor worn turned) first, where it cannot be missed
     warn = "".join(f"<p style='color:{COLORS['warn']};margin:2px 0'><b>⚠ {html.escape(w)}</b></p>"
