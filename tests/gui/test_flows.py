@@ -336,6 +336,10 @@ def test_battery_results_are_the_protocol_scoring(qtbot, window):
     assert (b.positive, b.passed, b.not_assessed, b.impaired) == (2, 2, 2, True)
     assert a.countdown.text() == b.statement[:1].upper() + b.statement[1:]
     assert a.countdown.text().startswith("2 of 6 tests positive")
+    # the verdict is a long sentence in large type, and the battery's trial titles are long: they wrap, and the
+    # window keeps the width it was given (it had grown to 2204 px, past a 1440-px screen)
+    qtbot.wait(100)
+    assert window.width() == 1440 and a.steps.horizontalScrollBar().maximum() == 0
     # each criterion row says where its threshold comes from
     tip = next(t.item(r, 0).toolTip() for r in range(t.rowCount()) if t.item(r, 0).text() == "Hips bend to 50°")
     assert "Source (published value): Luomajoki" in tip

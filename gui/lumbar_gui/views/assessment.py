@@ -101,10 +101,16 @@ class AssessmentView(QWidget):
         steps_card, sl = card("Steps")
         self.steps = QListWidget()
         self.steps.setMinimumWidth(230)
+        self.steps.setMaximumWidth(300)
+        # a battery's long trial titles wrap onto a second line (no sideways scrolling in a list of steps)
+        self.steps.setWordWrap(True)
+        self.steps.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.steps.setResizeMode(QListWidget.ResizeMode.Adjust)  # rows re-measured as the width settles
+        self.steps.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.steps.setStyleSheet(
             "QListWidget { font-size: 11pt; border: none; background: transparent; }"
-            "QListWidget::item { padding: 7px 4px; border-bottom: 1px solid #eef2f5; }"
+            "QListWidget::item { padding: 7px 0px; border-bottom: 1px solid #eef2f5; }"
             f"QListWidget::item:selected {{ background: #e0f2f1; color: {COLORS['text']}; font-weight: 600;"
             f" border-left: 3px solid {COLORS['accent']}; }}")
         sl.addWidget(self.steps, 1)
@@ -144,6 +150,7 @@ class AssessmentView(QWidget):
         self.alert.setStyleSheet(f"font-size: 12pt; font-weight: 600; color: {COLORS['warn']};")
         self.alert.setVisible(False)
         self.countdown = QLabel("")
+        self.countdown.setWordWrap(True)  # a battery's verdict is a sentence: it wraps, the window keeps its width
         self.countdown.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.countdown.setStyleSheet(f"font-size: 48pt; font-weight: 800; color: {COLORS['accent']};")
         self.progress = QProgressBar()
