@@ -10,6 +10,24 @@ import pytest
 from tests.gui.conftest import connect_demo, plant_earlier_visit, save_screenshot
 
 
+def _calibrated_single_test(qtbot, win, title: str):
+    """Begin the single test whose title starts with ``title`` for subject S021 (the sensors connected), pass
+    the sensor check and calibrate; returns the assessment view at its trial step."""
+    from lumbar_gui.trials import protocols
+
+    a = win.assessment
+    win.show_view(a)
+    a.subject.setText("S021")
+    a.protocol.setCurrentText(next(name for name in protocols() if name.startswith(f"Single test — {title}")))
+    assert a.begin()
+    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
+    a.action()  # → calibration
+    a.action()
+    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    a.action()  # → the trial
+    return a
+
+
 def _analyze_cli(path, capsys):
     from lumbar.cli import main
 
@@ -359,21 +377,10 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     saved trial's analysis, which counts on the same angle."""
     from lumbar.analysis import repetition_count
     from lumbar.storage import read_session
-    from lumbar_gui.trials import protocols, result_rows, score_trial
+    from lumbar_gui.trials import result_rows, score_trial
 
-    win = window
-    connect_demo(qtbot, win, placements)
-    a = win.assessment
-    win.show_view(a)
-    a.subject.setText("S021")
-    label = next(name for name in protocols() if name.startswith("Single test — Rocking"))
-    a.protocol.setCurrentText(label)
-    assert a.begin()
-    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
-    a.action()  # → calibration
-    a.action()
-    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
-    a.action()  # → the trial
+    connect_demo(qtbot, window, placements)
+    a = _calibrated_single_test(qtbot, window, "Rocking")
     tr = a.trials[0]
     assert tr.reps == 10 and "10 repetitions are counted" in a.instruction.text()
     a.action()  # start: the demo patient gets into position; nothing recorded yet
@@ -492,23 +499,12 @@ def test_a_thigh_sensor_worn_turned_is_found_during_the_trial(qtbot, window):
     from lumbar.analysis import repetition_count
     from lumbar.storage import read_session
     from lumbar_gui.engine import COL
-    from lumbar_gui.trials import protocols
 
     win = window
     connect_demo(qtbot, win, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
-    src = win.engine.source
-    src.turn("thigh_left")
-    a = win.assessment
-    win.show_view(a)
-    a.subject.setText("S021")
-    a.protocol.setCurrentText(next(name for name in protocols() if name.startswith("Single test — Rocking")))
-    assert a.begin()
-    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
-    a.action()  # → calibration
-    a.action()
-    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
+    win.engine.source.turn("thigh_left")
+    a = _calibrated_single_test(qtbot, win, "Rocking")
     assert a.calibration.ok  # standing still, a turned thigh sensor calibrates as well as one worn right
-    a.action()  # → the trial
     tr = a.trials[0]
     a.action()
     assert a.monitor.angle == "hip_flexion" and a.monitor._thigh_sign == -1 and not a.alert.isVisible()
@@ -535,20 +531,10 @@ def test_one_leg_stance_with_thigh_sensors_shows_each_leg(qtbot, window):
     """One-leg stance with four demo sensors: the trial runs its time, and its results show each leg on its own
     (the low back's sideways bend standing on the left leg and on the right, and their difference), the same
     numbers as the saved trial's analysis."""
-    from lumbar_gui.trials import protocols, result_rows, score_trial
+    from lumbar_gui.trials import result_rows, score_trial
 
-    win = window
-    connect_demo(qtbot, win, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
-    a = win.assessment
-    win.show_view(a)
-    a.subject.setText("S021")
-    a.protocol.setCurrentText(next(name for name in protocols() if name.startswith("Single test — One-leg")))
-    assert a.begin()
-    qtbot.waitUntil(lambda: a.action_btn.isEnabled(), timeout=10000)
-    a.action()  # → calibration
-    a.action()
-    qtbot.waitUntil(lambda: a.calibration is not None, timeout=20000)
-    a.action()  # → the trial
+    connect_demo(qtbot, window, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    a = _calibrated_single_test(qtbot, window, "One-leg")
     tr = a.trials[0]
     a.action()
     qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 40000)
