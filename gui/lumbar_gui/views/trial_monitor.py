@@ -91,8 +91,8 @@ class Monitoring(NamedTuple):
     both_directions: bool = False
     #: thigh sensors are worn: hip flexion is drawn (and counted, where the plan's ``with_thighs`` says so)
     hips: bool = False
-    #: the angle the hips' stands in for without thighs (the pelvic tilt), against which a thigh worn back to
-    #: front is found live (:func:`lumbar.sensor_fit.thigh_turned`), and the sign the plan gives the two;
+    #: the angle that stands in for the hips' without thighs (the pelvic tilt), against which a thigh worn back
+    #: to front is found live (:func:`lumbar.sensor_fit.thigh_turned`), and the sign the plan gives the two;
     #: "" and 0: the thighs are not judged (no hip angle counted)
     standin: str = ""
     thigh_sign: int = 0
