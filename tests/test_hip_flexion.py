@@ -271,7 +271,6 @@ def test_a_leg_lifted_by_the_knee_alone_leaves_the_legs_untold():
     fs = 100.0
     t = np.arange(0.0, 30.0, 1 / fs)
     lift = np.radians(40.0) * ((t % 10.0) > 5.0)
-    assert stance_legs(lift * (t < 10), lift * (t >= 10), fs) is not None
     legs = stance_legs(lift * (t < 10), lift * (t >= 10), fs)
-    assert legs["right"][1] == 1 and legs["left"][1] == 2  # left lifted once; right lifted twice
+    assert legs is not None and legs["right"][1] == 1 and legs["left"][1] == 2  # left lifted once; right lifted twice
     assert stance_legs(lift, np.radians(3.0) * np.sin(t), fs) is None  # the right hip hardly moves

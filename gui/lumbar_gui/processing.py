@@ -25,16 +25,18 @@ from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.errors import CalibrationError
 from lumbar.types import STANDARD_G, THIGHS
 
-__all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL",
+__all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL", "SIDE_HIP",
            "preload"]
 
 UPPER, LOWER = "lumbar", "sacrum"
 DEG = math.pi / 180.0
 
+#: Each thigh's own hip-flexion column (``hip_flexion_left``, ``hip_flexion_right``; NaN: not worn).
+SIDE_HIP = {th: f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS}
 #: Columns of the derived live series (rad, m/s²): ``hip_flexion`` is the mean of the thighs worn and not
-#: left out (:meth:`LiveProcessor.exclude_thighs`), ``hip_flexion_<side>`` each thigh's own (NaN: not worn).
+#: left out (:meth:`LiveProcessor.exclude_thighs`).
 DERIVED_COLUMNS = ("lumbar_flexion", "lumbar_lateral", "lumbar_rotation", "pelvic_tilt", "trunk_flexion",
-                   "sway_ap", "sway_ml", "hip_flexion", *(f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS))
+                   "sway_ap", "sway_ml", "hip_flexion", *SIDE_HIP.values())
 COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 
 
@@ -472,12 +474,11 @@ class LiveProcessor:
             r_lum = np.swapaxes(cv.quat_to_matrix(o.q[j[ok]]), -1, -2) @ cv.quat_to_matrix(up)
             rows[ok, 0:3] = cv.lumbar_angles_from_matrix(self._r0.T @ r_lum)
             sway_src, sway_idx = o, np.where(ok, j, -1)  # the sacral sensor is the sway reference
-        pelvis = rows[:, COL["pelvic_tilt"]]
         for sid, tilt in thigh_tilts.items():
-            rows[:, COL[f"hip_flexion_{sid.replace('thigh_', '')}"]] = kinematics.hip_flexion(pelvis, [tilt])
-        kept = [tilt for sid, tilt in thigh_tilts.items() if sid not in self._excluded]
+            rows[:, COL[SIDE_HIP[sid]]] = kinematics.hip_flexion(rows[:, COL["pelvic_tilt"]], [tilt])
+        kept = [rows[:, COL[SIDE_HIP[sid]]] for sid in thigh_tilts if sid not in self._excluded]
         if kept:
-            rows[:, COL["hip_flexion"]] = kinematics.hip_flexion(pelvis, kept)
+            rows[:, COL["hip_flexion"]] = kinematics.side_mean(kept)
         a = sway_src.a[np.maximum(sway_idx, 0)] - sway_src.acc0
         if sway_src is not p:
             a[sway_idx < 0] = np.nan

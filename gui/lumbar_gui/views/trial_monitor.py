@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_warning
 from lumbar.types import THIGHS
 from lumbar_gui.engine import COL, Engine
+from lumbar_gui.processing import SIDE_HIP
 from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart,
                                 degrees_text)
 
@@ -61,8 +62,6 @@ SMALL_RANGE_DEG = (-40.0, 40.0)
 LABEL_PERIOD_S = 0.2
 #: How often the thighs are judged during a trial (from its first repetition on), s.
 THIGH_CHECK_PERIOD_S = 1.0
-#: Each thigh's own hip angle (live series columns).
-SIDE_HIP = {th: f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS}
 
 
 _counter_loading = threading.Lock()  # held once the live counter is being imported: once per process
