@@ -38,7 +38,7 @@ def _add_simulation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--surface", choices=("firm", "foam"), default="firm",
                    help="quiet standing: firm floor or foam pad (default firm)")
     p.add_argument("--sensors", default="lumbar,sacrum",
-                   help="comma-separated placements (lumbar, sacrum, thigh_left, thigh_right)")
+                   help="comma-separated placements (lumbar, sacrum, thigh_left, thigh_right, shank_left, shank_right)")
     p.add_argument("--rate-hz", type=float, default=100.0, help="sample rate, Hz (default 100)")
     p.add_argument("--ideal", action="store_true", help="ideal sensors: no noise, bias or other imperfections")
     p.add_argument("--subject", default="SIM001", help="pseudonymous subject code (default SIM001)")

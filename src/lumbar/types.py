@@ -24,6 +24,8 @@ from lumbar.errors import ValidationError
 __all__ = [
     "Placement",
     "THIGHS",
+    "SHANKS",
+    "THIGH_OF",
     "SampleFlag",
     "ImuBatch",
     "SensorInfo",
@@ -49,6 +51,8 @@ class Placement(str, Enum):
     SACRUM = "sacrum"  # S1
     THIGH_LEFT = "thigh_left"
     THIGH_RIGHT = "thigh_right"
+    SHANK_LEFT = "shank_left"
+    SHANK_RIGHT = "shank_right"
 
     @property
     def description(self) -> str:
@@ -57,11 +61,17 @@ class Placement(str, Enum):
             "sacrum": "sacrum (S1)",
             "thigh_left": "left thigh, lateral, mid-thigh",
             "thigh_right": "right thigh, lateral, mid-thigh",
+            "shank_left": "left shank, lateral, mid-shank",
+            "shank_right": "right shank, lateral, mid-shank",
         }[self.value]
 
 
 #: The thigh placements (hip flexion: ``docs/conventions.md``).
 THIGHS: tuple[str, ...] = (Placement.THIGH_LEFT.value, Placement.THIGH_RIGHT.value)
+#: The shank placements (knee flexion: ``docs/conventions.md``), optional, for the knee tests.
+SHANKS: tuple[str, ...] = (Placement.SHANK_LEFT.value, Placement.SHANK_RIGHT.value)
+#: The thigh above each shank (the knee's proximal segment).
+THIGH_OF: dict[str, str] = dict(zip(SHANKS, THIGHS))
 
 _PLACEMENT_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -77,7 +87,7 @@ def check_placement(name: str) -> str:
     if not isinstance(name, str) or not _PLACEMENT_RE.match(name):
         raise ValidationError(
             f"sensor placement must be a lowercase identifier such as 'lumbar', 'sacrum', "
-            f"'thigh_left', 'thigh_right' or a custom name like 'shank_left'; got {name!r}"
+            f"'thigh_left', 'thigh_right', 'shank_left', 'shank_right' or a custom name like 'arm_left'; got {name!r}"
         )
     return name
 

@@ -3,7 +3,8 @@
 Frames
 ------
 * Earth frame E: origin on the floor between the ankles (between the knees in four-point
-  kneeling), x forward (the direction the subject faces), y to the subject's left, z up.
+  kneeling, on the table below the knees lying prone), x forward (the direction the subject
+  faces), y to the subject's left, z up.
 * Segment frames (METRICS.md §0.1): X anterior, Y superior, Z right. In the upright
   neutral posture every segment frame equals ``R_E0`` (columns: X → +x, Y → +z, Z → −y).
 
@@ -14,14 +15,31 @@ trajectories (:class:`Channels`)::
 
     ankle ─ shank (L_sh) ─ knee ─ thigh (L_th) ─ hip centre (root) ─ pelvis ─ L5/S1 pivot ─ lumbar segment
 
+This midline chain only places the hip centre. Each leg's thigh hangs from its own hip joint, and each
+leg's shank from the distal end of that thigh (its knee joint)::
+
+    pelvis ─ hip joint (±half width along the pelvis Z) ─ thigh_<side> ─ knee joint ─ shank_<side>
+
+so a shank carries whatever moves its knee (the thigh's rotation, and also the hip centre's free
+shift and the pelvis's lateral tilt, which the midline chain does not turn into leg rotations).
+
 * Whole-body sway: the inverted-pendulum angles ``sway_ap`` (forward +) and ``sway_ml``
   (towards the right +) rotate the legs about the ankles and are added to every segment's
   inclination, so in quiet standing the whole body tilts as one pendulum.
-* ``R_seg = R_E0 · Rz(−sagittal) · Rx(lateral) · Ry(axial)`` for pelvis and thighs, with the
+* ``R_seg = R_E0 · Rz(−sagittal) · Rx(lateral) · Ry(axial)`` for pelvis, thighs and shanks, with the
   sagittal angle positive when the segment's superior axis tilts forward; the lumbar
   segment is ``R_lumbar = R_pelvis · Rz(−flexion) · Rx(lateral bend) · Ry(axial rotation)``,
   exactly the Cardan sequence of METRICS.md §2.1, so the lumbar angles of the truth are the
   channels themselves (flexion = −α).
+* Knees: ``R_shank = R_E0 · Rz(−(thigh sagittal + knee)) · Rx(lateral)``, the thigh's own angles
+  (with its ``lift_*``) plus that knee's flexion: a hinge about the leg's mediolateral axis (the
+  thigh's Z up to the small ML sway), so **knee flexion = shank sagittal inclination −
+  thigh sagittal inclination** (each the forward tilt of the superior axis). Flexion (+) turns the
+  shank's superior axis forward relative to its thigh: its lower end, the heel, goes back towards the
+  buttock. Seated with horizontal thighs (−90°) and vertical shanks (0°) the knees are at +90°; in a
+  squat the shank's top goes forward (+) and the thigh's top back (−), both adding to the flexion.
+  A leg whose foot rests on the support keeps its shank on the chain's shank: that is the default
+  of the knee channels (:class:`Channels`).
 * The model has no lordosis: in neutral standing the lumbar and pelvic frames coincide, so
   lumbar angles are zero there (as after the standing calibration of METRICS.md §2.1).
 """
@@ -33,14 +51,18 @@ import numpy as np
 
 from lumbar.simulate.jets import Jet, PointJet, RotJet
 
-__all__ = ["R_E0", "BodyGeometry", "Channels", "BodyState", "SEGMENTS", "SENSOR_SEGMENT", "evaluate_body"]
+__all__ = ["R_E0", "BodyGeometry", "Channels", "BodyState", "SEGMENTS", "SHANK_SEGMENTS", "SENSOR_SEGMENT",
+           "evaluate_body"]
 
 # Segment → earth rotation of the upright neutral posture (columns are the segment axes in E).
 R_E0 = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
-SEGMENTS = ("pelvis", "lumbar", "thigh_left", "thigh_right")
+SEGMENTS = ("pelvis", "lumbar", "thigh_left", "thigh_right", "shank_left", "shank_right")
 #: Which segment each standard sensor placement is mounted on.
-SENSOR_SEGMENT = {"lumbar": "lumbar", "sacrum": "pelvis", "thigh_left": "thigh_left", "thigh_right": "thigh_right"}
+SENSOR_SEGMENT = {"lumbar": "lumbar", "sacrum": "pelvis", "thigh_left": "thigh_left", "thigh_right": "thigh_right",
+                  "shank_left": "shank_left", "shank_right": "shank_right"}
+#: The optional shank segments (knee flexion); evaluated only when asked for.
+SHANK_SEGMENTS = ("shank_left", "shank_right")
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,9 @@ class BodyGeometry:
     thigh_sensor_m : (3,)
         Lateral mid-thigh sensor of the *right* thigh relative to its hip joint, thigh frame
         (the left one is mirrored in Z).
+    shank_sensor_m : (3,)
+        Lateral mid-shank sensor of the *right* shank relative to its knee joint, shank frame
+        (the left one is mirrored in Z).
     """
 
     shank_length_m: float = 0.47
@@ -76,6 +101,8 @@ class BodyGeometry:
     lumbar_pivot_m: tuple[float, float, float] = (-0.08, 0.12, 0.0)
     lumbar_sensor_m: tuple[float, float, float] = (-0.05, 0.20, 0.0)
     thigh_sensor_m: tuple[float, float, float] = (0.0, -0.225, 0.08)
+    # half the shank length below the knee; the lateral skin of the calf lies ≈ 5 cm from the shank's axis
+    shank_sensor_m: tuple[float, float, float] = (0.0, -0.235, 0.05)
 
     def sensor_offset(self, placement: str) -> np.ndarray:
         """Mounting point of a standard sensor in its segment frame, (3,) m (see class doc)."""
@@ -83,8 +110,8 @@ class BodyGeometry:
             return np.array(self.sacrum_sensor_m)
         if placement == "lumbar":
             return np.array(self.lumbar_sensor_m)
-        v = np.array(self.thigh_sensor_m)
-        if placement == "thigh_left":
+        v = np.array(self.shank_sensor_m if placement.startswith("shank_") else self.thigh_sensor_m)
+        if placement in ("thigh_left", "shank_left"):
             v[2] = -v[2]
         return v
 
@@ -110,6 +137,12 @@ class Channels:
         −90° when seated with horizontal thighs).
     lift_left, lift_right : Jet
         Extra hip flexion of a lifted leg relative to the stance thigh (knee forward +).
+    knee_left, knee_right : Jet
+        Knee flexion (rad), absolute: 0 = straight leg, + = the heel towards the buttock (the
+        shank's superior axis turned forward relative to the thigh's). The shank's sagittal
+        inclination is its thigh's (``sway_ap + thigh_sag − lift``) plus this. Default: the
+        knee that keeps the shank on the chain's shank (``shank_sag − thigh_sag + lift``), i.e.
+        a foot resting on the support; a movement sets it where a lower leg moves on its own.
     pelvis_sag, pelvis_lat, pelvis_ax : Jet
         Pelvic anterior tilt (+), lateral tilt (superior axis to the right +) and axial
         rotation relative to upright, *excluding* whole-body sway (added by the model).
@@ -136,11 +169,18 @@ class Channels:
     lumbar_ax: Jet = None  # type: ignore[assignment]
     shift_x: Jet = None  # type: ignore[assignment]
     shift_y: Jet = None  # type: ignore[assignment]
+    knee_left: Jet = None  # type: ignore[assignment]
+    knee_right: Jet = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name != "n" and getattr(self, f.name) is None:
+            if f.name not in ("n", "knee_left", "knee_right") and getattr(self, f.name) is None:
                 setattr(self, f.name, _zero(self.n))
+        # feet on the support unless a movement says otherwise: the shank stays on the chain's shank
+        if self.knee_left is None:
+            self.knee_left = self.shank_sag - self.thigh_sag + self.lift_left
+        if self.knee_right is None:
+            self.knee_right = self.shank_sag - self.thigh_sag + self.lift_right
 
 
 @dataclass
@@ -152,7 +192,8 @@ class BodyState:
     rot : dict[str, RotJet]
         Segment → earth orientation of each segment in :data:`SEGMENTS`.
     origin : dict[str, PointJet]
-        Segment origin: hip-centre midpoint (pelvis), L5/S1 pivot (lumbar), hip joint (thighs).
+        Segment origin: hip-centre midpoint (pelvis), L5/S1 pivot (lumbar), hip joint (thighs),
+        knee joint (shanks: the distal end of the thigh, ``L_th`` along its −Y).
     com_m : ndarray, shape (3, N)
         Point of the sway pendulum at centre-of-mass height (sway readout).
     """
@@ -187,9 +228,11 @@ def evaluate_body(
     ankle_m : ndarray, shape (3,)
         Earth position of the base of the leg chain (ankles; knees when kneeling).
     shank_length_m : float, optional
-        Overrides the geometry's shank length (0 when kneeling: the chain starts at the knees).
+        Overrides the geometry's shank length in the midline chain (0 when kneeling or lying
+        prone: the chain starts at the knees). The per-leg shanks hang from the knee joints and
+        do not use it.
     segments : tuple of str, optional
-        Segments needed (default all); the pelvis is always computed.
+        Segments needed (default all of :data:`SEGMENTS`); the pelvis is always computed.
     """
     l_shank = geom.shank_length_m if shank_length_m is None else shank_length_m
     n = ch.n
@@ -212,10 +255,20 @@ def evaluate_body(
             "y", ch.lumbar_ax
         )
         origin["lumbar"] = root.offset(pelvis, np.array(geom.lumbar_pivot_m))
-    for side, lift, sign in (("left", ch.lift_left, -1.0), ("right", ch.lift_right, 1.0)):
-        if f"thigh_{side}" in want:
-            rot[f"thigh_{side}"] = _seg_rot(base, ch.sway_ap + ch.thigh_sag - lift, ch.sway_ml)
-            origin[f"thigh_{side}"] = root.offset(pelvis, np.array([0.0, 0.0, sign * geom.hip_half_width_m]))
+    for side, lift, knee_flex, sign in (("left", ch.lift_left, ch.knee_left, -1.0),
+                                        ("right", ch.lift_right, ch.knee_right, 1.0)):
+        thigh_s, shank_s = f"thigh_{side}", f"shank_{side}"
+        if thigh_s not in want and shank_s not in want:
+            continue
+        thigh_sag = ch.sway_ap + ch.thigh_sag - lift
+        thigh_rot = _seg_rot(base, thigh_sag, ch.sway_ml)
+        hip = root.offset(pelvis, np.array([0.0, 0.0, sign * geom.hip_half_width_m]))
+        if thigh_s in want:
+            rot[thigh_s], origin[thigh_s] = thigh_rot, hip
+        if shank_s in want:
+            # a hinge in the leg's sagittal plane: the knee adds to the thigh's sagittal angle
+            rot[shank_s] = _seg_rot(base, thigh_sag + knee_flex, ch.sway_ml)
+            origin[shank_s] = hip.offset(thigh_rot, np.array([0.0, -geom.thigh_length_m, 0.0]))
 
     # the sway pendulum's superior axis is the second column of its rotation
     c_ap, s_ap = np.cos(ch.sway_ap.v), np.sin(ch.sway_ap.v)

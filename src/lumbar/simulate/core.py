@@ -9,7 +9,7 @@ import numpy as np
 
 from lumbar.conventions import cardan_zxy, lumbar_angles_from_matrix
 from lumbar.errors import SimulationError
-from lumbar.simulate.body import R_E0, SEGMENTS, SENSOR_SEGMENT, BodyGeometry, evaluate_body
+from lumbar.simulate.body import R_E0, SEGMENTS, SENSOR_SEGMENT, SHANK_SEGMENTS, BodyGeometry, evaluate_body
 from lumbar.simulate.imu_model import ImuErrorModel, apply_imu_errors, sample_times, sensor_rng
 from lumbar.simulate.movements import EYES, MOVEMENTS, QUALITIES, SURFACES, MovementParams, Plan, build_plan
 from lumbar.simulate.truth import Truth
@@ -113,24 +113,30 @@ def _segment_kinematics(plan: Plan, geom: BodyGeometry, t: np.ndarray, segment: 
     return R, w, p, a
 
 
-def _nominal_truth(plan: Plan, geom: BodyGeometry, t: np.ndarray) -> dict[str, np.ndarray]:
+def _nominal_truth(plan: Plan, geom: BodyGeometry, t: np.ndarray, knees: bool = False) -> dict[str, np.ndarray]:
+    """Segment-level truth on the nominal grid ``t`` (N,); ``knees`` adds the shanks and knee flexion
+    (only sessions with a shank sensor carry them, so the others stay as they were)."""
     n = t.shape[0]
+    segments = SEGMENTS if knees else tuple(s for s in SEGMENTS if s not in SHANK_SEGMENTS)
     out: dict[str, np.ndarray] = {"time_s": t}
-    Rs = {s: np.empty((n, 3, 3)) for s in SEGMENTS}
-    pos = {s: np.empty((n, 3)) for s in SEGMENTS}
+    Rs = {s: np.empty((n, 3, 3)) for s in segments}
+    pos = {s: np.empty((n, 3)) for s in segments}
     sway = np.empty((n, 2))
     com = np.empty((n, 3))
+    knee = np.empty((n, 2))
     for s0 in range(0, n, CHUNK):
         sl = slice(s0, s0 + CHUNK)
         ch = plan.channels(t[sl])
-        body = evaluate_body(ch, geom, plan.ankle_m, plan.shank_length_m)
-        for s in SEGMENTS:
+        body = evaluate_body(ch, geom, plan.ankle_m, plan.shank_length_m, segments)
+        for s in segments:
             Rs[s][sl] = body.rot[s].matrices
             pos[s][sl] = body.origin[s].p.T
         sway[sl, 0] = ch.sway_ap.v
         sway[sl, 1] = ch.sway_ml.v
         com[sl] = body.com_m.T
-    for s in SEGMENTS:
+        knee[sl, 0] = ch.knee_left.v
+        knee[sl, 1] = ch.knee_right.v
+    for s in segments:
         out[f"segment/{s}/quat"] = _quat(Rs[s])
         out[f"segment/{s}/position_m"] = pos[s]
     out["lumbar_angles_rad"] = lumbar_angles_from_matrix(np.swapaxes(Rs["pelvis"], -1, -2) @ Rs["lumbar"])
@@ -142,6 +148,10 @@ def _nominal_truth(plan: Plan, geom: BodyGeometry, t: np.ndarray) -> dict[str, n
     out["pelvis_tilt_rad"] = inclination(Rs["pelvis"])
     out["trunk_inclination_rad"] = inclination(Rs["lumbar"])
     out["thigh_inclination_rad"] = np.stack([inclination(Rs["thigh_left"]), inclination(Rs["thigh_right"])], 1)
+    if knees:
+        # wrapped to (−π, π] like the others: a shank turned past upside-down (prone, knee > 90°) jumps by 2π
+        out["shank_inclination_rad"] = np.stack([inclination(Rs["shank_left"]), inclination(Rs["shank_right"])], 1)
+        out["knee_flexion_rad"] = knee  # the channels themselves: continuous, 0 = straight leg
     out["sway/ap_ml_rad"] = sway
     out["sway/ap_ml_m"] = np.stack([com[:, 0] - plan.ankle_m[0], -(com[:, 1] - plan.ankle_m[1])], 1)
     out["rep_bounds_s"] = np.asarray(plan.rep_bounds_s, dtype=np.float64).reshape(-1, 3)
@@ -187,7 +197,8 @@ def simulate(
     quality : {"good", "poor"}
         Motor control quality (see ``docs/emulated-patient.md`` for what "poor" does per movement).
     sensors : sequence of str
-        Placements among ``lumbar``, ``sacrum``, ``thigh_left``, ``thigh_right``.
+        Placements among ``lumbar``, ``sacrum``, ``thigh_left``, ``thigh_right``, ``shank_left``,
+        ``shank_right`` (lateral mid-shank; with either, the truth adds the shanks and the knee flexion).
     rate_hz : float
         Output data rate of every sensor, Hz.
     eyes : {"open", "closed"}
@@ -272,7 +283,7 @@ def simulate(
     n = int(round(duration_s * rate_hz))
     _check(n >= 2, f"duration_s × rate_hz gives {n} samples; need at least 2")
     t_nom = np.arange(n) / rate_hz
-    arrays = _nominal_truth(plan, geom, t_nom)
+    arrays = _nominal_truth(plan, geom, t_nom, knees=any(SENSOR_SEGMENT[s] in SHANK_SEGMENTS for s in sensors))
 
     infos: dict[str, SensorInfo] = {}
     batches: dict[str, ImuBatch] = {}

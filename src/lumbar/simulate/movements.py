@@ -40,7 +40,7 @@ MOVEMENTS: dict[str, str] = {
     "rocking": "Rocking in four-point kneeling, first backward (hip flexion) then forward (hip extension), "
     "lumbar spine neutral (poor: the lumbar spine flexes near the end of the backward rock and extends near "
     "the end of the forward rock).",
-    "prone-knee-bend": "Prone lying, active knee flexion to about 90°, alternating legs, low back and pelvis still "
+    "prone-knee-bend": "Prone lying, active knee flexion past 90°, alternating legs, low back and pelvis still "
     "(poor: the pelvis tilts forward and rotates and the lumbar spine extends as the knee bends).",
 }
 
@@ -75,13 +75,22 @@ DEFAULTS: dict[str, MovementDefaults] = {
     "flexion": MovementDefaults(10, 60.0, 30.0, 1.0, 2.0, "trunk (upper lumbar segment) inclination"),
     "pelvic-tilt": MovementDefaults(10, 10.0, 10.0, 0.5, 2.0, "pelvic tilt (anterior and posterior)"),
     "waiters-bow": MovementDefaults(10, 60.0, 25.0, 1.0, 2.0, "trunk inclination"),
-    "sitting-knee-extension": MovementDefaults(10, 60.0, 60.0, 2.0, 2.0, "knee extension (not sensed)"),
+    "sitting-knee-extension": MovementDefaults(10, 60.0, 60.0, 2.0, 2.0,
+                                               "knee extension of the working leg from the right-angle start"),
     "one-leg-stance": MovementDefaults(4, 40.0, 40.0, 10.0, 3.0, "hip flexion of the lifted leg"),
     "sit-to-stand": MovementDefaults(5, 40.0, 40.0, 2.0, 2.0, "peak forward trunk inclination while rising"),
     "rocking": MovementDefaults(10, 40.0, 30.0, 1.0, 1.5, "backward thigh rotation (hip flexion); "
                                 "forward rocks 0.75 of it (hip extension)"),
-    "prone-knee-bend": MovementDefaults(10, 90.0, 60.0, 1.0, 2.0, "knee flexion (not sensed)"),
+    # 100° so that a good patient clears the test's 90° in every repetition despite sensor error; the
+    # speed keeps the out and back phases at 1.5 s, the timing the trunk's compensations were built on
+    "prone-knee-bend": MovementDefaults(10, 100.0, 100.0 / 1.5, 1.0, 2.0,
+                                        "knee flexion of the working leg from the straight leg"),
 }
+
+# Knee flexion of the lifted leg in one-leg stance per unit of its hip flexion: a bit more than the hip, so
+# the shank's top leans forward a little (the foot hangs behind the knee) and the foot clears the floor by
+# ≈ 11 cm at 40°.
+OLS_KNEE_PER_HIP = 1.25
 
 # Rocking in four-point kneeling (docs/emulated-patient.md). Forward thigh rotation as a fraction of the
 # backward one: 0.75 · 40° = 30°, hip flexion 90° → 69° (the pelvis follows part of the rotation), against
@@ -135,7 +144,8 @@ class Plan:
     ankle_m : ndarray, shape (3,)
         Base of the leg chain in the earth frame.
     shank_length_m : float or None
-        Shank length override (0 when kneeling).
+        Shank length override of the midline chain (0 when kneeling or lying prone: the chain
+        starts at the knees; the legs' own shanks hang from the knees regardless).
     rep_bounds_s : ndarray, shape (K, 3)
         Start, peak and end of each repetition, s.
     events : list of Event
@@ -231,6 +241,13 @@ def _t_end(p: MovementParams) -> float:
 def _wobble(rng: np.random.Generator, n: int, sd_deg: float, lim_deg: float) -> np.ndarray:
     """Small per-repetition deviations (rad) of a channel that should stay still."""
     return np.clip(rng.standard_normal(n) * sd_deg, -lim_deg, lim_deg) * D2R
+
+
+def _knee_amp(sc: _Schedule, amp: float, poor: bool, cv: float) -> np.ndarray:
+    """Per-repetition knee excursion (rad) of the knee tests: ``amp`` times the repetition's amplitude
+    factor, which good control does not let fall below ``1 − cv`` (it reaches the target every time)."""
+    f = sc.amp_factor if poor else np.maximum(sc.amp_factor, 1.0 - cv)
+    return f * amp
 
 
 def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
@@ -342,6 +359,11 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
             lum = sc.train(12.0 * D2R, rise_window=(0.3, 1.0))
         else:
             lum = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, _wobble(wob_rng, n, 0.7, 2.0))
+        # the working knee extends from the right angle (shank hanging vertical) by the amplitude, on the
+        # repetitions' own schedule; the resting leg keeps its foot hanging (knee 90°)
+        ext_amp = _knee_amp(sc, A, poor, cv)
+        ext_r = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, np.where(right, ext_amp, 0.0))
+        ext_l = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, np.where(right, 0.0, ext_amp))
         bounds = np.stack([sc.t0, sc.t0 + sc.rise + 0.5 * sc.hold, sc.t_end], 1)
         attrs.update(posture="sitting")
         thigh = -np.pi / 2
@@ -350,7 +372,8 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
             m = len(t)
             lf = lum(t)
             return Channels(m, thigh_sag=Jet.const(thigh, m), lift_left=lift_l(t), lift_right=lift_r(t),
-                            pelvis_sag=0.4 * ap(t) - lf, pelvis_lat=0.4 * ml(t), lumbar_flex=lf)
+                            pelvis_sag=0.4 * ap(t) - lf, pelvis_lat=0.4 * ml(t), lumbar_flex=lf,
+                            knee_left=np.pi / 2 - ext_l(t), knee_right=np.pi / 2 - ext_r(t))
 
         return _finish(p, attrs, n, channels, standing_ankle, None, bounds, ev0,
                        ["right leg" if r else "left leg" for r in right])
@@ -383,9 +406,12 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
         def channels(t: np.ndarray) -> Channels:
             m = len(t)
             u = stance(t)
+            ll, lr = lift_l(t), lift_r(t)
+            # the lifted leg's knee bends with its hip; the stance knee stays straight
             return Channels(m, sway_ap=ap(t) * (1.0 + 1.0 * u), sway_ml=ml(t) * (1.0 + 2.0 * u),
-                            lift_left=lift_l(t), lift_right=lift_r(t), shift_y=shift_y(t),
-                            pelvis_lat=pel_lat(t), lumbar_lat=lum_lat(t) + trunk(t) * u)
+                            lift_left=ll, lift_right=lr, shift_y=shift_y(t),
+                            pelvis_lat=pel_lat(t), lumbar_lat=lum_lat(t) + trunk(t) * u,
+                            knee_left=OLS_KNEE_PER_HIP * ll, knee_right=OLS_KNEE_PER_HIP * lr)
 
         return _finish(p, attrs, n, channels, standing_ankle, None, bounds, ev0,
                        ["stance right" if s > 0 else "stance left" for s in side])
@@ -445,18 +471,21 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
             # pelvis and the trunk above it follow ROCK_PELVIS_SHARE of it (docs/emulated-patient.md)
             rock = fwd(t) - back(t)
             lf = lum(t)
+            # the shanks lie on the floor behind the knees (superior axis forward): the knees flex
+            # 90° − rock, more as the hips go back towards the heels
             return Channels(m, thigh_sag=rock, pelvis_sag=np.pi / 2 + ROCK_PELVIS_SHARE * rock - lf + 0.3 * ap(t),
-                            pelvis_lat=0.3 * ml(t), lumbar_flex=lf)
+                            pelvis_lat=0.3 * ml(t), lumbar_flex=lf, shank_sag=Jet.const(np.pi / 2, m))
 
         return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.05]), 0.0, bounds, ev0,
                        ["backward" if b else "forward" for b in backward])
 
     if p.movement == "prone-knee-bend":
         # Prone lying: pelvis and lumbar segment horizontal, face down (superior axis → +x, anterior → −z),
-        # thighs flat on the table (superior axis → +x). The chain starts at the knees (shank length 0:
-        # the shank is not part of the model and not instrumented); knees on the table at 9 cm (joint
-        # centre height), so the hip centre is 0.45 m ahead of them at the same height. The start posture
-        # is the calibration posture: every analysed angle is zero there.
+        # thighs flat on the table (superior axis → +x). The midline chain starts at the knees (shank length
+        # 0), on the table at 9 cm (joint centre height), so the hip centre is 0.45 m ahead of them at the
+        # same height; the legs' shanks hang from the knees and lie on the table towards −x (superior axis
+        # → +x, back of the leg up) until the working knee bends. The start posture is the calibration
+        # posture: every analysed angle is zero there.
         rep_s = 2 * T + d.hold_s + d.rest_s
         n = _resolve_reps(p, rep_s, cv, d.reps)
         sc = _schedule(rep_rng, n, T, d.hold_s, T, d.rest_s, cv)
@@ -488,6 +517,14 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
         # pelvis pivots about its table contact ≈ 8 cm superior to the hip centres: the hips rise by
         # ≈ 0.08 m · sin(tilt), which tips the thighs up by ≈ 0.08/0.45 of the tilt (knees stay down)
         hip_rise = 0.08 / 0.45
+        # The working knee bends from straight by the amplitude. The resting leg's shank stays on the table,
+        # so its knee flexes by what tips its thigh up (the hip rise of the other leg's repetitions).
+        bend_amp = _knee_amp(sc, A, poor, cv)
+        bend_r = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, np.where(right, bend_amp, 0.0))
+        bend_l = PulseTrain(sc.t0, sc.rise, sc.hold, sc.fall, np.where(right, 0.0, bend_amp))
+        pel_kw = dict(rise_window=pel.rise_window, fall_window=pel.fall_window)
+        pel_when_l = PulseTrain(pel.t0, pel.rise, pel.hold, pel.fall, np.where(right, 0.0, pel.amp), **pel_kw)
+        pel_when_r = PulseTrain(pel.t0, pel.rise, pel.hold, pel.fall, np.where(right, pel.amp, 0.0), **pel_kw)
         bounds = np.stack([sc.t0, sc.t0 + sc.rise + 0.5 * sc.hold, sc.t_end], 1)
         attrs.update(posture="prone lying", lumbar_extension_deg=ext / D2R, pelvic_anterior_tilt_deg=tilt / D2R,
                      pelvic_rotation_deg=rot / D2R)
@@ -498,7 +535,9 @@ def build_plan(p: MovementParams, rng: np.random.Generator) -> Plan:
             pa = pel_ax(t)
             return Channels(m, thigh_sag=np.pi / 2 - hip_rise * pt, lift_left=lift_l(t), lift_right=lift_r(t),
                             pelvis_sag=np.pi / 2 + pt + 0.1 * ap(t), pelvis_lat=0.1 * ml(t), pelvis_ax=pa,
-                            lumbar_flex=lum(t), lumbar_ax=-pa)
+                            lumbar_flex=lum(t), lumbar_ax=-pa, shank_sag=Jet.const(np.pi / 2, m),
+                            knee_left=bend_l(t) + hip_rise * pel_when_r(t),
+                            knee_right=bend_r(t) + hip_rise * pel_when_l(t))
 
         return _finish(p, attrs, n, channels, np.array([0.0, 0.0, 0.09]), 0.0, bounds, ev0,
                        ["right knee" if r else "left knee" for r in right])

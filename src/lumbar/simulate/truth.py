@@ -7,14 +7,21 @@ name                               shape         meaning
 =================================  ============  ==============================================
 ``time_s``                         (N,)          nominal grid k/rate, s (= every device clock)
 ``segment/<seg>/quat``             (N, 4)        segment → earth, (w, x, y, z); seg in pelvis,
-                                                 lumbar, thigh_left, thigh_right
-``segment/<seg>/position_m``       (N, 3)        segment origin in the earth frame, m
+                                                 lumbar, thigh_left, thigh_right, and with a
+                                                 shank sensor shank_left, shank_right
+``segment/<seg>/position_m``       (N, 3)        segment origin in the earth frame, m (shanks:
+                                                 the knee joint)
 ``lumbar_angles_rad``              (N, 3)        flexion, right lateral bending, axial rotation
                                                  (left +) of lumbar rel. pelvis (METRICS §2.1)
 ``pelvis_tilt_rad``                (N,)          pelvic sagittal inclination from upright,
                                                  anterior +
 ``trunk_inclination_rad``          (N,)          same for the lumbar (T12/L1) segment
 ``thigh_inclination_rad``          (N, 2)        same for the left, right thigh
+``shank_inclination_rad``          (N, 2)        same for the left, right shank, wrapped to
+                                                 (−π, π] (only with a shank sensor)
+``knee_flexion_rad``               (N, 2)        left, right knee flexion, 0 = straight leg,
+                                                 + heel towards the buttock; = shank − thigh
+                                                 inclination (mod 2π); only with a shank sensor
 ``sway/ap_ml_rad``                 (N, 2)        inverted-pendulum angles, forward +, right +
 ``sway/ap_ml_m``                   (N, 2)        pendulum point at COM height, AP (forward +)
                                                  and ML (right +) from the ankles, m
@@ -42,6 +49,8 @@ from lumbar.errors import SimulationError
 __all__ = ["Truth"]
 
 _REQUIRED = ("time_s", "lumbar_angles_rad", "pelvis_tilt_rad", "rep_bounds_s")
+# optional arrays on the nominal grid, checked like the required ones when present
+_PER_SAMPLE = ("lumbar_angles_rad", "pelvis_tilt_rad", "shank_inclination_rad", "knee_flexion_rad")
 
 
 class Truth:
@@ -83,7 +92,7 @@ class Truth:
         arrs = {k: np.asarray(v) for k, v in arrays.items()}
         n = arrs["time_s"].shape[0]
         for k, v in arrs.items():
-            if (k.startswith("segment/") or k in ("lumbar_angles_rad", "pelvis_tilt_rad")) and v.shape[0] != n:
+            if (k.startswith("segment/") or k in _PER_SAMPLE) and v.shape[0] != n:
                 raise SimulationError(f"truth array {k!r} has {v.shape[0]} rows but time_s has {n}")
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items()}
         return cls(arrs, attrs)
@@ -106,6 +115,17 @@ class Truth:
     @property
     def pelvis_tilt_rad(self) -> np.ndarray:
         return self._arrays["pelvis_tilt_rad"]
+
+    @property
+    def knee_flexion_rad(self) -> np.ndarray:
+        """Left, right knee flexion (N, 2), rad, 0 = straight leg.
+
+        Raises
+        ------
+        KeyError
+            If the session had no shank sensor (its truth has no knees).
+        """
+        return self._arrays["knee_flexion_rad"]
 
     @property
     def rep_bounds_s(self) -> np.ndarray:
