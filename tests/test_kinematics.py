@@ -71,7 +71,11 @@ def _matrix_reference(q_up, q_low, calib):
     right_h[:, 2] = 0.0
     right_h /= np.linalg.norm(right_h, axis=1, keepdims=True)
     frontal = np.arctan2(np.sum(y_e * right_h, axis=1), y_e[:, 2])
-    return angles, sagittal - sagittal[calib].mean(), frontal - frontal[calib].mean()
+    # the sagittal tilt relative to the calibration posture is kept within ±180° (a shank lying prone turns
+    # across the absolute tilt's seam as the knee bends)
+    relative = sagittal - sagittal[calib].mean()
+    relative = np.where(np.abs(relative) > np.pi, np.angle(np.exp(1j * relative)), relative)
+    return angles, relative, frontal - frontal[calib].mean()
 
 
 def test_compiled_kinematics_match_the_matrix_formulation():

@@ -21,7 +21,7 @@ import numpy as np
 from lumbar.metrics import repetitions as reps_mod
 from lumbar.metrics import segmental, sway
 from lumbar.errors import CalibrationError, ValidationError
-from lumbar.metrics.results import FrontalControl, Result, RhythmSummary
+from lumbar.metrics.results import DissociationResult, FrontalControl, Result, RhythmSummary
 from lumbar.pipeline import LOWER, UPPER, Processed, process_session
 from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_warning
 from lumbar.storage.reader import Session, read_session
@@ -63,6 +63,8 @@ class AnalysisPlan:
     with_thighs : fields that replace these when a thigh sensor is worn (:meth:`for_session`): the hips'
         own angle instead of the pelvis's tilt standing in for it (waiter's bow, rocking:
         ``{"principal": "hip_flexion", "moving": "hip_flexion"}``).
+    with_shanks : the same for shank sensors: the knee's angle, the moving segment of the knee tests that
+        nothing else sees (``{"principal": "knee_flexion", "moving": "knee_flexion", "target_deg": 40}``).
     """
 
     principal: str | None = None
@@ -81,12 +83,17 @@ class AnalysisPlan:
     first_direction: str | None = None
     first_sign: int | None = None
     with_thighs: dict[str, Any] | None = None
+    with_shanks: dict[str, Any] | None = None
 
     def for_session(self, p: Processed) -> AnalysisPlan:
-        """The plan for a session's signals: :attr:`with_thighs` applied when they hold a hip angle."""
-        if not self.with_thighs or p.hip_flexion is None:
-            return self
-        return replace(self, **self.with_thighs, with_thighs=None)
+        """The plan for a session's signals: :attr:`with_thighs` applied when they hold a hip angle,
+        :attr:`with_shanks` when they hold a knee angle."""
+        plan = self
+        if self.with_thighs and p.hip_flexion is not None:
+            plan = replace(plan, **self.with_thighs)
+        if self.with_shanks and p.knee_flexion is not None:
+            plan = replace(plan, **self.with_shanks)
+        return replace(plan, with_thighs=None, with_shanks=None) if plan is not self else self
 
 
 def load_plans(protocol_dirs: tuple[str, ...] = ()) -> dict[str, AnalysisPlan]:
@@ -332,8 +339,10 @@ def analyze(session: Session, processed: Processed | None = None, *,
     out = Analysis(protocol=protocol, rate_hz=p.rate_hz, notes=list(p.notes), principal=plan.principal,
                    opposite_direction=plan.opposite_direction, first_direction=plan.first_direction,
                    warnings=list(p.excluded_thighs.values()))
-    if plan is not general:
+    if general.with_thighs and p.hip_flexion is not None:
         out.notes.append("hip flexion measured with the thigh sensors (the pelvis's tilt relative to the thighs')")
+    if general.with_shanks and p.knee_flexion is not None:
+        out.notes.append("knee flexion measured with the shank sensors (the shank's tilt relative to the thigh's)")
     if protocol not in plans:
         out.notes.append(f"protocol {protocol!r} has no analysis plan: repetitions of trunk flexion are counted")
     fs = p.rate_hz
@@ -403,8 +412,10 @@ def analyze(session: Session, processed: Processed | None = None, *,
     if plan.controlled is not None:
         b = p.signal(plan.controlled)
         a = p.signal(plan.moving) if plan.moving else None
-        if a is None:
-            # no moving segment our sensors see (e.g. knee extension): A is a constant, B's leak is what counts
+        unseen = a is None
+        if unseen:
+            # no moving segment our sensors see (a knee test without shank sensors): A is a constant, B's leak
+            # is what counts, and A's excursion is not measured (NaN, not 0°: a criterion on it is not assessed)
             a = np.zeros(len(p.time_s))
             out.notes.append("the moving segment is not instrumented: only the controlled segment's motion is measured")
         else:
@@ -435,6 +446,10 @@ def analyze(session: Session, processed: Processed | None = None, *,
                     _within(s_dir * a, windows, after.start)[after],
                     None if b is None else _within(b, windows, after.start)[after], fs,
                     target=target, forbidden_sign=forbidden, **kw)
+        if unseen:
+            for key, r in out.results.items():
+                if key.startswith("dissociation") and isinstance(r, DissociationResult) and r.valid:
+                    out.results[key] = replace(r, excursion_a=math.nan, ratio=math.nan, leak_at_target=math.nan)
     return out, p
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from lumbar.errors import CalibrationError, ValidationError
-from lumbar.types import STANDARD_G
+from lumbar.types import SHANKS, STANDARD_G, THIGHS
 
 __all__ = [
     "SegmentCalibration",
@@ -26,6 +26,8 @@ __all__ = [
     "check_gravity_norm",
     "detect_static",
     "gyro_bias",
+    "posture_up",
+    "segment_kind",
     "static_only_calibration",
 ]
 
@@ -60,6 +62,16 @@ THIGH_POSTURE_UP = {
     "prone": (-1.0, 0.0, 0.0),
     "four-point-kneeling": (0.0, 1.0, 0.0),
 }
+#: The same for a shank: hanging from the knee sitting on a table's edge and standing it is vertical (+Y);
+#: lying prone, it lies on the table with its back up (−X); on all fours it lies on the floor, its front
+#: down (−X).
+SHANK_POSTURE_UP = {
+    "standing": (0.0, 1.0, 0.0),
+    "sitting": (0.0, 1.0, 0.0),
+    "prone": (-1.0, 0.0, 0.0),
+    "four-point-kneeling": (-1.0, 0.0, 0.0),
+}
+_SEGMENT_POSTURE_UP = {"trunk": POSTURE_UP, "thigh": THIGH_POSTURE_UP, "shank": SHANK_POSTURE_UP}
 
 #: Quality limits of §3.2.
 MAX_AXIS_OFF_HORIZONTAL_DEG = 20.0
@@ -167,13 +179,20 @@ def check_gravity_norm(norm_mps2: float, label: str) -> list[str]:
     return []
 
 
+def segment_kind(placement: str) -> str:
+    """The kind of segment a sensor placement is on, for :func:`posture_up`: ``"thigh"``, ``"shank"`` or
+    ``"trunk"`` (lumbar, sacrum and any custom placement)."""
+    return "thigh" if placement in THIGHS else "shank" if placement in SHANKS else "trunk"
+
+
 def posture_up(posture: str, segment: str = "trunk") -> np.ndarray:
     """The up direction (3,) in segment coordinates for a calibration posture name, of a ``segment`` of the
-    trunk (lumbar, pelvis: :data:`POSTURE_UP`) or a ``"thigh"`` (:data:`THIGH_POSTURE_UP`)."""
-    if segment not in ("trunk", "thigh"):
-        raise ValidationError(f"segment must be 'trunk' or 'thigh'; got {segment!r}")
+    trunk (lumbar, pelvis: :data:`POSTURE_UP`), a ``"thigh"`` (:data:`THIGH_POSTURE_UP`) or a ``"shank"``
+    (:data:`SHANK_POSTURE_UP`)."""
+    if segment not in _SEGMENT_POSTURE_UP:
+        raise ValidationError(f"segment must be one of {', '.join(_SEGMENT_POSTURE_UP)}; got {segment!r}")
     try:
-        return np.array((THIGH_POSTURE_UP if segment == "thigh" else POSTURE_UP)[posture])
+        return np.array(_SEGMENT_POSTURE_UP[segment][posture])
     except KeyError:
         raise ValidationError(
             f"calibration posture must be one of {', '.join(sorted(POSTURE_UP))}; got {posture!r}"
@@ -218,7 +237,8 @@ def calibrate_segment(
     posture : str
         The static trial's posture (:data:`POSTURE_UP`): which segment axis gravity reveals.
     segment : str
-        ``"trunk"`` (lumbar, pelvis) or ``"thigh"``: a thigh's posture differs (:data:`THIGH_POSTURE_UP`).
+        ``"trunk"`` (lumbar, pelvis), ``"thigh"`` or ``"shank"``: a leg's posture differs from the trunk's
+        (:data:`THIGH_POSTURE_UP`, :data:`SHANK_POSTURE_UP`).
     functional_direction : int
         +1 when the functional movement is mostly flexion (forward bends), −1 when mostly extension;
         it fixes the sign of the mediolateral axis.

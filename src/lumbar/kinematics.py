@@ -16,6 +16,7 @@ different for every sensor. Calibration (``lumbar.calibration``) gives each sens
 """
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -28,6 +29,10 @@ from lumbar.errors import ValidationError
 __all__ = [
     "hip_flexion",
     "side_mean",
+    "knee_flexion",
+    "working_side",
+    "tilt_from",
+    "continue_angle",
     "segment_quat",
     "align_headings",
     "heading_axis",
@@ -197,8 +202,19 @@ def sagittal_tilt(q_gb: np.ndarray, calib_index: int | slice | None = 0) -> np.n
     tilt = np.empty(q.shape[0])
     kn.sagittal_tilt_run(q, tilt)
     if calib_index is not None:
-        tilt = tilt - float(np.mean(np.atleast_1d(tilt[calib_index])))
+        tilt = tilt_from(tilt, float(np.mean(np.atleast_1d(tilt[calib_index]))))
     return tilt
+
+
+def tilt_from(tilt: np.ndarray, zero: float) -> np.ndarray:
+    """Tilts (N,) rad relative to ``zero`` (rad), within (−π, π]. A segment that turns past upside-down
+    crosses the ±π seam of the absolute tilt (a shank lying prone starts at ±90° and a knee bend turns it
+    90° more); the difference taken across the seam is brought back, and it is left as it is elsewhere."""
+    d = np.asarray(tilt, dtype=np.float64) - zero
+    seam = np.abs(d) > np.pi
+    if seam.any():
+        d = np.where(seam, (d + np.pi) % (2.0 * np.pi) - np.pi, d)
+    return d
 
 
 def inclination(q_gb: np.ndarray) -> np.ndarray:
@@ -222,6 +238,38 @@ def hip_flexion(pelvic_tilt: np.ndarray, thigh_tilts: Sequence[np.ndarray]) -> n
     has a gap (NaN) the other side's value stands, NaN where all have one (``docs/conventions.md``)."""
     return side_mean([np.asarray(pelvic_tilt, dtype=np.float64) - np.asarray(th, dtype=np.float64)
                       for th in thigh_tilts])
+
+
+def continue_angle(x: np.ndarray, last: float = math.nan) -> tuple[np.ndarray, float]:
+    """The next block of a streamed angle, continuous: each finite sample of ``x`` (N,) rad moved by whole
+    turns (2π) to lie within π of the finite one before it, the first of them of ``last`` (the previous
+    block's, NaN: none); NaN samples stay NaN. Returns the block and its last finite value (``last`` if none).
+    A live tilt measured from a standing zero runs past ±180° when a shank lying prone bends."""
+    y = np.array(x, dtype=np.float64)
+    ok = np.isfinite(y)
+    if not ok.any():
+        return y, last
+    v = y[ok]
+    y[ok] = np.unwrap(np.concatenate([[last], v]))[1:] if math.isfinite(last) else np.unwrap(v)
+    return y, float(y[ok][-1])
+
+
+def knee_flexion(shank_tilt: np.ndarray, thigh_tilt: np.ndarray | None = None) -> np.ndarray:
+    """Flexion of one knee, rad, (N,): the shank's forward tilt minus its thigh's, both sagittal tilts (rad,
+    (N,)) relative to the same posture (``docs/conventions.md``). Without a thigh sensor the thigh is taken
+    as still (it rests on the table in the knee tests) and the shank's tilt alone is the knee's motion."""
+    shank = np.asarray(shank_tilt, dtype=np.float64)
+    return shank if thigh_tilt is None else shank - np.asarray(thigh_tilt, dtype=np.float64)
+
+
+def working_side(sides: Sequence[np.ndarray]) -> np.ndarray:
+    """One angle from the body's sides (each (N,), rad) where they move in turn (alternating legs): at each
+    sample the side farther from zero, with its sign; where one side has a gap (NaN) the other side's value
+    stands; NaN where all have one."""
+    x = np.stack([np.asarray(v, dtype=np.float64) for v in sides])
+    mag = np.where(np.isfinite(x), np.abs(x), -1.0)
+    i = np.argmax(mag, axis=0)
+    return np.take_along_axis(x, i[None, :], axis=0)[0]
 
 
 def side_mean(sides: Sequence[np.ndarray]) -> np.ndarray:

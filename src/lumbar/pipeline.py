@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 
 from lumbar import kinematics
-from lumbar.calibration import SegmentCalibration, calibrate_segment, detect_static, static_only_calibration
+from lumbar.calibration import (SegmentCalibration, calibrate_segment, detect_static, segment_kind,
+                                static_only_calibration)
 from lumbar.errors import CalibrationError, ValidationError
 from lumbar.protocols.schema import SIGNALS
 from lumbar.storage.reader import Session
 from lumbar.sync import to_common_grid
-from lumbar.types import THIGHS, Event
+from lumbar.types import SHANKS, THIGH_OF, THIGHS, Event
 
 __all__ = ["Processed", "process_session", "calibration_windows", "static_only_calibration"]
 
@@ -69,6 +70,8 @@ class Processed:
     hip_flexion : ndarray (N,) or None
         Flexion of the hips, rad: the pelvis's sagittal tilt relative to the thighs' (mean of the thigh
         sensors worn); needs the sacrum and at least one thigh sensor.
+    knee_flexion : ndarray (N,) or None
+        Flexion of the knee that moves (legs in turn, :meth:`knee_flexion_of`), rad; needs a shank sensor.
     tilt : dict of str to ndarray (N,)
         Sagittal tilt of every sensor's segment, rad.
     frontal_tilt : dict of str to ndarray (N,)
@@ -122,6 +125,25 @@ class Processed:
             return None
         return kinematics.hip_flexion(self.tilt[LOWER], thighs)
 
+    def knee_flexion_of(self, shank: str) -> np.ndarray | None:
+        """Flexion of one knee (``shank``: ``shank_left`` or ``shank_right``), rad, (N,), relative to the
+        calibration posture: the shank's forward tilt minus its thigh's (the thigh's taken as still when no
+        thigh sensor is worn on that side: it rests on the table in the knee tests). None without that
+        shank's sensor."""
+        if shank not in self.tilt:
+            return None
+        thigh = THIGH_OF[shank]
+        return kinematics.knee_flexion(self.tilt[shank], None if thigh in self.excluded_thighs
+                                       else self.tilt.get(thigh))
+
+    @property
+    def knee_flexion(self) -> np.ndarray | None:
+        """Flexion of the knee that moves, rad, (N,): at each sample the worn side's knee angle farther from
+        the calibration posture's (the knee tests move one leg at a time; ``kinematics.working_side``).
+        None without a shank sensor."""
+        knees = [k for k in map(self.knee_flexion_of, SHANKS) if k is not None]
+        return kinematics.working_side(knees) if knees else None
+
     def signal(self, name: str) -> np.ndarray | None:
         """A named angle (``lumbar.protocols.schema.SIGNALS``), rad, (N,); None when its sensors are missing."""
         if name == "trunk_flexion":
@@ -132,6 +154,8 @@ class Processed:
             return None if self.lumbar_angles is None else self.lumbar_angles[:, 0]
         if name == "hip_flexion":
             return self.hip_flexion
+        if name == "knee_flexion":
+            return self.knee_flexion
         raise KeyError(f"unknown signal {name!r}; known: {', '.join(SIGNALS)}")
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -151,6 +175,12 @@ class Processed:
                 out[f"{th}/hip_flexion_rad"] = hip
         if self.hip_flexion is not None:
             out["hip_flexion_rad"] = self.hip_flexion
+        for sh in SHANKS:
+            knee = self.knee_flexion_of(sh)
+            if knee is not None:
+                out[f"{sh}/knee_flexion_rad"] = knee
+        if self.knee_flexion is not None:
+            out["knee_flexion_rad"] = self.knee_flexion
         return out
 
     def attrs(self) -> dict[str, Any]:
@@ -162,6 +192,9 @@ class Processed:
             "Cardan Z-X'-Y'' relative to the static calibration posture",
             "hip_flexion": "pelvis sagittal tilt minus thigh sagittal tilt (+ flexion), rad, relative to the static "
             "calibration posture",
+            "knee_flexion": "shank sagittal tilt minus thigh sagittal tilt (the shank's alone without a thigh "
+            "sensor; + flexion), rad, relative to the static calibration posture; the knee farther from it where "
+            "the legs move in turn",
             "notes": "; ".join(self.notes),
             **{f"calibration/{sid}": kind for sid, kind in self.calibration_kind.items()},
         }
@@ -348,7 +381,7 @@ def process_session(session: Session, method: str = "offline", rate_hz: float | 
         # (lumbar.filters._numba), so the sensors run side by side on their own threads
         q = estimate_orientation(b.acc, b.gyro, rate_hz, method=method)[0]
         label = f"{b.sensor_id} sensor"
-        segment = "thigh" if b.sensor_id in THIGHS else "trunk"  # a thigh's posture is not the trunk's
+        segment = segment_kind(b.sensor_id)  # a leg's posture is not the trunk's
         if (functional is not None and functional.stop - functional.start > 2 * rate_hz
                 and b.sensor_id in FUNCTIONAL_SEGMENTS):
             cal = calibrate_segment(b.acc[static], b.gyro[static], b.acc[functional], b.gyro[functional], rate_hz,

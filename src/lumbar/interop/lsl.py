@@ -110,6 +110,7 @@ class LiveAngles:
 
     def _calibrate(self) -> bool:
         from lumbar import kinematics
+        from lumbar.calibration import segment_kind
         from lumbar.pipeline import static_only_calibration
 
         t = {s: self._cat(self._t[s]) for s in self._ids}
@@ -123,7 +124,7 @@ class LiveAngles:
                 continue  # a thigh not streaming through the calibration: no hip angle from it
             acc, gyro = self._cat(self._acc[s], (3,))[:n], self._cat(self._gyro[s], (3,))[:n]
             self._r_sb[s] = static_only_calibration(acc, gyro, f"{s} sensor",
-                                                    segment="thigh" if s in THIGHS else "trunk").r_sb
+                                                    segment=segment_kind(s)).r_sb
             seg[s] = kinematics.segment_quat(self._cat(self._q[s], (4,))[:n], self._r_sb[s])
         n_up = len(seg[UPPER])
         self._cal = {UPPER: seg[UPPER]}

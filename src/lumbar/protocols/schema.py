@@ -22,7 +22,7 @@ EVIDENCE_WORDS = {"CONFIRMED": "published value",
 OPS = ("<=", "<", ">=", ">", "between")
 AGGREGATES = ("mean", "median", "max", "min", "count")
 #: Angles an analysis plan may name (``lumbar.pipeline.Processed.signal``).
-SIGNALS = ("trunk_flexion", "pelvic_tilt", "lumbar_flexion", "hip_flexion")
+SIGNALS = ("trunk_flexion", "pelvic_tilt", "lumbar_flexion", "hip_flexion", "knee_flexion")
 KINDS = ("test", "battery")
 SENSORS = ("lumbar", "sacrum", "thigh_left", "thigh_right", "shank_left", "shank_right")
 
@@ -82,7 +82,8 @@ _ANALYSIS = {"principal": (_STR, False), "moving": (_STR, False), "controlled": 
              "ratio_tolerance": (_NUM, False), "posture": (_STR, False),
              "sway": (_BOOL, False), "rhythm": (_BOOL, False), "frontal": (_BOOL, False),
              "rise_and_sit": (_BOOL, False), "opposite_direction": (_STR, False),
-             "first_direction": (_STR, False), "first_sign": (_INT, False), "with_thighs": (_DICT, False)}
+             "first_direction": (_STR, False), "first_sign": (_INT, False), "with_thighs": (_DICT, False),
+             "with_shanks": (_DICT, False)}
 
 
 def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool]]) -> None:
@@ -107,8 +108,11 @@ def _fields(src: str, where: str, d: Any, spec: dict[str, tuple[str | None, bool
         raise ProtocolError(src, f"{where}.aggregate", f"must be one of {', '.join(AGGREGATES)}; got {d['aggregate']!r}")
 
 
-#: The plan fields that ``analysis.with_thighs`` may replace.
+#: The plan fields that ``analysis.with_thighs`` (or ``with_shanks``) may replace.
 _WITH_THIGHS = ("principal", "moving", "first_sign", "target_deg")
+#: What a leg sensor adds to a plan: thigh sensors, the hip angle (replacing a stand-in for it); shank
+#: sensors, the knee angle (the moving segment of the knee tests, not otherwise seen).
+_WITH_LEGS = ("with_thighs", "with_shanks")
 
 
 def _plan_values(src: str, where: str, plan: dict[str, Any]) -> None:
@@ -180,10 +184,10 @@ def validate_protocol(d: Any, source: str | Path) -> dict[str, Any]:
         _plan_values(src, "analysis", d["analysis"])
         if d["analysis"].get("forbidden_sign", 1) not in (1, -1):
             raise ProtocolError(src, "analysis.forbidden_sign", "must be +1 (flexion) or -1 (extension)")
-        # what changes when thigh sensors are worn (the hip angle replaces a stand-in for it)
-        thighs = d["analysis"].get("with_thighs", {})
-        _fields(src, "analysis.with_thighs", thighs, {k: _ANALYSIS[k] for k in _WITH_THIGHS})
-        _plan_values(src, "analysis.with_thighs", thighs)
+        for key in _WITH_LEGS:  # what changes when leg sensors are worn
+            legs = d["analysis"].get(key, {})
+            _fields(src, f"analysis.{key}", legs, {k: _ANALYSIS[k] for k in _WITH_THIGHS})
+            _plan_values(src, f"analysis.{key}", legs)
     if d["kind"] == "battery":
         if not d.get("items"):
             raise ProtocolError(src, "items", "a battery lists the names of its tests")
