@@ -23,20 +23,23 @@ import numpy as np
 
 from lumbar.acquisition.bus import ColumnRing, LiveBus, SampleRing
 from lumbar.errors import CalibrationError
-from lumbar.types import STANDARD_G, THIGHS
+from lumbar.types import SHANKS, STANDARD_G, THIGH_OF, THIGHS
 
 __all__ = ["SeriesRing", "LiveProcessor", "LiveRep", "CalibrationReport", "DERIVED_COLUMNS", "COL", "SIDE_HIP",
-           "preload"]
+           "SIDE_KNEE", "preload"]
 
 UPPER, LOWER = "lumbar", "sacrum"
 DEG = math.pi / 180.0
 
 #: Each thigh's own hip-flexion column (``hip_flexion_left``, ``hip_flexion_right``; NaN: not worn).
 SIDE_HIP = {th: f"hip_flexion_{th.replace('thigh_', '')}" for th in THIGHS}
+#: Each shank's own knee-flexion column (``knee_flexion_left``, ``knee_flexion_right``; NaN: not worn).
+SIDE_KNEE = {sh: f"knee_flexion_{sh.replace('shank_', '')}" for sh in SHANKS}
 #: Columns of the derived live series (rad, m/s²): ``hip_flexion`` is the mean of the thighs worn and not
-#: left out (:meth:`LiveProcessor.exclude_thighs`).
+#: left out (:meth:`LiveProcessor.exclude_thighs`); ``knee_flexion`` the knee that moves (legs in turn,
+#: ``lumbar.kinematics.working_side``), as the offline analysis counts the knee tests.
 DERIVED_COLUMNS = ("lumbar_flexion", "lumbar_lateral", "lumbar_rotation", "pelvic_tilt", "trunk_flexion",
-                   "sway_ap", "sway_ml", "hip_flexion", *SIDE_HIP.values())
+                   "sway_ap", "sway_ml", "hip_flexion", *SIDE_HIP.values(), "knee_flexion", *SIDE_KNEE.values())
 COL = {name: i for i, name in enumerate(DERIVED_COLUMNS)}
 
 
@@ -124,6 +127,7 @@ class _SensorState:
         self.filter = VQFFilter(rate_hz)
         self.r_sb: np.ndarray | None = None
         self.tilt0 = 0.0
+        self.tilt_last = math.nan  # the last sagittal tilt published, rad (kinematics.continue_angle)
         self.acc0 = np.zeros(3)
         # pending (not yet paired) samples: time, segment quat, segment acc
         self.t = np.empty(0)
@@ -392,7 +396,7 @@ class LiveProcessor:
             for sid, (r_sb, tilt0, acc0, _qs) in new.items():
                 st = self._states[sid]
                 # re-express what is pending in the new segment frame
-                st.r_sb, st.tilt0, st.acc0 = r_sb, tilt0, acc0
+                st.r_sb, st.tilt0, st.acc0, st.tilt_last = r_sb, tilt0, acc0, math.nan
                 st.t, st.q, st.a = np.empty(0), np.empty((0, 4)), np.empty((0, 3))
             if UPPER in new and LOWER in new:
                 up, low = new[UPPER][3], new[LOWER][3]
@@ -429,7 +433,7 @@ class LiveProcessor:
 
     def _emit_rows(self, cv: Any, kinematics: Any) -> None:
         """Rows at the primary sensor's sample times; each partner's (the sacrum's when the primary is the
-        upper sensor, the thighs') nearest sample, or NaN."""
+        upper sensor, the thighs', the shanks') nearest sample, or NaN."""
         primary = UPPER if UPPER in self._states and self._states[UPPER].r_sb is not None else (
             LOWER if LOWER in self._states and self._states[LOWER].r_sb is not None else None)
         if primary is None:
@@ -437,7 +441,7 @@ class LiveProcessor:
         p = self._states[primary]
         if len(p.t) == 0:
             return
-        partners = {sid: st for sid in ((LOWER,) if primary == UPPER else ()) + THIGHS
+        partners = {sid: st for sid in ((LOWER,) if primary == UPPER else ()) + THIGHS + SHANKS
                     if (st := self._states.get(sid)) is not None and st.r_sb is not None}
         n = len(p.t)
         dt = 1.0 / p.rate_hz
@@ -451,12 +455,13 @@ class LiveProcessor:
             return
         t = p.t[:n]
         rows = np.full((n, len(DERIVED_COLUMNS)), np.nan)
-        tilt_p = kinematics.sagittal_tilt(p.q[:n], None) - p.tilt0
+        tilt_p, p.tilt_last = kinematics.continue_angle(kinematics.sagittal_tilt(p.q[:n], None) - p.tilt0,
+                                                        p.tilt_last)
         rows[:, COL["trunk_flexion" if primary == UPPER else "pelvic_tilt"]] = tilt_p
         sway_src = p
         sway_idx = np.arange(n)
         keep_from: dict[str, int] = {}
-        thigh_tilts: dict[str, np.ndarray] = {}
+        leg_tilts: dict[str, np.ndarray] = {}
         for sid, o in partners.items():
             if not len(o.t):
                 continue
@@ -465,20 +470,30 @@ class LiveProcessor:
             if not ok.any():
                 continue
             tilt_o = np.full(n, np.nan)
-            tilt_o[ok] = kinematics.sagittal_tilt(o.q[j[ok]], None) - o.tilt0
-            if sid in THIGHS:
-                thigh_tilts[sid] = tilt_o
+            # continuous across ±180° (a shank lying prone, zeroed standing, bends past it)
+            tilt_o[ok], o.tilt_last = kinematics.continue_angle(kinematics.sagittal_tilt(o.q[j[ok]], None) - o.tilt0,
+                                                                o.tilt_last)
+            if sid != LOWER:  # a leg's
+                leg_tilts[sid] = tilt_o
                 continue
             rows[:, COL["pelvic_tilt"]] = tilt_o
             up = cv.quat_multiply(np.broadcast_to(self._h, (int(ok.sum()), 4)), p.q[:n][ok])
             r_lum = np.swapaxes(cv.quat_to_matrix(o.q[j[ok]]), -1, -2) @ cv.quat_to_matrix(up)
             rows[ok, 0:3] = cv.lumbar_angles_from_matrix(self._r0.T @ r_lum)
             sway_src, sway_idx = o, np.where(ok, j, -1)  # the sacral sensor is the sway reference
-        for sid, tilt in thigh_tilts.items():
-            rows[:, COL[SIDE_HIP[sid]]] = kinematics.hip_flexion(rows[:, COL["pelvic_tilt"]], [tilt])
-        kept = [rows[:, COL[SIDE_HIP[sid]]] for sid in thigh_tilts if sid not in self._excluded]
+        thighs = [sid for sid in THIGHS if sid in leg_tilts]
+        for sid in thighs:
+            rows[:, COL[SIDE_HIP[sid]]] = kinematics.hip_flexion(rows[:, COL["pelvic_tilt"]], [leg_tilts[sid]])
+        kept = [rows[:, COL[SIDE_HIP[sid]]] for sid in thighs if sid not in self._excluded]
         if kept:
             rows[:, COL["hip_flexion"]] = kinematics.side_mean(kept)
+        shanks = [sid for sid in SHANKS if sid in leg_tilts]
+        for sid in shanks:  # as lumbar.pipeline.Processed.knee_flexion_of
+            thigh = THIGH_OF[sid]
+            rows[:, COL[SIDE_KNEE[sid]]] = kinematics.knee_flexion(
+                leg_tilts[sid], None if thigh in self._excluded else leg_tilts.get(thigh))
+        if shanks:
+            rows[:, COL["knee_flexion"]] = kinematics.working_side([rows[:, COL[SIDE_KNEE[sid]]] for sid in shanks])
         a = sway_src.a[np.maximum(sway_idx, 0)] - sway_src.acc0
         if sway_src is not p:
             a[sway_idx < 0] = np.nan

@@ -53,6 +53,8 @@ PLACEMENTS: dict[str, str] = {
     "sacrum": "S1 (sacrum)",
     "thigh_left": "Left thigh",
     "thigh_right": "Right thigh",
+    "shank_left": "Left shank",
+    "shank_right": "Right shank",
 }
 
 
@@ -68,6 +70,8 @@ DEMO_SENSORS: tuple[tuple[str, str, str, int], ...] = (
     ("lumbar_ref", "sacrum", "LumbarRef Demo 2", 88),
     ("polar_pmd", "thigh_left", "Polar Sense Demo 3", 74),
     ("thingy52", "thigh_right", "Thingy Demo 4", 91),
+    ("thingy52", "shank_left", "Thingy Demo 5", 83),
+    ("thingy52", "shank_right", "Thingy Demo 6", 79),
 )
 
 

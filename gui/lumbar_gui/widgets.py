@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 __all__ = ["COLORS", "STYLE", "apply_style", "ScrollBuffer", "StripChart", "peak_decimate", "Stabilogram", "BigValue", "card",
-           "AXIS_COLORS", "TILT_COLORS", "HIP_COLOR", "degrees_text", "title_with_legend", "PlacementDiagram",
+           "AXIS_COLORS", "TILT_COLORS", "HIP_COLOR", "KNEE_COLOR", "degrees_text", "title_with_legend", "PlacementDiagram",
            "DegreeAxis"]
 
 COLORS = {
@@ -36,6 +36,8 @@ AXIS_COLORS = ("#0072b2", "#e69f00", "#cc79a7")
 TILT_COLORS = ("#8e44ad", "#455a64")
 #: Hip flexion (with thigh sensors): Okabe & Ito's vermillion.
 HIP_COLOR = "#d55e00"
+#: Knee flexion (with shank sensors): Okabe & Ito's bluish green.
+KNEE_COLOR = "#009e73"
 
 #: Arrow images of the combo and spin boxes (a style sheet that sets their border also draws their arrows).
 _ICONS = (Path(__file__).resolve().parent / "icons").as_posix()
@@ -539,21 +541,22 @@ class PlacementDiagram(QWidget):
     States (:meth:`set_states`): ``"streaming"`` (green), ``"lost"`` (red: the link dropped, reconnecting),
     ``"failed"`` (red: the connection failed; the Devices table says why), ``"connecting"`` or
     ``"assigned"`` (orange: a sensor is chosen, not streaming yet), ``""`` (nobody there: an outline).
-    The figure is drawn in a 200 × 300 box (with room for the thighs' labels either side) scaled to the
-    widget; seen from behind, the left thigh is on the left.
+    The figure is drawn in a 200 × 400 box (with room for the legs' labels either side) scaled to the
+    widget; seen from behind, the left leg is on the left.
     """
 
     #: placement → (x, y) of the sensor on the figure, its label, and on which side the label goes.
     SPOTS: dict[str, tuple[float, float, str, int]] = {
         "lumbar": (100.0, 122.0, "L1", +1), "sacrum": (100.0, 183.0, "S1", +1),
-        "thigh_left": (57.0, 240.0, "left thigh", -1), "thigh_right": (143.0, 240.0, "right thigh", +1)}
+        "thigh_left": (57.0, 250.0, "left thigh", -1), "thigh_right": (143.0, 250.0, "right thigh", +1),
+        "shank_left": (61.0, 345.0, "left shank", -1), "shank_right": (139.0, 345.0, "right shank", +1)}
     STATE_TEXT = {"streaming": "streaming", "lost": "link lost", "failed": "not connected",
                   "connecting": "connecting…", "assigned": "assigned", "": "not worn"}
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.states: dict[str, str] = {}
-        self.setMinimumSize(190, 260)
+        self.setMinimumSize(190, 300)
 
     def set_states(self, states: dict[str, str]) -> None:
         """placement → state; repaints only when something changed."""
@@ -572,25 +575,29 @@ class PlacementDiagram(QWidget):
 
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        # the figure is 200 × 300; 30 more each side hold the thighs' labels
-        scale = min(self.width() / 260.0, self.height() / 300.0)
-        p.translate((self.width() - 200.0 * scale) / 2.0, (self.height() - 300.0 * scale) / 2.0)
+        # the figure is 200 × 400; 30 more each side hold the legs' labels
+        scale = min(self.width() / 260.0, self.height() / 400.0)
+        p.translate((self.width() - 200.0 * scale) / 2.0, (self.height() - 400.0 * scale) / 2.0)
         p.scale(scale, scale)
         skin, outline = QColor("#e8edf1"), QColor("#9aa8b3")
         p.setPen(QPen(outline, 1.2))
         p.setBrush(QBrush(skin))
-        # trunk, hips and thighs (posterior view), one outline
+        # trunk, hips and legs down to the ankles (posterior view), one outline
         body = QPainterPath()
         body.moveTo(70, 42)
         body.cubicTo(52, 46, 44, 52, 44, 66)  # shoulder
         body.lineTo(58, 150)  # flank to the waist
         body.cubicTo(50, 168, 48, 182, 50, 200)  # hip
-        body.lineTo(54, 292)
-        body.lineTo(94, 292)
+        body.lineTo(54, 300)  # knee
+        body.lineTo(60, 390)  # ankle
+        body.lineTo(86, 390)
+        body.lineTo(92, 300)
         body.lineTo(98, 212)  # inner thigh up to the buttocks' fold
         body.lineTo(102, 212)
-        body.lineTo(106, 292)
-        body.lineTo(146, 292)
+        body.lineTo(108, 300)
+        body.lineTo(114, 390)
+        body.lineTo(140, 390)
+        body.lineTo(146, 300)
         body.lineTo(150, 200)
         body.cubicTo(152, 182, 150, 168, 142, 150)
         body.lineTo(156, 66)
@@ -616,6 +623,8 @@ class PlacementDiagram(QWidget):
         sacrum.lineTo(100, 204)
         sacrum.closeSubpath()
         p.drawPath(sacrum)
+        for x in (73.0, 127.0):  # the backs of the knees
+            p.drawLine(QPointF(x - 9, 300), QPointF(x + 9, 300))
         p.setBrush(QBrush(outline))
         p.drawEllipse(QPointF(89, 178), 1.6, 1.6)
         p.drawEllipse(QPointF(111, 178), 1.6, 1.6)

@@ -36,10 +36,14 @@ def wait_scanned(qtbot, win, n=4):
 
 
 def connect_demo(qtbot, win, placements=("lumbar", "sacrum")):
-    """Assign the first rows (LumbarRef Demo 1, 2: worn at L1 and S1) and connect them through the reader."""
+    """Assign the demo sensors the demo patient wears at ``placements`` (LumbarRef Demo 1, 2 at L1 and S1, …)
+    and connect them through the reader."""
+    from lumbar_gui.sources import DEMO_SENSORS
+
     wait_scanned(qtbot, win)
-    for row, pl in enumerate(placements):
-        win.devices.assign(row, pl)
+    worn_at = {placement: name for _, placement, name, _ in DEMO_SENSORS}
+    for pl in placements:
+        win.devices.assign(next(r for r, e in enumerate(win.devices.entries) if e.name == worn_at[pl]), pl)
     assert win.devices.connect_assigned()
     qtbot.waitUntil(lambda: all(win.engine.bus.rings[p].total > 200 for p in placements), timeout=20000)
     qtbot.waitUntil(lambda: win.engine.processor.ready.is_set() and win.engine.processor.series.total > 50,

@@ -43,8 +43,8 @@ def test_scan_lists_emulated_sensors_with_family_rssi_battery(qtbot, window):
     wait_scanned(qtbot, win)
     assert win.engine.link.emulated and "Emulated sensors" in d.sub.text()
     # every emulated sensor advertises; the scan recognises its family from the advertisement
-    assert [e.family for e in d.entries] == [_emulated(win, r).family for r in range(4)]
-    assert sorted(e.family for e in d.entries) == ["lumbar_ref", "lumbar_ref", "polar_pmd", "thingy52"]
+    assert [e.family for e in d.entries] == [_emulated(win, r).family for r in range(6)]
+    assert sorted(e.family for e in d.entries) == ["lumbar_ref", "lumbar_ref", "polar_pmd"] + ["thingy52"] * 3
     # battery: read from each sensor's Battery service after the scan
     qtbot.waitUntil(lambda: all(e.battery_pct is not None for e in d.entries), timeout=20000)
     for r, e in enumerate(d.entries):

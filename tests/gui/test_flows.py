@@ -415,31 +415,72 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     assert path in a.files and a.files == [path]
 
 
-def test_thigh_sensors_add_the_hip_angle_to_the_live_view(qtbot, window):
+@pytest.mark.parametrize("title,knee_criterion,low_back", [
+    ("Sitting knee extension", "Knee straightens 40°", "Low back stays still"),
+    ("Prone knee bend", "Knee bends to 90°", "Low back does not arch"),  # the shank bends past upside-down
+])
+def test_a_knee_test_with_shank_sensors_is_counted_on_the_knee(qtbot, window, title, knee_criterion, low_back):
+    """The knee tests with a shank sensor on each leg: the monitor counts the knee's repetitions (legs in turn,
+    drawn from the start position), the trial stops at the protocol's ten, and the saved trial's analysis counts
+    the same ten on the same angle and finds the knee moved far enough with the low back still."""
+    from lumbar.analysis import repetition_count
+    from lumbar.storage import read_session
+    from lumbar_gui.trials import result_rows, score_trial
+    from lumbar_gui.views.trial_monitor import ANGLES
+
+    connect_demo(qtbot, window, ("lumbar", "sacrum", "shank_left", "shank_right"))
+    a = _calibrated_single_test(qtbot, window, title)
+    assert "Shank sensors are optional" not in a.instruction.text()  # worn: nothing to suggest
+    tr = a.trials[0]
+    a.action()  # start: the demo patient gets into position
+    assert a.monitor.mode == "repetitions" and a.monitor.angle == "knee_flexion" and a.monitor.target == 10
+    assert a.monitor.angle_now.caption.text() == "knee flexion now"
+    knee_curve = a.monitor.chart.curves[ANGLES.index("knee_flexion")]
+    assert knee_curve.isVisible() and "knee flexion" in a.monitor.chart.titleLabel.text
+    qtbot.waitUntil(lambda: a._phase == "moving", timeout=40000)
+    qtbot.waitUntil(lambda: a.monitor.repetitions >= 1, timeout=30000)
+    _, drawn = a.monitor.chart.buf.view()  # from the start position: the knee's excursion, not its posture
+    knee = np.degrees(drawn[:, ANGLES.index("knee_flexion")])
+    assert abs(knee[0]) < 5.0 and 40.0 < np.nanmax(np.abs(knee)) < 130.0
+    qtbot.waitUntil(lambda: a._phase == "result", timeout=tr.duration_s * 1000 + 30000)
+    (_, path, d, err), = a.results
+    assert err is None, err
+    ev = {e.label: e for e in read_session(path).events}
+    assert ev["trial_end"].note == "10 repetitions counted"
+    assert d["principal"] == "knee_flexion"
+    assert a.monitor.repetitions == repetition_count(d) == 10
+    rows = {r.measure: r for r in result_rows(tr, score_trial(tr, d), d)}
+    assert rows[knee_criterion].outcome == rows[low_back].outcome == "met"
+    assert rows["Repetitions counted"].value == "10"
+
+
+def test_leg_sensors_add_the_hip_and_knee_angles_to_the_live_view(qtbot, window):
     """With the two trunk sensors only, the Live view's sagittal chart names pelvic tilt and trunk flexion; with
-    both thighs worn too, it also draws hip flexion, which the live processing pairs from the thighs' samples:
-    about 0° standing at the provisional zero, and no gap."""
+    the thighs and shanks worn too, it also draws hip and knee flexion, which the live processing pairs from the
+    legs' samples: about 0° standing at the provisional zero, and no gap."""
     from lumbar_gui.engine import COL
 
     live = window.live
-    assert [c.isVisible() for c in live.tilts.curves] == [True, True, False]
-    assert "hip flexion" not in live.tilts.titleLabel.text
-    connect_demo(qtbot, window, ("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    assert [c.isVisible() for c in live.tilts.curves] == [True, True, False, False]
+    assert "hip flexion" not in live.tilts.titleLabel.text and "knee flexion" not in live.tilts.titleLabel.text
+    connect_demo(qtbot, window, ("lumbar", "sacrum", "thigh_left", "thigh_right", "shank_left", "shank_right"))
     window.show_view(live)
-    # the rows of the last 2 s, once every sensor has streamed for a few seconds (a thigh's angle starts with its
+    # the rows of the last 2 s, once every sensor has streamed for a few seconds (a leg's angle starts with its
     # provisional zero, after its first second of data)
-    qtbot.waitUntil(lambda: live.tilts.curves[2].isVisible() and live.tilts.buf.total > 600, timeout=20000)
-    assert "hip flexion" in live.tilts.titleLabel.text
+    qtbot.waitUntil(lambda: all(c.isVisible() for c in live.tilts.curves) and live.tilts.buf.total > 600,
+                    timeout=20000)
+    assert "hip flexion" in live.tilts.titleLabel.text and "knee flexion" in live.tilts.titleLabel.text
     _, x = window.engine.processor.series.latest(200)
-    hip = np.degrees(x[:, COL["hip_flexion"]])
-    assert np.isfinite(hip).all() and np.abs(hip).max() < 5.0, hip
+    for name in ("hip_flexion", "knee_flexion", "knee_flexion_left", "knee_flexion_right"):
+        angle = np.degrees(x[:, COL[name]])
+        assert np.isfinite(angle).all() and np.abs(angle).max() < 5.0, (name, angle)
 
 
 @pytest.mark.parametrize("placements", [("lumbar", "sacrum"), ("lumbar", "sacrum", "thigh_left", "thigh_right")])
 def test_the_sensor_check_names_the_sensors_and_offers_the_thighs(qtbot, window, placements):
     """The battery's sensor check lists the sensors by the names on the placement figure (L1, S1, Left thigh), and
     without thigh sensors says they are optional and what they add (the hips measured in the waiter's bow and
-    rocking)."""
+    rocking); the same for shank sensors and the knee tests."""
     from lumbar_gui.trials import protocols
 
     connect_demo(qtbot, window, placements)
@@ -454,7 +495,9 @@ def test_the_sensor_check_names_the_sensors_and_offers_the_thighs(qtbot, window,
     if len(placements) == 2:
         assert "Thigh sensors are optional" in text and "waiter's bow" in text and "rocking" in text
     else:
-        assert "optional" not in text
+        assert "Thigh sensors are optional" not in text
+    # the battery has the knee tests: shank sensors would measure them (none worn here)
+    assert "Shank sensors are optional" in text and "sitting knee extension and prone knee bend" in text
 
 
 def test_a_thigh_sensor_worn_turned_is_shown_in_the_results(window, tmp_path):

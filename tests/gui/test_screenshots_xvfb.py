@@ -442,7 +442,7 @@ if __name__ != "__main__":
         assert v["diagram"][2] >= 200 and v["diagram"][3] >= 250, v["diagram"]  # big enough to read
         fig = _crop(_pixels(out / v["file"]), v["diagram"])
         assert _share_of(fig, COLORS["ok"], tol=40) > 0.002  # the two green sensors are drawn
-        assert v["table"]["cut"] == [] and v["table"]["rows"] == 4, v["table"]
+        assert v["table"]["cut"] == [] and v["table"]["rows"] == 6, v["table"]  # the six demo sensors
 
     def test_live_charts_are_whole(shots):
         out, manifest = shots

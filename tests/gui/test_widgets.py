@@ -141,19 +141,22 @@ def test_placement_diagram_colours_each_placement_by_its_state(qapp):
     from lumbar_gui.widgets import COLORS, PlacementDiagram
 
     d = PlacementDiagram()
-    d.resize(260, 300)  # one figure unit per pixel: the spots are where SPOTS says
+    d.resize(260, 400)  # one figure unit per pixel: the spots are where SPOTS says
 
     def colour_at(key):
         x, y, _, _ = PlacementDiagram.SPOTS[key]
         return d.grab().toImage().pixelColor(int(x + 30), int(y)).name()
 
     background = colour_at("lumbar")
-    d.set_states({"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned", "thigh_right": ""})
-    assert d.states == {"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned"}
+    d.set_states({"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned", "thigh_right": "",
+                  "shank_right": "streaming"})
+    assert d.states == {"lumbar": "streaming", "sacrum": "lost", "thigh_left": "assigned", "shank_right": "streaming"}
     assert colour_at("lumbar") == QColor(COLORS["ok"]).name() != background
     assert colour_at("sacrum") == QColor(COLORS["bad"]).name()
     assert colour_at("thigh_left") == QColor(COLORS["warn"]).name()
-    assert colour_at("thigh_right") not in {QColor(COLORS[k]).name() for k in ("ok", "bad", "warn")}  # not worn
+    assert colour_at("shank_right") == QColor(COLORS["ok"]).name()
+    for key in ("thigh_right", "shank_left"):  # not worn
+        assert colour_at(key) not in {QColor(COLORS[k]).name() for k in ("ok", "bad", "warn")}
 
 
 def test_degree_readouts_never_show_minus_zero():
@@ -179,8 +182,10 @@ def test_biofeedback_angle_ticks_carry_the_degree_sign(window):
 def test_trial_monitor_shows_what_the_task_is_about(window):
     """A sway test: the stabilogram; a bend: the repetitions counted on a chart to 90°; a pelvic tilt: its
     repetitions on a chart of ±40°, where its 10° tilts are not flattened to the axis; a waiter's bow (the
-    pelvis tilts 50°) on the bend's chart; a leg task with a still back: the trunk's angle now."""
-    from lumbar_gui.views.trial_monitor import BEND_RANGE_DEG, SMALL_RANGE_DEG, Monitoring, monitor_mode
+    pelvis tilts 50°) on the bend's chart; a leg task with a still back: the trunk's angle now, or with shank
+    sensors the knee's repetitions."""
+    from lumbar_gui.views.trial_monitor import (BEND_RANGE_DEG, KNEE_RANGE_DEG, SMALL_RANGE_DEG, Monitoring,
+                                                monitor_mode)
 
     assert monitor_mode({"sway": True}) == Monitoring("sway", "trunk_flexion", 1, SMALL_RANGE_DEG)
     assert monitor_mode({"principal": "trunk_flexion"}) == Monitoring("repetitions", "trunk_flexion", 1,
@@ -204,6 +209,11 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
                "with_thighs": {"principal": "hip_flexion", "first_sign": 1}}
     assert monitor_mode(rocking, thighs=True).thigh_sign == -1 and monitor_mode(rocking).thigh_sign == 0
     assert monitor_mode({"principal": "trunk_flexion"}, thighs=True).angle == "trunk_flexion"  # no with_thighs
+    # a knee test: the trunk's angle now without shank sensors, the knee's repetitions with them
+    knee = {"controlled": "lumbar_flexion", "with_shanks": {"principal": "knee_flexion", "target_deg": 40}}
+    assert monitor_mode(knee) == Monitoring("angles", "trunk_flexion")
+    assert monitor_mode(knee, thighs=True, shanks=True) == Monitoring("repetitions", "knee_flexion", 1, KNEE_RANGE_DEG,
+                                                                      hips=True, knees=True)
     mon = window.assessment.monitor
     shown = {"stabilogram": mon.stabilogram, "count": mon.count, "angle": mon.angle_now}
     for what, target, visible, caption, count_caption in (
@@ -213,11 +223,14 @@ def test_trial_monitor_shows_what_the_task_is_about(window):
             (Monitoring("repetitions", "pelvic_tilt"), 0, {"count", "angle"}, "pelvic tilt now", "repetitions"),
             (Monitoring("angles", "trunk_flexion"), 10, {"angle"}, "trunk flexion now", None),
             (Monitoring("repetitions", "hip_flexion", 1, BEND_RANGE_DEG, hips=True), 5, {"count", "angle"},
-             "hip flexion now", "of 5 repetitions")):
+             "hip flexion now", "of 5 repetitions"),
+            (Monitoring("repetitions", "knee_flexion", 1, KNEE_RANGE_DEG, knees=True), 10, {"count", "angle"},
+             "knee flexion now", "of 10 repetitions")):
         mon.start(what, target)
-        # the hip's curve is drawn and named only with thigh sensors
-        assert [c.isVisible() for c in mon.chart.curves] == [True, True, True, what.hips]
+        # the hip's curve is drawn and named only with thigh sensors, the knee's only with shank sensors
+        assert [c.isVisible() for c in mon.chart.curves] == [True, True, True, what.hips, what.knees]
         assert ("hip flexion" in mon.chart.titleLabel.text) == what.hips
+        assert ("knee flexion" in mon.chart.titleLabel.text) == what.knees
         assert {k for k, w in shown.items() if w.isVisibleTo(mon)} == visible, what
         assert tuple(mon.chart.vb.viewRange()[1]) == what.y_range
         assert all(c.boundingRect().top() == what.y_range[0] and c.boundingRect().bottom() == what.y_range[1]
@@ -285,6 +298,51 @@ def test_the_patient_is_steady_only_when_no_worn_sensor_turns(qtbot):
     # in the trunk's angles alone the patient looks steady: the thigh is what tells
     bus.rings.pop("thigh_right")
     assert m.steady(0.0)
+
+
+def test_the_trial_monitor_shows_angles_from_the_start_position(qtbot):
+    """Lying prone the trunk is 90° from the standing zero, and a shank 90° more: from the still phase on the
+    chart and the read-out start from the start position, so the trial's movements are seen at the chart's
+    scale; the count's rest level is the same position."""
+    import math
+    from types import SimpleNamespace
+
+    from lumbar.acquisition.bus import LiveBus
+    from lumbar_gui.processing import COL, DERIVED_COLUMNS, SeriesRing
+    from lumbar_gui.views.trial_monitor import ANGLES, KNEE_RANGE_DEG, Monitoring, TrialMonitor
+
+    series = SeriesRing(DERIVED_COLUMNS, 6000)
+    m = TrialMonitor(SimpleNamespace(bus=LiveBus(), processor=SimpleNamespace(series=series, rate_hz=100.0)))
+    qtbot.addWidget(m)
+    m.start(Monitoring("repetitions", "knee_flexion", 1, KNEE_RANGE_DEG, knees=True), 10)
+    m.show()
+    prone = {"pelvic_tilt": 88.0, "trunk_flexion": 91.0, "lumbar_flexion": -3.0, "knee_flexion": 90.0}
+
+    def push(t0: float, seconds: float, knee_bend_deg: float = 0.0) -> None:
+        t = t0 + np.arange(int(seconds * 100)) / 100.0
+        x = np.full((t.size, len(DERIVED_COLUMNS)), np.nan)
+        for name, deg in prone.items():
+            x[:, COL[name]] = math.radians(deg)
+        x[:, COL["knee_flexion"]] += math.radians(knee_bend_deg) * np.sin(np.pi * (t - t0) / seconds) ** 2
+        series.push(t, x)
+        m.refresh()
+
+    push(0.0, 2.0)  # getting into position: the standing zero's angles
+    assert m._zero is None
+    m.hold_still(2.0)
+    zero = dict(zip(ANGLES, np.degrees(m._zero)))
+    assert zero["trunk_flexion"] == pytest.approx(91.0) and zero["knee_flexion"] == pytest.approx(90.0)
+    assert zero["hip_flexion"] == 0.0  # not worn: nothing to take away
+    assert m.chart.buf.total == 0  # the chart restarts from the start position
+    push(2.0, 5.0)  # the still phase
+    m.go(7.0)
+    push(7.0, 3.0, knee_bend_deg=95.0)  # one knee bend
+    _, drawn = m.chart.buf.view()
+    knee = np.degrees(drawn[:, ANGLES.index("knee_flexion")])
+    assert abs(knee[0]) < 1e-9 and knee.max() == pytest.approx(95.0, abs=0.1)  # from the start position
+    assert np.abs(np.degrees(drawn[:, ANGLES.index("trunk_flexion")])).max() < 1e-9
+    assert math.degrees(m.counter.base) == pytest.approx(90.0)  # the count's rest: the same position
+    assert m.repetitions == 1
 
 
 def test_biofeedback_angles_start_with_their_own_band(window):

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QLin
                                QProgressBar, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from lumbar.errors import LumbarError
-from lumbar.types import THIGHS, SessionInfo, check_subject_code
+from lumbar.types import SHANKS, THIGHS, SessionInfo, check_subject_code
 from lumbar_gui.engine import CalibrationReport, Engine
 from lumbar_gui.sources import placement_name
 from lumbar_gui.trials import (DEFAULT_PROTOCOLS, Row, Trial, file_stems, outcome, protocols, registry,
@@ -342,6 +342,11 @@ class AssessmentView(QWidget):
         if hips and not any(sid in THIGHS for sid in self.engine.bus.status):
             text += (f" Thigh sensors are optional: worn, they measure the hips themselves in the "
                      f"{' and '.join(dict.fromkeys(hips)).lower()} (without them the pelvis's tilt stands in).")
+        knees = [t.name for t in self.trials if (self.plans.get(t.movement) or {}).get("with_shanks")]
+        if knees and not any(sid in SHANKS for sid in self.engine.bus.status):
+            text += (f" Shank sensors are optional: worn on the outside of each shin, they measure the knee in the "
+                     f"{' and '.join(dict.fromkeys(knees)).lower()} and count its repetitions (without them you "
+                     f"judge the knee by eye and stop the trial).")
         self.instruction.setText(text)
         self._set_countdown("")
         self._show_buttons("Continue", enabled=False)
@@ -484,9 +489,10 @@ class AssessmentView(QWidget):
 
     def _monitoring(self, trial: Trial) -> Monitoring:
         """What the monitor shows and counts for the trial, with the sensors worn now (thighs: the hips' angle;
-        not those found worn back to front)."""
+        not those found worn back to front; shanks: the knee's)."""
         thighs = any(sid in THIGHS and sid not in self.turned_thighs for sid in self.engine.bus.rings)
-        return monitor_mode(self.plans.get(trial.movement), thighs=thighs)
+        shanks = any(sid in SHANKS for sid in self.engine.bus.rings)
+        return monitor_mode(self.plans.get(trial.movement), thighs=thighs, shanks=shanks)
 
     def _thigh_turned(self, thigh: str, words: str) -> None:
         """The trial monitor found a thigh sensor worn back to front: say so now, mark it in the trial's file,

@@ -11,10 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget, QHeaderView)
 
-from lumbar.types import THIGHS
+from lumbar.types import SHANKS, THIGHS
 from lumbar_gui.engine import COL, Engine, LiveRep
-from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart, card,
-                                degrees_text, title_with_legend)
+from lumbar_gui.sources import placement_name
+from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, KNEE_COLOR, TILT_COLORS, BigValue, Stabilogram,
+                                StripChart, card, degrees_text, title_with_legend)
 
 RAD2DEG = 180.0 / math.pi
 #: Text read-outs (state, current angle, ellipse area) change at most this often, s: a label whose text
@@ -97,11 +98,12 @@ class LiveView(QWidget):
         self.angles = StripChart("Lumbar angles", ("flexion +", "lateral bend (right +)", "rotation (left +)"),
                                  AXIS_COLORS, rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True,
                                  y_range=(-30, 70))
-        # hip flexion is drawn (and named) when thigh sensors stream
-        self.tilts = StripChart("Sagittal angles", ("pelvic tilt (anterior +)", "trunk flexion", "hip flexion"),
-                                (*TILT_COLORS, HIP_COLOR), rate_hz=200.0, unit="angle (°)", scale=RAD2DEG,
+        # hip flexion is drawn (and named) when thigh sensors stream, knee flexion when shank sensors do
+        self.tilts = StripChart("Sagittal angles", ("pelvic tilt (anterior +)", "trunk flexion", "hip flexion",
+                                                    "knee flexion"),
+                                (*TILT_COLORS, HIP_COLOR, KNEE_COLOR), rate_hz=200.0, unit="angle (°)", scale=RAD2DEG,
                                 finite=True, y_range=(-20, 90))
-        self.tilts.show_curves((True, True, False))
+        self.tilts.show_curves((True, True, False, False))
         self.kin_plots.addItem(self.angles, row=0, col=0)
         self.kin_plots.addItem(self.tilts, row=1, col=0)
         kin_lay.addWidget(self.kin_plots, 1)
@@ -158,7 +160,7 @@ class LiveView(QWidget):
                 acc.clear_data()
                 gyr.clear_data()
             else:
-                short = {'lumbar': 'L1', 'sacrum': 'S1', 'thigh_left': 'Left thigh', 'thigh_right': 'Right thigh'}.get(sid, sid)
+                short = placement_name(sid)
                 acc = StripChart(f"{short} · acceleration", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="m/s²",
                                  y_range=(-15, 15), legend=False)
                 gyr = StripChart(f"{short} · angular rate", ("x", "y", "z"), AXIS_COLORS, rate_hz=rate, unit="°/s",
@@ -218,11 +220,13 @@ class LiveView(QWidget):
             if self._series is not proc.series:  # (re)connected: the sensors worn may have changed
                 self._series, self._derived_cursor = proc.series, 0
                 self.stabilogram.set_rate(proc.rate_hz)
-                self.tilts.show_curves((True, True, any(sid in THIGHS for sid in eng.bus.rings)))
+                self.tilts.show_curves((True, True, any(sid in THIGHS for sid in eng.bus.rings),
+                                        any(sid in SHANKS for sid in eng.bus.rings)))
             t, x, self._derived_cursor, _ = proc.series.since(self._derived_cursor)
             if len(t):
                 self.angles.append(t, x[:, 0:3])
-                self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"], COL["hip_flexion"]]])
+                self.tilts.append(t, x[:, [COL["pelvic_tilt"], COL["trunk_flexion"], COL["hip_flexion"],
+                                           COL["knee_flexion"]]])
                 self.stabilogram.append(t, x[:, [COL["sway_ap"], COL["sway_ml"]]],
                                         posture=x[:, [COL["trunk_flexion"], COL["pelvic_tilt"]]])
                 self._kin_due = self._sway_due = True

@@ -22,17 +22,19 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
                                QVBoxLayout, QWidget)
 
 from lumbar_gui.sources import placement_name
-from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, card, title_with_legend
+from lumbar_gui.widgets import AXIS_COLORS, COLORS, HIP_COLOR, KNEE_COLOR, TILT_COLORS, card, title_with_legend
 
 RAD2DEG = 180.0 / math.pi
 SESSION_SUFFIXES = (".h5", ".hdf5", ".lumbar")
 #: (name, colour) of each plot's curves; the legend is drawn in the plot's title, never over the data.
 ANGLE_CURVES = (("flexion +", AXIS_COLORS[0]), ("lateral bend (right +)", AXIS_COLORS[1]),
                 ("rotation (left +)", AXIS_COLORS[2]))
-#: The sagittal angles of the middle plot: (signal, name, colour); hip flexion only with thigh sensors.
+#: The sagittal angles of the middle plot: (signal, name, colour); hip flexion only with thigh sensors, knee
+#: flexion only with shank sensors.
 SAGITTAL = (("pelvic_tilt", "pelvic tilt (anterior +)", TILT_COLORS[0]),
             ("trunk_flexion", "trunk flexion", TILT_COLORS[1]),
-            ("hip_flexion", "hip flexion", HIP_COLOR))
+            ("hip_flexion", "hip flexion", HIP_COLOR),
+            ("knee_flexion", "knee flexion", KNEE_COLOR))
 TILT_CURVES = tuple((name, colour) for _, name, colour in SAGITTAL[:2])
 RAW_CURVES = (("x", AXIS_COLORS[0]), ("y", AXIS_COLORS[1]), ("z", AXIS_COLORS[2]))
 #: Short names for the markers drawn on the plots (the full list is in the results panel).
@@ -315,9 +317,10 @@ class ReviewView(QWidget):
             shown = [(sig, name, c) for sig, name, c in SAGITTAL if sig in angles]
             for sig, name, c in shown:
                 self.p_tilt.plot(t, angles[sig], pen=pg.mkPen(c, width=1.5), name=name)
-            hips = any(sig == "hip_flexion" for sig, _, _ in shown)
-            self.p_tilt.setTitle(title_with_legend("Pelvic tilt, trunk and hip flexion" if hips else
-                                                   "Pelvic tilt and trunk flexion", [(n, c) for _, n, c in shown]))
+            bent = ["trunk"] + [name.split()[0] for sig, name, _ in shown if sig in ("hip_flexion", "knee_flexion")]
+            title = (f"Pelvic tilt, {', '.join(bent[:-1])} and {bent[-1]} flexion" if len(bent) > 1
+                     else "Pelvic tilt and trunk flexion")
+            self.p_tilt.setTitle(title_with_legend(title, [(n, c) for _, n, c in shown]))
         sid, first = next(iter(s.data.items()))
         self.p_raw.setTitle(title_with_legend(f"Raw acceleration — {sid}", RAW_CURVES))
         for i, (nm, c) in enumerate(RAW_CURVES):

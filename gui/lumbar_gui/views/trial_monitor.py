@@ -29,18 +29,19 @@ from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_wa
 from lumbar.types import THIGHS
 from lumbar_gui.engine import COL, Engine
 from lumbar_gui.processing import SIDE_HIP
-from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, TILT_COLORS, BigValue, Stabilogram, StripChart,
-                                degrees_text)
+from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, KNEE_COLOR, TILT_COLORS, BigValue, Stabilogram,
+                                StripChart, degrees_text)
 
 if TYPE_CHECKING:
     from lumbar.metrics.live import LiveAnalyzer
 
 RAD2DEG = 180.0 / math.pi
 #: The angles drawn (live series columns) and their names.
-ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion", "hip_flexion")
-ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion", "hip flexion")
-#: The angle drawn only when thigh sensors are worn.
+ANGLES = ("lumbar_flexion", "pelvic_tilt", "trunk_flexion", "hip_flexion", "knee_flexion")
+ANGLE_NAMES = ("lumbar flexion", "pelvic tilt (anterior +)", "trunk flexion", "hip flexion", "knee flexion")
+#: The angle drawn only when thigh sensors are worn, and the one drawn only when shank sensors are.
 HIP = "hip_flexion"
+KNEE = "knee_flexion"
 #: The angle read out when the plan names none (the processing's default repetition signal).
 COUNTED = "trunk_flexion"
 #: An excursion of the principal angle smaller than this from the still phase's level is not the task's
@@ -58,6 +59,9 @@ STEADY_S = 1.0
 #: stay small (pelvic tilt, leg movements with a still back, standing): ±40° shows them at a readable size.
 BEND_RANGE_DEG = (-20.0, 90.0)
 SMALL_RANGE_DEG = (-40.0, 40.0)
+#: y range for a knee test with shank sensors, degrees: the knee straightens 40-60° sitting and bends 90-100°
+#: lying prone, from the start position.
+KNEE_RANGE_DEG = (-100.0, 100.0)
 #: Read-outs change at most this often, s (as in the Live view).
 LABEL_PERIOD_S = 0.2
 #: How often the thighs are judged during a trial (from its first repetition on), s.
@@ -90,6 +94,8 @@ class Monitoring(NamedTuple):
     both_directions: bool = False
     #: thigh sensors are worn: hip flexion is drawn (and counted, where the plan's ``with_thighs`` says so)
     hips: bool = False
+    #: shank sensors are worn: knee flexion is drawn (and counted, where the plan's ``with_shanks`` says so)
+    knees: bool = False
     #: the angle that stands in for the hips' without thighs (the pelvic tilt), against which a thigh worn back
     #: to front is found live (:func:`lumbar.sensor_fit.thigh_turned`), and the sign the plan gives the two;
     #: "" and 0: the thighs are not judged (no hip angle counted)
@@ -97,28 +103,31 @@ class Monitoring(NamedTuple):
     thigh_sign: int = 0
 
 
-def monitor_mode(plan: dict | None, thighs: bool = False) -> Monitoring:
+def monitor_mode(plan: dict | None, thighs: bool = False, shanks: bool = False) -> Monitoring:
     """What to show for a movement's analysis plan (``lumbar.protocols``' ``analysis`` table): a sway test,
     the stabilogram; a task with a principal angle, its repetitions counted on that angle; any other (a leg
     moves, the back keeps still), the trunk's angle now. The chart reaches 90° for a bend (trunk flexion,
     or a target beyond the small range: a waiter's bow tilts the pelvis 50°). A plan with an
     ``opposite_direction`` (rocking) counts the repetitions both ways from rest. With ``thighs`` (thigh sensors
     worn) the plan's ``with_thighs`` applies, as in the offline analysis: the waiter's bow and rocking are
-    counted on the hips' own angle."""
+    counted on the hips' own angle; with ``shanks`` its ``with_shanks``: the knee tests are counted on the
+    knee's angle."""
     base = plan or {}
     plan = {**base, **base.get("with_thighs", {})} if thighs else base
+    plan = {**plan, **base.get("with_shanks", {})} if shanks else plan
     principal = plan.get("principal")
     if plan.get("sway"):
-        return Monitoring("sway", COUNTED, hips=thighs)
+        return Monitoring("sway", COUNTED, hips=thighs, knees=shanks)
     if principal in ANGLES:
         bend = principal == COUNTED or plan.get("target_deg", 0.0) > 0.75 * SMALL_RANGE_DEG[1]
         judged = principal == HIP and base.get("principal") in ANGLES and base["principal"] != HIP
         return Monitoring("repetitions", principal, 2 if plan.get("rise_and_sit") else 1,
-                          BEND_RANGE_DEG if bend else SMALL_RANGE_DEG, bool(plan.get("opposite_direction")),
-                          hips=thighs, standin=base["principal"] if judged else "",
+                          KNEE_RANGE_DEG if principal == KNEE else BEND_RANGE_DEG if bend else SMALL_RANGE_DEG,
+                          bool(plan.get("opposite_direction")), hips=thighs, knees=shanks,
+                          standin=base["principal"] if judged else "",
                           thigh_sign=thigh_expected_sign(base.get("first_sign"), base.get("with_thighs")) if judged
                           else 0)
-    return Monitoring("angles", COUNTED, hips=thighs)
+    return Monitoring("angles", COUNTED, hips=thighs, knees=shanks)
 
 
 class TrialMonitor(QWidget):
@@ -150,7 +159,11 @@ class TrialMonitor(QWidget):
         self._standin, self._thigh_sign = "", 0
         self._last_check = 0.0
         self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # the trial's rows from the still phase on
-        self._shown = [i for i, a in enumerate(ANGLES) if a != HIP]  # the angles drawn (the hip's with thighs)
+        self._shown = [i for i, a in enumerate(ANGLES) if a not in (HIP, KNEE)]  # drawn (hip, knee: legs worn)
+        #: each angle's level in the start position (the still phase's first moments), rad: from the still phase
+        #: on the chart and the read-out are from the start position (lying prone, the trunk is 90° from the
+        #: standing zero); None before it
+        self._zero: np.ndarray | None = None
         self._recent = (np.empty(0), np.empty((0, len(self._shown))))  # the angles drawn, last seconds (steady)
         self._series = None
         self._cursor = 0
@@ -161,7 +174,7 @@ class TrialMonitor(QWidget):
         lay.setContentsMargins(0, 4, 0, 4)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.ci.setContentsMargins(0, 0, 0, 0)
-        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS, HIP_COLOR),
+        self.chart = StripChart("Sagittal angles", ANGLE_NAMES, (AXIS_COLORS[0], *TILT_COLORS, HIP_COLOR, KNEE_COLOR),
                                 rate_hz=200.0, unit="angle (°)", scale=RAD2DEG, finite=True, y_range=BEND_RANGE_DEG)
         self.plots.addItem(self.chart)
         lay.addWidget(self.plots, 3)
@@ -198,7 +211,8 @@ class TrialMonitor(QWidget):
         self._still_s = self._go_s = math.inf
         self._rest = [0.0, 0]
         self.counter = None
-        self._shown = [i for i, a in enumerate(ANGLES) if a != HIP or what.hips]
+        self._shown = [i for i, a in enumerate(ANGLES) if (a != HIP or what.hips) and (a != KNEE or what.knees)]
+        self._zero = None
         self.chart.show_curves([i in self._shown for i in range(len(ANGLES))])
         self._recent = (np.empty(0), np.empty((0, len(self._shown))))
         self.chart.clear_data()
@@ -224,8 +238,18 @@ class TrialMonitor(QWidget):
         self.setVisible(True)
 
     def hold_still(self, t_s: float) -> None:
-        """The patient holds still in the start position from data time ``t_s``: the rest level of the count."""
+        """The patient holds still in the start position from data time ``t_s``: the rest level of the count,
+        and the zero of the angles shown from here on (the level of the last steady moments, which the
+        patient keeps)."""
         self._still_s = t_s
+        t, x = self._recent
+        zero = np.zeros(len(ANGLES))
+        if len(t):
+            with np.errstate(all="ignore"):  # an angle with no finite sample stays at 0
+                level = np.nanmean(x[t >= t[-1] - STEADY_S], axis=0)
+            zero[self._shown] = np.nan_to_num(level)
+        self._zero = zero
+        self.chart.clear_data()  # the curves restart from the start position, without a jump
 
     def go(self, t_s: float) -> None:
         """The movement begins at data time ``t_s``: repetitions are counted from here."""
@@ -346,7 +370,7 @@ class TrialMonitor(QWidget):
         t, x, self._cursor, _ = proc.series.since(self._cursor)
         if len(t):
             angles = x[:, [COL[c] for c in ANGLES]]
-            self.chart.append(t, angles)
+            self.chart.append(t, angles if self._zero is None else angles - self._zero)
             keep = self._recent[0] > t[-1] - 2 * STEADY_S
             self._recent = (np.concatenate([self._recent[0][keep], t]),
                             np.concatenate([self._recent[1][keep], angles[:, self._shown]]))
@@ -370,4 +394,9 @@ class TrialMonitor(QWidget):
             if np.isfinite(self.stabilogram.area):
                 self.sway_label.setText(f"95 % ellipse: {self.stabilogram.area:.4f} (m/s²)²")
         else:
-            self.angle_now.set(degrees_text(float(self._signal(x[-1:])[0]) * RAD2DEG))
+            now_rad = float(self._signal(x[-1:])[0])
+            if self.counter is not None:
+                now_rad -= self.counter.base  # the count's rest level, of the same angle
+            elif self._zero is not None:
+                now_rad -= float(self._zero[ANGLES.index(self.angle)])
+            self.angle_now.set(degrees_text(now_rad * RAD2DEG))
