@@ -152,8 +152,8 @@ def test_csv_export_header_and_round_trip(session_file: Path, tmp_path: Path) ->
 
 
 def test_csv_export_of_the_analysed_angles(tmp_path: Path) -> None:
-    """An analysed file (here with thigh sensors) also gives its angles, on the analysis grid, in rad with the
-    unit in the header, equal to what ``lumbar analyze`` stored; a file not analysed says so in the metadata."""
+    """An analysed file (here with thigh and shank sensors) also gives its angles, on the analysis grid, in rad with
+    the unit in the header, equal to what ``lumbar analyze`` stored; a file not analysed says so in the metadata."""
     import json
 
     from lumbar.analysis import analyze_file
@@ -162,7 +162,8 @@ def test_csv_export_of_the_analysed_angles(tmp_path: Path) -> None:
     from lumbar.storage.reader import open_h5, read_group
     from lumbar.storage.writer import write_simulated
 
-    sim = simulate("waiters-bow", duration_s=20.0, seed=2, sensors=("lumbar", "sacrum", "thigh_left", "thigh_right"))
+    sim = simulate("waiters-bow", duration_s=20.0, seed=2,
+                   sensors=("lumbar", "sacrum", "thigh_left", "thigh_right", "shank_left", "shank_right"))
     f = write_simulated(tmp_path / "bow.h5", sim, sim.session_info())
     files = export_csv(f, tmp_path / "before")
     assert not any(p.name.endswith("_angles.csv") for p in files)
@@ -181,6 +182,9 @@ def test_csv_export_of_the_analysed_angles(tmp_path: Path) -> None:
     np.testing.assert_allclose(table[:, header.index("hip_flexion [rad]")], stored["hip_flexion_rad"], rtol=1e-6,
                                atol=1e-9)
     assert np.degrees(table[:, header.index("hip_flexion [rad]")]).max() > 50.0  # the bows
+    np.testing.assert_allclose(table[:, header.index("knee_flexion_left [rad]")], stored["shank_left/knee_flexion_rad"],
+                               rtol=1e-6, atol=1e-9)
+    assert np.abs(np.degrees(table[:, header.index("knee_flexion [rad]")])).max() < 5.0  # knees straight in a bow
     assert json.loads(next(p for p in files if p.name.endswith("_session.json")).read_text())["angles"] == angles.name
 
 

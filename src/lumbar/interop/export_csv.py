@@ -49,6 +49,9 @@ ANGLE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("hip_flexion", "hip_flexion_rad", None),
     ("hip_flexion_left", "thigh_left/hip_flexion_rad", None),
     ("hip_flexion_right", "thigh_right/hip_flexion_rad", None),
+    ("knee_flexion", "knee_flexion_rad", None),
+    ("knee_flexion_left", "shank_left/knee_flexion_rad", None),
+    ("knee_flexion_right", "shank_right/knee_flexion_rad", None),
 )
 
 
