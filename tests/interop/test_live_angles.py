@@ -1,4 +1,5 @@
-"""The LSL angle stream's computation (LiveAngles, no pylsl needed): hip flexion from thigh sensors."""
+"""The LSL angle stream's computation (LiveAngles, no pylsl needed): hip flexion from thigh sensors, knee flexion
+from shank sensors."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,3 +72,25 @@ def test_a_thigh_that_starts_after_the_calibration_is_left_out():
     hip = np.degrees(x[:, -1])
     ref = _true_hip_deg(sim, t, slice(0, int(2 * RATE)))
     assert t[-1] > 29.0 and np.isfinite(hip).all() and np.sqrt(np.mean((hip - ref) ** 2)) < 1.0
+
+
+def test_shanks_add_a_knee_channel_that_follows_the_body():
+    """Sitting knee extension with a shank sensor on each leg: the stream gains a knee channel, the knee that
+    moves (legs in turn), which follows the body's knees from the zero posture."""
+    from lumbar.interop.lsl import KNEE_CHANNEL
+
+    sim = simulate("sitting-knee-extension", duration_s=40.0, reps=4, seed=3, rate_hz=RATE,
+                   sensors=("lumbar", "sacrum", "shank_left", "shank_right"))
+    live, t, x = _run(sim)
+    assert live.channels == ANGLE_CHANNELS + (KNEE_CHANNEL,) and x.shape[1] == len(live.channels)
+    tr = sim.truth._arrays
+    knee = np.degrees(tr["knee_flexion_rad"])
+    zero = tr["time_s"] < live.calib_s
+    knee = knee - knee[zero].mean(axis=0)
+    working = np.where(np.abs(knee[:, 0]) > np.abs(knee[:, 1]), knee[:, 0], knee[:, 1])
+    true = np.interp(t, tr["time_s"], working)
+    est = np.degrees(x[:, -1])
+    assert np.isfinite(est).all()
+    assert np.abs(true).max() > 50.0  # four extensions of the knee
+    # the working thigh's own lift (3°) is read as knee without thigh sensors
+    assert np.sqrt(np.mean((est - true) ** 2)) < 2.0 and np.abs(est - true).max() < 5.0

@@ -31,9 +31,9 @@ import numpy as np
 
 from lumbar.acquisition.bus import LiveBus
 from lumbar.errors import LumbarError
-from lumbar.types import THIGHS, ImuBatch, SensorInfo
+from lumbar.types import SHANKS, THIGH_OF, THIGHS, ImuBatch, SensorInfo
 
-__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "HIP_CHANNEL", "LiveAngles", "LslBridge", "replay_file_to_lsl",
+__all__ = ["IMU_CHANNELS", "ANGLE_CHANNELS", "HIP_CHANNEL", "KNEE_CHANNEL", "LiveAngles", "LslBridge", "replay_file_to_lsl",
            "require_pylsl"]
 
 #: (label, unit, type) of each channel of a sensor outlet.
@@ -50,8 +50,10 @@ ANGLE_CHANNELS: tuple[tuple[str, str, str], ...] = (
 )
 #: The channel added when thigh sensors stream: the mean hip flexion (docs/conventions.md).
 HIP_CHANNEL = ("hip_flexion", "rad", "JNTANG")
+#: The channel added when shank sensors stream: the flexion of the knee that moves (docs/conventions.md).
+KNEE_CHANNEL = ("knee_flexion", "rad", "JNTANG")
 UPPER, LOWER = "lumbar", "sacrum"
-#: A thigh sensor whose latest sample is this far behind the sacrum's has stopped: the angles go on without it, s.
+#: A leg's sensor whose latest sample is this far behind the sacrum's has stopped: the angles go on without it, s.
 THIGH_STALE_S = 0.5
 
 
@@ -65,8 +67,8 @@ def require_pylsl() -> Any:
 
 
 class LiveAngles:
-    """Causal lumbar angles from the upper (T12/L1) and lower (S1) sensors' sample streams, and hip flexion
-    when thigh sensors stream too.
+    """Causal lumbar angles from the upper (T12/L1) and lower (S1) sensors' sample streams, hip flexion
+    when thigh sensors stream too, and knee flexion when shank sensors do.
 
     Each sensor runs the live orientation filter (``VQFFilter``, the ``"default"`` method) sample by
     sample. The first ``calib_s`` seconds are the standing calibration: the sensor-to-segment rotation
@@ -81,8 +83,11 @@ class LiveAngles:
 
         self.calib_s = float(calib_s)
         self.thighs = tuple(th for th in THIGHS if th in rate_hz)
-        self.channels = ANGLE_CHANNELS + ((HIP_CHANNEL,) if self.thighs else ())
-        self._ids = (UPPER, LOWER, *self.thighs)
+        self.shanks = tuple(sh for sh in SHANKS if sh in rate_hz)
+        self.channels = (ANGLE_CHANNELS + ((HIP_CHANNEL,) if self.thighs else ())
+                         + ((KNEE_CHANNEL,) if self.shanks else ()))
+        self._ids = (UPPER, LOWER, *self.thighs, *self.shanks)
+        self._last_tilt: dict[str, float] = {}  # each segment's last tilt sent (kinematics.continue_angle)
         self._filters = {sid: VQFFilter(rate_hz[sid]) for sid in self._ids}
         self._t: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
         self._q: dict[str, list[np.ndarray]] = {sid: [] for sid in self._ids}
@@ -96,7 +101,7 @@ class LiveAngles:
         if sid not in self._filters or len(batch) == 0:
             return
         if self._cal is not None and sid not in self._cal:
-            return  # a thigh that was not streaming through the calibration has no angle: nothing to keep
+            return  # a leg that was not streaming through the calibration has no angle: nothing to keep
         q, _ = self._filters[sid].process(batch.acc, batch.gyro)
         self._t[sid].append(batch.time_s.copy())
         self._q[sid].append(q)
@@ -120,8 +125,8 @@ class LiveAngles:
         seg = {}
         for s in self._ids:
             n = int(np.searchsorted(t[s], t_end, side="right"))
-            if s in THIGHS and (n < 2 or t[s][n - 1] - t[s][0] < 0.5 * self.calib_s):
-                continue  # a thigh not streaming through the calibration: no hip angle from it
+            if s not in (UPPER, LOWER) and (n < 2 or t[s][n - 1] - t[s][0] < 0.5 * self.calib_s):
+                continue  # a leg not streaming through the calibration: no angle from it
             acc, gyro = self._cat(self._acc[s], (3,))[:n], self._cat(self._gyro[s], (3,))[:n]
             self._r_sb[s] = static_only_calibration(acc, gyro, f"{s} sensor",
                                                     segment=segment_kind(s)).r_sb
@@ -151,9 +156,10 @@ class LiveAngles:
         if len(t_up) == 0 or len(t_low) == 0:
             return empty
         ready = int(np.searchsorted(t_up, t_low[-1], side="right"))
-        # a thigh that streams is waited for; one that stopped (THIGH_STALE_S behind the sacrum) is not, its
-        # hip angle is NaN past its last sample
-        live = [th for th in self.thighs if th in cal and len(t[th]) and t[th][-1] >= t_low[-1] - THIGH_STALE_S]
+        # a leg that streams is waited for; one that stopped (THIGH_STALE_S behind the sacrum) is not, its
+        # angle is NaN past its last sample
+        live = [s for s in self.thighs + self.shanks
+                if s in cal and len(t[s]) and t[s][-1] >= t_low[-1] - THIGH_STALE_S]
         for th in live:
             ready = min(ready, int(np.searchsorted(t_up, t[th][-1], side="right")))
         if ready == 0:
@@ -173,13 +179,22 @@ class LiveAngles:
             keep = int(idx[-1])  # what is not consumed: from the last sample used on
             self._t[s], self._q[s] = [t[s][keep:]], [q[keep:]]
         self._t[UPPER], self._q[UPPER] = [t_up[ready:]], [q_up[ready:]]
-        tilt = {s: kinematics.sagittal_tilt(np.vstack([cal[s], seg[s]]), cs)[n:] for s in seg}
+        tilt = {}
+        for s in seg:  # continuous from block to block (a shank lying prone bends past ±180° of the standing zero)
+            tilt[s], self._last_tilt[s] = kinematics.continue_angle(
+                kinematics.sagittal_tilt(np.vstack([cal[s], seg[s]]), cs)[n:], self._last_tilt.get(s, math.nan))
         ang = kinematics.lumbar_angles(np.vstack([cal[UPPER], seg[UPPER]]), np.vstack([cal[LOWER], seg[LOWER]]),
                                        cs)[n:]
         cols = [ang, tilt[LOWER], tilt[UPPER]]
         if self.thighs:
             thighs = [np.where(fresh[th], tilt[th], np.nan) for th in self.thighs if th in tilt]
             cols.append(kinematics.hip_flexion(tilt[LOWER], thighs) if thighs else np.full(ready, np.nan))
+        if self.shanks:
+            def leg(s: str) -> np.ndarray | None:
+                return np.where(fresh[s], tilt[s], np.nan) if s in tilt else None
+
+            knees = [kinematics.knee_flexion(leg(sh), leg(THIGH_OF[sh])) for sh in self.shanks if sh in tilt]
+            cols.append(kinematics.working_side(knees) if knees else np.full(ready, np.nan))
         return t_up[:ready], np.column_stack(cols)
 
 
