@@ -415,11 +415,14 @@ def test_a_kneeling_test_stops_at_its_count_with_the_kneeling_posture_as_its_res
     assert path in a.files and a.files == [path]
 
 
-@pytest.mark.parametrize("title,knee_criterion,low_back", [
-    ("Sitting knee extension", "Knee straightens 40°", "Low back stays still"),
-    ("Prone knee bend", "Knee bends to 90°", "Low back does not arch"),  # the shank bends past upside-down
+@pytest.mark.parametrize("title,legs,knee_criterion,low_back", [
+    # with thighs: each knee is the shank relative to its thigh, both 90° from the standing zero sitting
+    ("Sitting knee extension", ("thigh_left", "thigh_right", "shank_left", "shank_right"), "Knee straightens 40°",
+     "Low back stays still"),
+    # the shanks alone; lying prone, a shank bends past upside-down
+    ("Prone knee bend", ("shank_left", "shank_right"), "Knee bends to 90°", "Low back does not arch"),
 ])
-def test_a_knee_test_with_shank_sensors_is_counted_on_the_knee(qtbot, window, title, knee_criterion, low_back):
+def test_a_knee_test_with_shank_sensors_is_counted_on_the_knee(qtbot, window, title, legs, knee_criterion, low_back):
     """The knee tests with a shank sensor on each leg: the monitor counts the knee's repetitions (legs in turn,
     drawn from the start position), the trial stops at the protocol's ten, and the saved trial's analysis counts
     the same ten on the same angle and finds the knee moved far enough with the low back still."""
@@ -428,7 +431,7 @@ def test_a_knee_test_with_shank_sensors_is_counted_on_the_knee(qtbot, window, ti
     from lumbar_gui.trials import result_rows, score_trial
     from lumbar_gui.views.trial_monitor import ANGLES
 
-    connect_demo(qtbot, window, ("lumbar", "sacrum", "shank_left", "shank_right"))
+    connect_demo(qtbot, window, ("lumbar", "sacrum", *legs))
     a = _calibrated_single_test(qtbot, window, title)
     assert "Shank sensors are optional" not in a.instruction.text()  # worn: nothing to suggest
     tr = a.trials[0]

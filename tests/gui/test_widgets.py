@@ -303,7 +303,8 @@ def test_the_patient_is_steady_only_when_no_worn_sensor_turns(qtbot):
 def test_the_trial_monitor_shows_angles_from_the_start_position(qtbot):
     """Lying prone the trunk is 90° from the standing zero, and a shank 90° more: from the still phase on the
     chart and the read-out start from the start position, so the trial's movements are seen at the chart's
-    scale; the count's rest level is the same position."""
+    scale. The knee that moves is chosen from there too: measured from the standing zero both knees are 90°
+    away sitting (thigh sensors worn), and the resting knee would seem the farther as the other straightens."""
     import math
     from types import SimpleNamespace
 
@@ -316,32 +317,38 @@ def test_the_trial_monitor_shows_angles_from_the_start_position(qtbot):
     qtbot.addWidget(m)
     m.start(Monitoring("repetitions", "knee_flexion", 1, KNEE_RANGE_DEG, knees=True), 10)
     m.show()
-    prone = {"pelvic_tilt": 88.0, "trunk_flexion": 91.0, "lumbar_flexion": -3.0, "knee_flexion": 90.0}
+    # the live series' knee that moves is chosen from the standing zero: lying prone, the resting knee (its
+    # shank 90° from standing) would be "farther" than the bending one; the monitor chooses from the start
+    prone = {"pelvic_tilt": 88.0, "trunk_flexion": 91.0, "lumbar_flexion": -3.0, "knee_flexion": 90.0,
+             "knee_flexion_left": 90.0, "knee_flexion_right": 90.0}
 
     def push(t0: float, seconds: float, knee_bend_deg: float = 0.0) -> None:
         t = t0 + np.arange(int(seconds * 100)) / 100.0
         x = np.full((t.size, len(DERIVED_COLUMNS)), np.nan)
         for name, deg in prone.items():
             x[:, COL[name]] = math.radians(deg)
-        x[:, COL["knee_flexion"]] += math.radians(knee_bend_deg) * np.sin(np.pi * (t - t0) / seconds) ** 2
+        x[:, COL["knee_flexion_right"]] += math.radians(knee_bend_deg) * np.sin(np.pi * (t - t0) / seconds) ** 2
+        # the live series' choice: the side farther from the standing zero (the resting left knee, here)
+        side = np.abs(x[:, COL["knee_flexion_right"]]) > np.abs(x[:, COL["knee_flexion_left"]])
+        x[:, COL["knee_flexion"]] = np.where(side, x[:, COL["knee_flexion_right"]], x[:, COL["knee_flexion_left"]])
         series.push(t, x)
         m.refresh()
 
     push(0.0, 2.0)  # getting into position: the standing zero's angles
     assert m._zero is None
     m.hold_still(2.0)
-    zero = dict(zip(ANGLES, np.degrees(m._zero)))
-    assert zero["trunk_flexion"] == pytest.approx(91.0) and zero["knee_flexion"] == pytest.approx(90.0)
+    zero = dict(zip(DERIVED_COLUMNS, np.degrees(m._zero)))
+    assert zero["trunk_flexion"] == pytest.approx(91.0) and zero["knee_flexion_left"] == pytest.approx(90.0)
     assert zero["hip_flexion"] == 0.0  # not worn: nothing to take away
     assert m.chart.buf.total == 0  # the chart restarts from the start position
     push(2.0, 5.0)  # the still phase
     m.go(7.0)
-    push(7.0, 3.0, knee_bend_deg=95.0)  # one knee bend
+    push(7.0, 3.0, knee_bend_deg=-60.0)  # the right knee straightens, sitting
     _, drawn = m.chart.buf.view()
     knee = np.degrees(drawn[:, ANGLES.index("knee_flexion")])
-    assert abs(knee[0]) < 1e-9 and knee.max() == pytest.approx(95.0, abs=0.1)  # from the start position
+    assert abs(knee[0]) < 1e-9 and knee.min() == pytest.approx(-60.0, abs=0.1)  # from the start position
     assert np.abs(np.degrees(drawn[:, ANGLES.index("trunk_flexion")])).max() < 1e-9
-    assert math.degrees(m.counter.base) == pytest.approx(90.0)  # the count's rest: the same position
+    assert abs(math.degrees(m.counter.base)) < 1e-6  # the count's rest level: the same start position
     assert m.repetitions == 1
 
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from lumbar.sensor_fit import thigh_expected_sign, thigh_turned, turned_thigh_warning
 from lumbar.types import THIGHS
 from lumbar_gui.engine import COL, Engine
-from lumbar_gui.processing import SIDE_HIP
+from lumbar_gui.processing import SIDE_HIP, SIDE_KNEE
 from lumbar_gui.widgets import (AXIS_COLORS, COLORS, HIP_COLOR, KNEE_COLOR, TILT_COLORS, BigValue, Stabilogram,
                                 StripChart, degrees_text)
 
@@ -160,11 +160,12 @@ class TrialMonitor(QWidget):
         self._last_check = 0.0
         self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # the trial's rows from the still phase on
         self._shown = [i for i, a in enumerate(ANGLES) if a not in (HIP, KNEE)]  # drawn (hip, knee: legs worn)
-        #: each angle's level in the start position (the still phase's first moments), rad: from the still phase
-        #: on the chart and the read-out are from the start position (lying prone, the trunk is 90° from the
-        #: standing zero); None before it
+        #: each live column's level in the start position (the steady moments before the still phase), rad: from
+        #: the still phase on the chart and the read-out are from the start position (lying prone, the trunk is
+        #: 90° from the standing zero); None before it
         self._zero: np.ndarray | None = None
         self._recent = (np.empty(0), np.empty((0, len(self._shown))))  # the angles drawn, last seconds (steady)
+        self._recent_rows = (np.empty(0), np.empty((0, len(COL))))  # the live rows of the last seconds
         self._series = None
         self._cursor = 0
         self._last_labels = 0.0
@@ -215,6 +216,7 @@ class TrialMonitor(QWidget):
         self._zero = None
         self.chart.show_curves([i in self._shown for i in range(len(ANGLES))])
         self._recent = (np.empty(0), np.empty((0, len(self._shown))))
+        self._recent_rows = (np.empty(0), np.empty((0, len(COL))))
         self.chart.clear_data()
         self.chart.set_y_range(*what.y_range)
         self.stabilogram.clear_data()
@@ -242,12 +244,13 @@ class TrialMonitor(QWidget):
         and the zero of the angles shown from here on (the level of the last steady moments, which the
         patient keeps)."""
         self._still_s = t_s
-        t, x = self._recent
-        zero = np.zeros(len(ANGLES))
+        t, x = self._recent_rows
+        zero = np.zeros(len(COL))
         if len(t):
-            with np.errstate(all="ignore"):  # an angle with no finite sample stays at 0
-                level = np.nanmean(x[t >= t[-1] - STEADY_S], axis=0)
-            zero[self._shown] = np.nan_to_num(level)
+            w = x[t >= t[-1] - STEADY_S]
+            ok = np.isfinite(w)
+            # a column with no finite sample (a sensor not worn) stays at 0
+            zero = np.where(ok, w, 0.0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
         self._zero = zero
         self.chart.clear_data()  # the curves restart from the start position, without a jump
 
@@ -285,9 +288,24 @@ class TrialMonitor(QWidget):
                 return False
         return True
 
+    def _relative(self, x: np.ndarray) -> np.ndarray:
+        """Live rows ``x`` (rad) from the start position (:meth:`hold_still`; as they are before it). The knee
+        that moves is chosen again from each knee's own excursion from there: the live series chooses it from
+        the zero posture, standing, where sitting both knees are 90° away and the resting one is the farther."""
+        if self._zero is None:
+            return x
+        from lumbar.kinematics import working_side
+
+        rel = x - self._zero
+        rel[:, COL[KNEE]] = working_side([rel[:, COL[c]] for c in SIDE_KNEE.values()])
+        return rel
+
     def _signal(self, x: np.ndarray) -> np.ndarray:
         """The counted angle of live rows ``x`` (rad): with a thigh found worn back to front, the hips' angle of
-        the others (where one has a gap the other's value stands)."""
+        the others (where one has a gap the other's value stands); the knee's, from the start position
+        (:meth:`_relative`)."""
+        if self.angle == KNEE:
+            return self._relative(x)[:, COL[KNEE]]
         if self.angle != HIP or not self.turned:
             return x[:, COL[self.angle]]
         from lumbar.kinematics import side_mean
@@ -370,10 +388,12 @@ class TrialMonitor(QWidget):
         t, x, self._cursor, _ = proc.series.since(self._cursor)
         if len(t):
             angles = x[:, [COL[c] for c in ANGLES]]
-            self.chart.append(t, angles if self._zero is None else angles - self._zero)
+            self.chart.append(t, self._relative(x)[:, [COL[c] for c in ANGLES]])
             keep = self._recent[0] > t[-1] - 2 * STEADY_S
             self._recent = (np.concatenate([self._recent[0][keep], t]),
                             np.concatenate([self._recent[1][keep], angles[:, self._shown]]))
+            self._recent_rows = (np.concatenate([self._recent_rows[0][keep], t]),
+                                 np.concatenate([self._recent_rows[1][keep], x]))
             if self.mode == "repetitions":
                 self._count(t, x, proc.rate_hz)
                 self._check_thighs()
@@ -397,6 +417,6 @@ class TrialMonitor(QWidget):
             now_rad = float(self._signal(x[-1:])[0])
             if self.counter is not None:
                 now_rad -= self.counter.base  # the count's rest level, of the same angle
-            elif self._zero is not None:
-                now_rad -= float(self._zero[ANGLES.index(self.angle)])
+            elif self._zero is not None and self.angle != KNEE:  # (the knee's is from the start already)
+                now_rad -= float(self._zero[COL[self.angle]])
             self.angle_now.set(degrees_text(now_rad * RAD2DEG))
