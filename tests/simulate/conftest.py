@@ -16,6 +16,17 @@ def wxyz_to_rot(q: np.ndarray) -> Rotation:
     return Rotation.from_quat(np.concatenate([q[..., 1:], q[..., :1]], axis=-1))
 
 
+def specific_force_from_truth(sim, placement: str) -> np.ndarray:
+    """What an ideal accelerometer at ``placement`` reads, (N−2, 3) m/s² in the sensor frame, from the truth
+    alone: ``R_ESᵀ (p̈ + g e_z)``, p̈ from the sensor's true positions by finite differences (samples 1..N−2)."""
+    t = sim.truth.sensor(placement, "time_s")
+    pos = sim.truth.sensor(placement, "position_m")
+    h = t[1] - t[0]
+    acc_lin = (pos[2:] - 2 * pos[1:-1] + pos[:-2]) / (h * h)
+    R = wxyz_to_rot(sim.truth.sensor(placement, "quat")[1:-1]).as_matrix()
+    return np.einsum("nji,nj->ni", R, acc_lin + [0.0, 0.0, G])
+
+
 def integrate_gyro(q0: np.ndarray, gyro: np.ndarray, t: np.ndarray) -> Rotation:
     """Integrate sampled body rates from q0 (w,x,y,z) with a 4th-order Magnus step.
 

@@ -13,7 +13,7 @@ from lumbar.errors import SimulationError
 from lumbar.simulate import BodyGeometry, ImuErrorModel, Truth, simulate
 from lumbar.simulate.movements import DEFAULTS, OLS_KNEE_PER_HIP
 
-from .conftest import G, integrate_gyro, wxyz_to_rot
+from .conftest import G, integrate_gyro, specific_force_from_truth, wxyz_to_rot
 
 IDEAL = ImuErrorModel.ideal()
 LEGS = ("thigh_left", "thigh_right", "shank_left", "shank_right")
@@ -285,13 +285,7 @@ def test_shank_acc_is_specific_force_with_lever_arm(movement, moving, min_ptp):
     sim = simulate(movement, duration_s=30.0, seed=5, rate_hz=1000.0, imu=IDEAL, reps=1, quality="poor",
                    sensors=("shank_left", "shank_right"))
     for p in ("shank_left", "shank_right"):
-        t = sim.truth.sensor(p, "time_s")
-        pos = sim.truth.sensor(p, "position_m")
-        h = t[1] - t[0]
-        acc_lin = (pos[2:] - 2 * pos[1:-1] + pos[:-2]) / (h * h)
-        R = wxyz_to_rot(sim.truth.sensor(p, "quat")[1:-1]).as_matrix()
-        f = np.einsum("nji,nj->ni", R, acc_lin + [0.0, 0.0, G])
-        assert np.abs(f - sim.batches[p].acc[1:-1]).max() < 5e-3, p
+        assert np.abs(specific_force_from_truth(sim, p) - sim.batches[p].acc[1:-1]).max() < 5e-3, p
     assert np.ptp(np.linalg.norm(sim.batches[moving].acc, axis=1)) > min_ptp
 
 
