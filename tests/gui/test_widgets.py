@@ -270,13 +270,14 @@ def test_the_patient_is_steady_only_when_no_worn_sensor_turns(qtbot):
 
     from lumbar.acquisition.bus import LiveBus
     from lumbar.types import ImuBatch
-    from lumbar_gui.views.trial_monitor import ANGLES, STEADY_TOL_DEG, TrialMonitor
+    from lumbar_gui.processing import DERIVED_COLUMNS
+    from lumbar_gui.views.trial_monitor import STEADY_TOL_DEG, TrialMonitor
 
     bus = LiveBus()
     m = TrialMonitor(SimpleNamespace(bus=bus, processor=None))
     qtbot.addWidget(m)
     t = np.arange(0, 300) / 100.0  # 3 s at 100 Hz
-    m._recent = (t, np.zeros((t.size, len(ANGLES))))  # the trunk's angles: perfectly steady
+    m._recent = (t, np.zeros((t.size, len(DERIVED_COLUMNS))))  # the trunk's angles: perfectly steady
     rng = np.random.default_rng(1)
 
     def push(sid: str, tilt_rad: np.ndarray) -> None:

@@ -164,8 +164,7 @@ class TrialMonitor(QWidget):
         #: the still phase on the chart and the read-out are from the start position (lying prone, the trunk is
         #: 90° from the standing zero); None before it
         self._zero: np.ndarray | None = None
-        self._recent = (np.empty(0), np.empty((0, len(self._shown))))  # the angles drawn, last seconds (steady)
-        self._recent_rows = (np.empty(0), np.empty((0, len(COL))))  # the live rows of the last seconds
+        self._recent = (np.empty(0), np.empty((0, len(COL))))  # the live rows of the last seconds (steady, zero)
         self._series = None
         self._cursor = 0
         self._last_labels = 0.0
@@ -215,8 +214,7 @@ class TrialMonitor(QWidget):
         self._shown = [i for i, a in enumerate(ANGLES) if (a != HIP or what.hips) and (a != KNEE or what.knees)]
         self._zero = None
         self.chart.show_curves([i in self._shown for i in range(len(ANGLES))])
-        self._recent = (np.empty(0), np.empty((0, len(self._shown))))
-        self._recent_rows = (np.empty(0), np.empty((0, len(COL))))
+        self._recent = (np.empty(0), np.empty((0, len(COL))))
         self.chart.clear_data()
         self.chart.set_y_range(*what.y_range)
         self.stabilogram.clear_data()
@@ -244,7 +242,7 @@ class TrialMonitor(QWidget):
         and the zero of the angles shown from here on (the level of the last steady moments, which the
         patient keeps)."""
         self._still_s = t_s
-        t, x = self._recent_rows
+        t, x = self._recent
         zero = np.zeros(len(COL))
         if len(t):
             w = x[t >= t[-1] - STEADY_S]
@@ -269,7 +267,7 @@ class TrialMonitor(QWidget):
         t, x = self._recent
         if not len(t) or t[-1] - max(float(t[0]), since_s) < STEADY_S:
             return False
-        x = x[t >= t[-1] - STEADY_S]
+        x = x[t >= t[-1] - STEADY_S][:, [COL[ANGLES[i]] for i in self._shown]]  # the angles drawn
         if not (np.isfinite(x).all() and (np.ptp(x, axis=0) < math.radians(STEADY_TOL_DEG)).all()):
             return False
         bus = self.engine.bus
@@ -387,13 +385,9 @@ class TrialMonitor(QWidget):
             self._series, self._cursor = proc.series, 0
         t, x, self._cursor, _ = proc.series.since(self._cursor)
         if len(t):
-            angles = x[:, [COL[c] for c in ANGLES]]
             self.chart.append(t, self._relative(x)[:, [COL[c] for c in ANGLES]])
             keep = self._recent[0] > t[-1] - 2 * STEADY_S
-            self._recent = (np.concatenate([self._recent[0][keep], t]),
-                            np.concatenate([self._recent[1][keep], angles[:, self._shown]]))
-            self._recent_rows = (np.concatenate([self._recent_rows[0][keep], t]),
-                                 np.concatenate([self._recent_rows[1][keep], x]))
+            self._recent = (np.concatenate([self._recent[0][keep], t]), np.concatenate([self._recent[1][keep], x]))
             if self.mode == "repetitions":
                 self._count(t, x, proc.rate_hz)
                 self._check_thighs()
